@@ -259,7 +259,8 @@ def test_warm_start_init_on_pan():
     assert init.shape == warped_prev.shape == (1, 3, H, W)
     assert mask.shape == (1, 1, H, W) and mask.dtype == prev_t.dtype
     # Same mask as the functional pieces give (DIS is deterministic).
-    np.testing.assert_array_equal(mask[0, 0].numpy(), occlusion_mask(*est.forward_backward(prev, cur)))
+    expected_mask = occlusion_mask(*est.forward_backward(prev, cur))
+    np.testing.assert_array_equal(mask[0, 0].numpy(), expected_mask)
     keep = mask.expand_as(init) > 0
     assert torch.equal(init[keep], warped_prev[keep])
     assert torch.equal(init[~keep], cur_t[~keep])
