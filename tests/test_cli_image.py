@@ -1,0 +1,82 @@
+"""``vidstyle image`` end to end, and one clear line for every bad input."""
+
+import cv2
+import pytest
+
+from vidstyle.cli import build_parser, main
+
+FAST = ["--weights", "random", "--iters", "4", "--quiet", "--device", "cpu"]
+
+
+def test_image_end_to_end_writes_png_of_the_right_size(image_files, tmp_path, capsys):
+    content, style = image_files
+    out = tmp_path / "out.png"
+    assert main(["image", str(content), str(style), "-o", str(out), *FAST]) == 0
+    image = cv2.imread(str(out))
+    assert image.shape == (40, 56, 3)
+    original = cv2.imread(str(content))
+    assert (image.astype(int) - original).__abs__().mean() > 1  # something changed
+    out2 = tmp_path / "small.png"
+    assert main(["image", str(content), str(style), "-o", str(out2), *FAST, "--size", "28", "--optimizer", "adam"]) == 0
+    assert cv2.imread(str(out2)).shape == (20, 28, 3)
+
+
+def test_auto_weights_offline_warns_once_and_still_runs(image_files, tmp_path, capsys):
+    content, style = image_files
+    out = tmp_path / "out.png"
+    assert main(["image", str(content), str(style), "-o", str(out), "--iters", "1", "--quiet", "--size", "24"]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("vidstyle: warning:")]
+    assert len(warnings) == 1 and "RANDOM weights" in warnings[0] and "--weights PATH" in warnings[0]
+    assert out.exists()
+
+
+@pytest.mark.parametrize(
+    "change, status, message",
+    [
+        (lambda c, s, o, t: [str(t / "missing.png"), str(s), "-o", str(o)], 1, "content file not found"),
+        (lambda c, s, o, t: [str(c), str(t / "none.jpg"), "-o", str(o)], 1, "style file not found"),
+        (lambda c, s, o, t: [str(c), str(t / "text.png"), "-o", str(o)], 1, "style file is not a readable image"),
+        (lambda c, s, o, t: [str(t / "empty.png"), str(s), "-o", str(o)], 1, "content file is not a readable image"),
+        (lambda c, s, o, t: [str(c), str(t), "-o", str(o)], 1, "style path is not a file"),
+        (lambda c, s, o, t: [str(c), str(s), "-o", str(t / "nofolder" / "o.png")], 1, "output folder does not exist"),
+        (lambda c, s, o, t: [str(c), str(s), "-o", str(o), "--content-layer", "relu9_9"], 2, "unknown layer 'relu9_9'; valid layers: conv1_1"),
+        (lambda c, s, o, t: [str(c), str(s), "-o", str(o), "--style-layers", "relu1_1:x"], 2, "is not a number"),
+        (lambda c, s, o, t: [str(c), str(s), "-o", str(o), "--style-layers", "relu1_1:-2"], 2, "must be >= 0"),
+        (lambda c, s, o, t: [str(c), str(s), "-o", str(o), "--alpha", "-1"], 2, "must be a finite number >= 0"),
+        (lambda c, s, o, t: [str(c), str(s), "-o", str(o), "--beta", "lots"], 2, "is not a number"),
+        (lambda c, s, o, t: [str(c), str(s), "-o", str(o), "--device", "tpu"], 1, "unknown device 'tpu'"),
+        (lambda c, s, o, t: [str(c), str(s), "-o", str(o), "--device", "cuda"], 1, "CUDA is not available"),
+        (lambda c, s, o, t: [str(c), str(s), "-o", str(o), "--weights", str(t / "w.pth")], 1, "weights file not found"),
+        (lambda c, s, o, t: [str(c), str(s), "-o", str(o), "--weights", "imagenet"], 1, "ImageNet VGG19 weights are not available"),
+        (lambda c, s, o, t: [str(c), str(s), "-o", str(o), "--init", str(t / "no.png")], 1, "init file not found"),
+        (lambda c, s, o, t: [str(c), str(s), str(s), "-o", str(o), "--style-blend", "1,2,3"], 1, "3 --style-blend weights given for 2 style"),
+    ],
+)
+def test_bad_inputs_give_one_line_and_nonzero_exit(image_files, tmp_path, capsys, change, status, message):
+    content, style = image_files
+    (tmp_path / "text.png").write_text("hello")
+    (tmp_path / "empty.png").write_bytes(b"")
+    args = change(content, style, tmp_path / "out.png", tmp_path)
+    with_fast = ["image", *args, "--quiet", "--iters", "1"]
+    try:
+        code = main(with_fast)
+    except SystemExit as exit_:  # argparse usage errors
+        code = exit_.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == status
+    assert len(err) == 1 and message in err[0], err
+    assert "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_help_documents_every_option_with_its_default():
+    parser = build_parser()
+    image = parser._subparsers._group_actions[0].choices["image"]
+    text = image.format_help()
+    for action in image._actions:
+        if action.option_strings and action.dest not in ("help",):
+            assert action.help, action.dest
+            if action.default is None and not action.dest in ("quiet", "debug", "compile", "preset", "output"):
+                assert "[default:" in action.help, action.dest
+    assert "relu4_2" in text and "lbfgs" in text

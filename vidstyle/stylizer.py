@@ -1,0 +1,242 @@
+"""The Stylizer: one object per style (or blend of styles), called once per image or frame.
+
+It holds the network, the loss and the style targets; the previous stylized frame, the
+content and the budget come in as arguments, so the video loop can pass them frame to frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .features import VGGFeatures, load_vgg_features
+from .imageio import resize, resize_long_side, scaled_size
+from .losses import StyleTransferLoss, blend_grams
+from .optimize import OptimResult, ProgressCallback, optimize_pixels
+from .runtime import precision_context, resolve_device, resolve_precision
+from .settings import LossSettings, ModelSettings, OptimSettings, StyleSettings
+
+# A cold start at this many levels begins at 1/2^(levels-1) of the size.
+_MIN_MULTISCALE_SIDE = 32
+
+
+@dataclass
+class StylizeResult(OptimResult):
+    """An :class:`OptimResult` (image in [0, 1], iterations used, loss history, final terms)."""
+
+
+def build_loss(settings: LossSettings) -> StyleTransferLoss:
+    """The loss module for these settings (targets not yet set)."""
+    return StyleTransferLoss(
+        settings.content_layer,
+        dict(settings.style_layers),
+        settings.alpha,
+        settings.beta,
+        gram=settings.gram,
+        tv=settings.tv,
+        tv_gamma=settings.tv_gamma,
+        temporal_weight=settings.temporal_weight,
+    )
+
+
+class Stylizer:
+    """Optimisation-based style transfer (Gatys et al. 2015) for many calls with one style.
+
+    ``styles`` are (1, 3, H, W) tensors in [0, 1]. Gram targets are computed once per
+    working size and cached; content features are computed once per :meth:`stylize` call.
+    Build one with :meth:`from_settings`, or inject an extractor (tests use a tiny random one).
+    """
+
+    def __init__(
+        self,
+        extractor: VGGFeatures,
+        styles: Sequence[torch.Tensor],
+        *,
+        loss: LossSettings = LossSettings(),
+        optim: OptimSettings = OptimSettings(),
+        style: StyleSettings = StyleSettings(),
+        device: torch.device | str = "cpu",
+        precision: str = "fp32",
+    ) -> None:
+        if not styles:
+            raise ValueError("at least one style image is needed")
+        if style.blend is not None and len(style.blend) != len(styles):
+            raise ValueError(f"{len(style.blend)} blend weights given for {len(styles)} style images")
+        self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.loss_settings, self.optim, self.style_settings = loss, optim, style
+        self.loss = build_loss(loss).to(self.device)
+        self.extractor = extractor.to(self.device)
+        missing = set(self.loss.layers) - set(extractor.layers)
+        if missing:
+            raise ValueError(f"extractor lacks layers {sorted(missing)}")
+        self.channels_last = self.device.type == "cuda"
+        if self.channels_last:
+            self.extractor = self.extractor.to(memory_format=torch.channels_last)
+        self.styles = [s.to(self.device) for s in styles]
+        self.blend = tuple(style.blend) if style.blend is not None else (1.0,) * len(styles)
+        blend_grams([torch.zeros(1)] * len(styles), self.blend)  # validate the weights early
+        self._gram_cache: dict[int, dict[str, torch.Tensor]] = {}
+
+    @classmethod
+    def from_settings(
+        cls,
+        styles: Sequence[torch.Tensor],
+        loss: LossSettings,
+        optim: OptimSettings,
+        style: StyleSettings,
+        model: ModelSettings,
+        *,
+        progress: bool = True,
+    ) -> "Stylizer":
+        """Resolve the device, load the weights (see ``--weights``) and build the Stylizer.
+
+        ``self.weights_label`` says which weights were loaded.
+        """
+        device = resolve_device(model.device)
+        layers = tuple(dict.fromkeys([loss.content_layer, *(name for name, _ in loss.style_layers)]))
+        extractor, label = load_vgg_features(
+            layers, model.weights, pooling=model.pooling, seed=optim.seed, device=device, progress=progress
+        )
+        stylizer = cls(extractor, styles, loss=loss, optim=optim, style=style, device=device, precision=model.precision)
+        stylizer.weights_label = label
+        return stylizer
+
+    weights_label: str = "injected"
+
+    # -- targets -------------------------------------------------------------------------
+
+    def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Network features of ``image`` under the configured precision."""
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        with precision_context(self.precision, self.device):
+            return self.extractor(image)
+
+    def style_long_side(self, content_long_side: int) -> int:
+        """The style image's working long side for content of this long side."""
+        if self.style_settings.size is not None:
+            return self.style_settings.size
+        return max(16, round(content_long_side * self.style_settings.scale))
+
+    def style_grams(self, content_long_side: int) -> dict[str, torch.Tensor]:
+        """Blended Gram targets at the style size that goes with this content size (cached)."""
+        side = self.style_long_side(content_long_side)
+        if side not in self._gram_cache:
+            per_style = []
+            with torch.no_grad():
+                for image in self.styles:
+                    per_style.append(self.loss.grams(self.features(resize_long_side(image, side))))
+            self._gram_cache[side] = {
+                name: blend_grams([grams[name] for grams in per_style], self.blend) for name in per_style[0]
+            }
+        return self._gram_cache[side]
+
+    def loss_terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named loss terms of ``image`` against the current targets (one value per image)."""
+        return self.loss(self.features(image), image)
+
+    def set_targets(
+        self,
+        content: torch.Tensor,
+        temporal: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
+        """Content features of ``content``, style Grams at its size, and the temporal target."""
+        with torch.no_grad():
+            self.loss.set_content(self.features(content))
+        self.loss.set_style_grams(self.style_grams(max(content.shape[-2:])))
+        self.loss.set_temporal(*(temporal if temporal is not None else (None, None)))
+
+    # -- optimisation --------------------------------------------------------------------
+
+    def initial_image(self, content: torch.Tensor, init: str | torch.Tensor | None) -> torch.Tensor:
+        """The starting pixels: the content, seeded uniform noise, or a given tensor resized."""
+        init = self.optim.init if init is None else init
+        if isinstance(init, torch.Tensor):
+            return resize(init.to(self.device, torch.float32), tuple(content.shape[-2:]))
+        if init == "content":
+            return content.clone()
+        if init == "random":
+            generator = torch.Generator().manual_seed(self.optim.seed)
+            return torch.rand(content.shape, generator=generator).to(self.device)
+        raise ValueError(f"unknown init {init!r}: use 'content', 'random' or an image tensor")
+
+    def stylize(
+        self,
+        content: torch.Tensor,
+        init: str | torch.Tensor | None = None,
+        iters: int | None = None,
+        *,
+        tol: float | None = None,
+        temporal: tuple[torch.Tensor, torch.Tensor] | None = None,
+        multiscale: int | None = None,
+        callback: ProgressCallback | None = None,
+    ) -> StylizeResult:
+        """Stylize ``content`` (B, 3, H, W) in [0, 1]; B > 1 optimises independent images at once.
+
+        ``init``: ``"content"``, ``"random"``, a tensor (e.g. the previous stylized frame), or
+        None for the settings' init. ``iters``/``tol`` default to the settings. ``temporal``
+        = (warped previous output, mask) adds the temporal term when its weight is set.
+        ``multiscale`` levels (default: the settings') apply to cold starts only (string init).
+        """
+        content = content.to(self.device, torch.float32)
+        iters = self.optim.iters if iters is None else iters
+        tol = self.optim.tol if tol is None else tol
+        levels = self.optim.multiscale if multiscale is None else multiscale
+        start = self.initial_image(content, init)
+        if levels > 1 and not isinstance(init, torch.Tensor) and temporal is None:
+            return self._stylize_multiscale(content, start, iters, tol, levels, callback)
+        self.set_targets(content, temporal)
+        result = optimize_pixels(
+            self.loss_terms,
+            start,
+            iters,
+            optimizer=self.optim.optimizer,
+            lr=self.optim.learning_rate(),
+            tol=tol,
+            check_every=self.optim.check_every,
+            callback=callback,
+        )
+        return StylizeResult(**vars(result))
+
+    def _stylize_multiscale(
+        self,
+        content: torch.Tensor,
+        start: torch.Tensor,
+        iters: int,
+        tol: float,
+        levels: int,
+        callback: ProgressCallback | None,
+    ) -> StylizeResult:
+        """Coarse to fine: optimise at 1/2^k of the size, upsample, refine; iterations split evenly."""
+        height, width = content.shape[-2:]
+        long_side = max(height, width)
+        sides = [max(_MIN_MULTISCALE_SIDE, long_side >> k) for k in reversed(range(levels))]
+        sides = sorted(set(min(s, long_side) for s in sides))
+        per_level = [iters // len(sides)] * len(sides)
+        per_level[-1] += iters - sum(per_level)
+        current = start
+        done, losses = 0, []
+        result: OptimResult | None = None
+        for side, budget in zip(sides, per_level):
+            size = scaled_size(height, width, side) if side < long_side else (height, width)
+            level_content = resize(content, size)
+            self.set_targets(level_content)
+            offset = done
+            result = optimize_pixels(
+                self.loss_terms,
+                resize(current, size),
+                budget,
+                optimizer=self.optim.optimizer,
+                lr=self.optim.learning_rate(),
+                tol=tol,
+                check_every=self.optim.check_every,
+                callback=(lambda i, loss: callback(offset + i, loss)) if callback else None,
+            )
+            done += result.iterations
+            losses += result.losses
+            current = result.image
+        assert result is not None
+        return StylizeResult(current, done, losses, result.terms, result.stopped_early)
