@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from vidstyle import video
+from vidstyle.errors import VidstyleError
 from vidstyle.segments import assemble, write_segment
 from vidstyle.video import (
     VideoError,
@@ -130,6 +131,7 @@ def test_probe_errors_are_one_line_video_errors(tmp_path):
         with pytest.raises(VideoError, match=words) as caught:
             probe(path)
         assert "\n" not in str(caught.value)
+        assert isinstance(caught.value, VidstyleError)  # the CLI prints it as one line
         with pytest.raises(VideoError, match=words):
             next(read_frames(path))
 

@@ -15,6 +15,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from vidstyle.errors import VidstyleError
 from vidstyle.remux import add_audio_copy, configure_muxer, seek, temporary_path, to_fraction
 
 #: File extensions that are still images even though FFmpeg can open them as one-frame "video".
@@ -29,8 +30,10 @@ _IMAGE_DEMUXERS = ("image2", "_pipe")
 _FALLBACK_RATE = Fraction(25)
 
 
-class VideoError(Exception):
+class VideoError(VidstyleError):
     """An expected failure reading or writing a video; the message is one line for the user.
+
+    A :class:`~vidstyle.errors.VidstyleError`, so the CLI reports it without a traceback.
 
     ``frame_index`` is set when decoding failed part-way: frames before it were read fine.
     """
