@@ -9,6 +9,10 @@ import torch
 from vidstyle.features import LAYER_INDEX, VGGFeatures, random_state_dict
 from vidstyle.settings import DEFAULT_STYLE_LAYERS, LossSettings
 
+# One intra-op thread: tests share 2 cores with decoder/encoder threads (and, locally, with other
+# test runs), and OpenMP's spinning threads slow down several-fold when oversubscribed.
+torch.set_num_threads(1)
+
 ALL_LAYERS = tuple(dict.fromkeys([LossSettings().content_layer, *(n for n, _ in DEFAULT_STYLE_LAYERS)]))
 
 

@@ -7,3 +7,7 @@ traceback (with ``--debug``, expected failures do too).
 
 class VidstyleError(Exception):
     """An expected failure with a message fit for the user."""
+
+
+class Interrupted(VidstyleError):
+    """Ctrl-C during a long run: finished work is kept; the message says how to resume."""

@@ -1,0 +1,139 @@
+"""The work folder beside the output: finished segments, their last frames, and a state file.
+
+A long run writes numbered segment files here; a rerun with the same settings continues after
+the last finished segment, and a rerun with different settings is refused. The folder is
+removed once the final output has been assembled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import VidstyleError
+
+STATE_FILE = "state.json"
+STATE_VERSION = 1
+
+
+class ResumeError(VidstyleError):
+    """The work folder belongs to a run with other settings, or is damaged."""
+
+
+def flatten(settings: object, prefix: str = "") -> dict[str, object]:
+    """A settings dataclass as ``{"loss.alpha": 100.0, ...}`` with JSON-friendly values."""
+    flat: dict[str, object] = {}
+    for f in dataclasses.fields(settings):  # type: ignore[arg-type]
+        value = getattr(settings, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            flat.update(flatten(value, f"{key}."))
+        else:
+            flat[key] = json.loads(json.dumps(value, default=str))
+    return flat
+
+
+def file_fingerprint(path: str | os.PathLike) -> str:
+    """Size and SHA-256 of a file (style images are small; videos are identified by size+mtime)."""
+    path = Path(path)
+    if path.stat().st_size <= 64 << 20:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    stat = path.stat()
+    return f"{stat.st_size}:{int(stat.st_mtime)}"
+
+
+def work_folder_for(output: str | os.PathLike) -> Path:
+    """``out.mp4`` -> ``.out.mp4.vidstyle-work`` in the same folder (same file system: cheap moves)."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.vidstyle-work")
+
+
+class WorkFolder:
+    """Segments done so far for one output, and the identity of the settings that made them."""
+
+    def __init__(self, path: Path, identity: dict[str, object]) -> None:
+        self.path = path
+        self.identity = identity
+        self.segments: list[dict] = []
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, identity: dict[str, object], *, must_exist: bool = False) -> "WorkFolder":
+        """Open (or create) the work folder; refuse it if it was made with other settings."""
+        path = Path(path)
+        state_path = path / STATE_FILE
+        folder = cls(path, identity)
+        if not state_path.exists():
+            if must_exist:
+                raise ResumeError(f"nothing to resume: no work folder at {path}")
+            path.mkdir(parents=True, exist_ok=True)
+            folder._save()
+            return folder
+        try:
+            state = json.loads(state_path.read_text())
+            saved, segments = state["identity"], state["segments"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ResumeError(f"the work folder {path} is damaged; delete it to start over") from None
+        if saved != identity:
+            changed = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
+            raise ResumeError(
+                f"the work folder {path} holds a run with other settings (changed: {', '.join(changed)}); "
+                f"rerun with the original settings to resume, or delete the folder to start over"
+            )
+        folder.segments = [s for s in segments if (path / s["file"]).exists() and (path / s["last"]).exists()]
+        # Only an unbroken run of segments from the start counts.
+        done, first = [], 0
+        for segment in folder.segments:
+            if segment["first"] != first:
+                break
+            done.append(segment)
+            first += segment["count"]
+        folder.segments = done
+        return folder
+
+    @property
+    def frames_done(self) -> int:
+        return sum(s["count"] for s in self.segments)
+
+    def segment_path(self, index: int) -> Path:
+        return self.path / f"segment_{index:05d}.mp4"
+
+    def segment_paths(self) -> list[Path]:
+        return [self.path / s["file"] for s in self.segments]
+
+    def add_segment(self, path: Path, first: int, count: int, last_frame: np.ndarray, end: float) -> None:
+        """Record a finished segment file, the last stylized frame in it (for warm starts) and
+        the time (seconds) its last frame ends."""
+        last = path.with_suffix(".last.png")
+        ok, encoded = cv2.imencode(".png", cv2.cvtColor(last_frame, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise ResumeError(f"cannot save the last frame of {path}")
+        tmp = last.with_name(last.name + ".tmp")
+        encoded.tofile(tmp)
+        os.replace(tmp, last)
+        self.segments.append({"file": path.name, "first": first, "count": count, "last": last.name, "end": end})
+        self._save()
+
+    def last_frame(self) -> np.ndarray | None:
+        """The last stylized frame of the last finished segment (RGB uint8), if any."""
+        if not self.segments:
+            return None
+        image = cv2.imread(str(self.path / self.segments[-1]["last"]), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ResumeError(f"the work folder {self.path} is damaged; delete it to start over")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    def _save(self) -> None:
+        state = {"version": STATE_VERSION, "identity": self.identity, "segments": self.segments}
+        tmp = self.path / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, self.path / STATE_FILE)  # a kill never leaves a half-written state
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
