@@ -1,0 +1,407 @@
+"""``vidstyle webcam``: newest-frame capture, keys, the loop, recording and every bad input.
+
+All headless and on the CPU: the "camera" is a clip written by PyAV into tmp_path or a
+generated source, and the slow or scripted parts are fakes (a stylizer that sleeps, a display
+that returns keys).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from types import SimpleNamespace
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vidstyle import webcam
+from vidstyle.cli import main
+from vidstyle.settings import ModelSettings, WebcamSettings
+from vidstyle.video import read_frames
+from vidstyle.webcam import (
+    ESC,
+    LatestFrameGrabber,
+    SyntheticSource,
+    WebcamState,
+    compose_view,
+    fit_into,
+    handle_key,
+    run_session,
+    working_size,
+)
+
+from conftest import stripes_image
+
+# A two-layer loss keeps the random network tiny, so each real frame costs milliseconds.
+TINY = ["--weights", "random", "--device", "cpu", "--quiet", "--content-layer", "relu2_1",
+        "--style-layers", "relu1_1,relu2_1", "--size", "32"]
+
+
+def make_clip(path, frames: int, fps: int = 30, width: int = 64, height: int = 48) -> str:
+    """A moving gradient clip written with PyAV only."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"crf": "18"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            image = np.stack([(xx * 4 + 5 * i) % 256, yy * 5, np.full_like(xx, 40 + 3 * i)], -1).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: one thread is fastest, and it keeps timings steady on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def style_file(tmp_path):
+    path = tmp_path / "stripes.png"
+    cv2.imwrite(str(path), cv2.cvtColor(stripes_image(32, 32), cv2.COLOR_RGB2BGR))
+    return str(path)
+
+
+def run_cli(args) -> int:
+    try:
+        return main(args)
+    except SystemExit as exit_:
+        return exit_.code
+
+
+def one_error_line(capfd) -> str:
+    """stderr of the process (C-level writes by OpenCV and FFmpeg included) as exactly one line."""
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1, err
+    assert "Traceback" not in err[0]
+    return err[0]
+
+
+class FakeStylizer:
+    """Stands in for Stylizer: a fixed tint per style, an optional sleep, and a log of its calls."""
+
+    def __init__(self, tint: float = 0.0, delay: float = 0.0) -> None:
+        self.device = torch.device("cpu")
+        self.tint, self.delay = tint, delay
+        self.calls: list[tuple[str, int, bool]] = []
+
+    def stylize(self, content, init=None, iters=None, *, temporal=None):
+        time.sleep(self.delay)
+        self.calls.append(("content" if isinstance(init, str) else "warm", iters, temporal is not None))
+        return SimpleNamespace(image=(content * 0.5 + self.tint).clamp(0, 1), iterations=iters)
+
+
+class FakeDisplay:
+    """Records what is shown; ``script`` = [(frames_before, key), ...]: each key is pressed, in
+    order, once that many frames have been stylized (``on_frame`` counts them into ``frames``)."""
+
+    def __init__(self, script) -> None:
+        self.script = list(script)
+        self.shown: list[tuple[np.ndarray, list[str]]] = []
+        self.frames = 0
+        self.closed_called = False
+
+    def on_frame(self, report) -> None:
+        self.frames = report.number
+
+    def show(self, image, lines):
+        self.shown.append((image.copy(), list(lines)))
+
+    def poll_key(self, delay_ms):
+        time.sleep(delay_ms / 1000)
+        if self.script and self.frames >= self.script[0][0]:
+            return self.script.pop(0)[1]
+        return None
+
+    def closed(self):
+        return False
+
+    def close(self):
+        self.closed_called = True
+
+
+def headless(**changes) -> WebcamSettings:
+    return dataclasses.replace(WebcamSettings(headless=True, model=ModelSettings(device="cpu")), **changes)
+
+
+# -- pure parts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width, height, short, expected", [
+    (640, 480, 256, (342, 256)),   # 640 * 256 / 480 = 341.3 -> even 342
+    (480, 640, 256, (256, 342)),
+    (64, 48, 32, (42, 32)),        # 42.7 -> 42 (nearest even)
+    (320, 240, 256, (320, 240)),   # never above the camera's size
+    (65, 49, 100, (64, 48)),       # odd camera sides are made even, downwards
+])
+def test_working_size_keeps_aspect_short_side_and_even_sides(width, height, short, expected):
+    assert working_size(width, height, short) == expected
+
+
+S = WebcamState(n_styles=3, style_index=0, iters=3)
+
+
+@pytest.mark.parametrize("key, expected", [
+    (ord("q"), dataclasses.replace(S, quit=True)),
+    (ord("Q"), dataclasses.replace(S, quit=True)),
+    (ESC, dataclasses.replace(S, quit=True)),
+    (ord(" "), dataclasses.replace(S, paused=True)),
+    (ord("n"), dataclasses.replace(S, style_index=1)),
+    (ord("p"), dataclasses.replace(S, style_index=2)),  # wraps around to the last style
+    (ord("+"), dataclasses.replace(S, iters=4)),
+    (ord("="), dataclasses.replace(S, iters=4)),  # + without shift
+    (ord("-"), dataclasses.replace(S, iters=2)),
+    (ord("v"), dataclasses.replace(S, side_by_side=True)),
+    (ord("x"), S),  # unknown keys change nothing
+    (-1, S),  # waitKey's "no key"
+    (None, S),
+    (0x10FF51, S),  # a special key code above one byte
+])
+def test_each_key_changes_the_state_as_documented(key, expected):
+    state, action = handle_key(S, key)
+    assert state == expected and action is None
+
+
+def test_snapshot_key_is_an_action_and_toggles_undo_themselves():
+    assert handle_key(S, ord("s")) == (S, "snapshot")
+    once, _ = handle_key(S, ord(" "))
+    assert handle_key(once, ord(" "))[0] == S
+    once, _ = handle_key(S, ord("v"))
+    assert handle_key(once, ord("v"))[0] == S
+    last = dataclasses.replace(S, style_index=2)
+    assert handle_key(last, ord("n"))[0].style_index == 0  # next wraps around too
+    one = dataclasses.replace(S, iters=1)
+    assert handle_key(one, ord("-"))[0].iters == 1  # never below one iteration
+
+
+def test_compose_and_letterbox_views():
+    stylized = np.full((4, 6, 3), 200, np.uint8)
+    original = np.full((8, 12, 3), 10, np.uint8)
+    assert compose_view(stylized, original, False) is stylized
+    both = compose_view(stylized, original, True)
+    assert both.shape == (4, 12, 3) and (both[:, :6] == 10).all() and (both[:, 6:] == 200).all()
+    boxed = fit_into(both, (6, 4))  # 12x4 into 6x4: scaled to 6x2, one black row above and below
+    assert boxed.shape == (4, 6, 3)
+    assert (boxed[0] == 0).all() and (boxed[3] == 0).all()
+    assert (boxed[1:3, :3] == 10).all() and (boxed[1:3, 3:] == 200).all()
+
+
+def test_overlay_is_white_text_on_a_darkened_box_at_the_top_left():
+    image = np.full((360, 480, 3), 200, np.uint8)
+    webcam.draw_overlay(image, ["12.5 fps  3 it/frame  style: ink", "latency 80 ms  dropped 4"])
+    box = image[:40, :150]
+    assert (box == 80).mean() > 0.5 and (box >= 250).any()  # 200 darkened to 80, white glyphs on it
+    assert (image[200:, 300:] == 200).all()  # the rest of the frame untouched
+
+
+# -- capture thread --------------------------------------------------------------------------------
+
+
+def test_grabber_hands_out_the_newest_frame_and_holds_at_most_one():
+    source = SyntheticSource(40, 30, fps=500, frames=60)
+    grabber = LatestFrameGrabber(source, (20, 14)).start()
+    taken = []
+    while not grabber.exhausted:
+        time.sleep(0.02)  # a consumer much slower than the source
+        assert grabber.pending <= 1
+        captured_before = grabber.captured
+        frame = grabber.newest(timeout=0.5)
+        if frame is not None:
+            assert frame.index >= captured_before - 1  # nothing newer had arrived before it was taken
+            assert frame.image.shape == (14, 20, 3) and frame.original.shape == (30, 40, 3)
+            taken.append(frame.index)
+    grabber.stop()
+    assert grabber.captured == 60
+    assert grabber.taken == len(taken) and grabber.captured == grabber.taken + grabber.dropped
+    assert grabber.dropped > 20 and taken == sorted(taken)
+
+
+def test_slow_stylizer_drops_frames_instead_of_queueing_them():
+    delay = 0.04
+    source = SyntheticSource(64, 48, fps=400)  # ten frames arrive during each stylization
+    reports = []
+    slow = FakeStylizer(delay=delay)
+    result = run_session(headless(max_frames=12, size=32), [], names=["slow"], stylizers=[slow], source=source,
+                         on_frame=reports.append)
+    assert result.processed == 12 == len(reports) == len(slow.calls)
+    assert result.captured == result.processed + result.dropped
+    assert result.dropped >= 3 * result.processed  # most frames were skipped, none waited in a queue
+    latencies = [r.latency for r in reports]
+    # Each shown frame was captured at most one camera interval before its stylization began,
+    # so latency stays near the stylization time and does not grow from frame to frame.
+    assert max(latencies) < 3 * delay + 0.1
+    assert np.mean(latencies[-4:]) < np.mean(latencies[:4]) + 2 * delay
+    gaps = np.diff([r.capture_index for r in reports])
+    assert (gaps >= 1).all() and gaps.mean() > 3
+    assert result.stop_reason == "max frames"
+
+
+def test_a_slow_machine_is_told_once_what_would_help(monkeypatch):
+    monkeypatch.setattr(webcam, "SLOW_FPS", 1e6)  # any real rate counts as slow
+    with pytest.warns(UserWarning) as caught:
+        run_session(headless(max_frames=8, size=24), [], names=["a"], stylizers=[FakeStylizer()],
+                    source=SyntheticSource(64, 48, fps=200))
+    messages = [str(w.message) for w in caught if "frames/s" in str(w.message)]
+    assert len(messages) == 1
+    assert "on cpu at 32x24 with 3 iterations per frame" in messages[0] and "smaller --size" in messages[0]
+
+
+# -- the loop with a window (fake) and keys ---------------------------------------------------------
+
+
+def test_keys_drive_the_loop_styles_iterations_view_snapshot_pause_quit(tmp_path):
+    stylizers = [FakeStylizer(tint=0.0), FakeStylizer(tint=0.5)]
+    script = [(1, ord("v")), (2, ord("s")), (3, ord("n")), (4, ord("+")), (5, ord(" ")),
+              *[(5, -1)] * 10, (5, ord(" ")), (7, ord("q"))]
+    display = FakeDisplay(script)
+    settings = dataclasses.replace(WebcamSettings(snapshot_dir=str(tmp_path)), size=24)
+    events = []
+    result = run_session(settings, [], names=["ink", "fire"], stylizers=stylizers, display=display,
+                         source=SyntheticSource(64, 48, fps=200), on_event=events.append,
+                         on_frame=display.on_frame)
+
+    assert result.stop_reason == "quit" and display.closed_called
+    shown = [image for image, _ in display.shown]
+    lines = [text for _, text in display.shown]
+    assert shown[0].shape == (24, 32, 3)  # working size: short side 24
+    assert any(image.shape == (24, 64, 3) for image in shown[1:])  # v: camera image beside the stylized one
+    assert "3 it/frame" in lines[0][0] and "style: ink (1/2)" in lines[0][0] and "fps" in lines[0][0]
+    assert any("style: fire (2/2)" in text[0] for text in lines)  # n switched the style...
+    assert stylizers[1].calls[0][0] == "content"  # ...and restarted from the camera image
+    assert {iters for _, iters, _ in stylizers[1].calls} >= {3, 4}  # + added an iteration per frame
+    assert stylizers[0].calls[0] == ("content", 3, False) and stylizers[0].calls[1] == ("warm", 3, True)
+    assert any("PAUSED" in text[1] for text in lines)  # space was redrawn with the PAUSED flag
+    snaps = sorted(tmp_path.glob("vidstyle-*.png"))
+    assert [p.name.endswith(s) for p, s in zip(snaps, ("original.png", "stylized.png"))] == [True, True]
+    assert cv2.imread(str(snaps[1])).shape == (24, 32, 3)  # the stylized frame at the working size
+    assert cv2.imread(str(snaps[0])).shape == (48, 64, 3)  # the camera frame as captured
+    assert any("saved snapshot" in e for e in events)
+    assert result.processed == 7 and result.captured == result.processed + result.dropped
+
+
+def test_pause_stops_stylizing_and_drops_what_the_camera_sends(tmp_path):
+    display = FakeDisplay([(2, ord(" ")), *[(2, -1)] * 8, (2, ord("q"))])
+    stylizer = FakeStylizer()
+    result = run_session(WebcamSettings(size=24, snapshot_dir=str(tmp_path)), [], names=["a"], stylizers=[stylizer],
+                         display=display, source=SyntheticSource(64, 48, fps=300), on_frame=display.on_frame)
+    assert result.stop_reason == "quit"
+    assert result.processed == 2 == len(stylizer.calls)  # nothing stylized while paused (8 polls of 30 ms)
+    assert result.dropped >= 20 and result.captured == result.processed + result.dropped
+
+
+# -- end to end through the CLI ---------------------------------------------------------------------
+
+
+def test_headless_file_camera_records_that_many_frames_at_the_working_size(tmp_path, style_file, capfd):
+    clip = make_clip(tmp_path / "cam.mp4", frames=90)
+    out = tmp_path / "rec.mp4"
+    code = run_cli(["webcam", style_file, "--camera", clip, "--headless", "--max-frames", "5",
+                    "--record", str(out), *TINY])
+    assert code == 0, capfd.readouterr().err
+    frames = list(read_frames(out))
+    assert len(frames) == 5
+    assert frames[0].image.shape == (32, 42, 3)  # 64x48 camera, short side 32
+    assert all(b.time > a.time for a, b in zip(frames, frames[1:]))  # timed by capture time
+    camera = next(iter(read_frames(clip, size=(42, 32)))).image.astype(int)
+    assert np.abs(frames[0].image.astype(int) - camera).mean() > 2  # stylized, not the camera image
+
+
+def test_stream_ending_mid_run_finishes_the_recording_and_says_so(tmp_path, style_file, capfd):
+    clip = make_clip(tmp_path / "short.mp4", frames=6)
+    out = tmp_path / "rec.mp4"
+    code = run_cli(["webcam", style_file, "--camera", clip, "--headless", "--max-frames", "50",
+                    "--record", str(out), *TINY])
+    line = one_error_line(capfd)
+    assert code == 0  # the end of a file is its normal end
+    assert f"end of {clip} reached after 6 frames" in line and f"recording finished: {out}" in line
+    recorded = int(line.split("(")[-1].split()[0])
+    assert 1 <= recorded <= 6 and len(list(read_frames(out))) == recorded
+
+
+def test_camera_lost_mid_run_exits_nonzero_with_a_finished_recording(tmp_path, style_file, capfd, monkeypatch):
+    monkeypatch.setattr(webcam, "open_camera", lambda spec: SyntheticSource(64, 48, fps=100, frames=8))
+    out = tmp_path / "rec.mp4"
+    code = run_cli(["webcam", style_file, "--headless", "--record", str(out), *TINY])
+    line = one_error_line(capfd)
+    assert code == 1
+    assert "stopped delivering frames after 8 frames (disconnected?)" in line or "connection lost" in line
+    assert "stopped cleanly; recording finished" in line
+    assert out.exists() and len(list(read_frames(out))) >= 1
+
+
+@pytest.mark.parametrize("camera, message", [
+    ("99", "cannot open camera 99 (no such device, or it is in use); choose another with --camera"),
+    ("{tmp}/missing.mp4", "camera source not found: {tmp}/missing.mp4"),
+    ("{tmp}/notes.txt", "cannot open camera source {tmp}/notes.txt: not a video OpenCV can read"),
+    ("{tmp}", "camera source is not a file"),
+    ("http://127.0.0.1:9/live", "cannot open stream http://127.0.0.1:9/live (unreachable"),
+])
+def test_camera_that_cannot_be_opened_names_it_and_suggests_camera(tmp_path, style_file, capfd, camera, message):
+    (tmp_path / "notes.txt").write_text("not a video")
+    code = run_cli(["webcam", style_file, "--camera", camera.format(tmp=tmp_path), "--headless", *TINY])
+    line = one_error_line(capfd)
+    assert code == 1
+    assert line.startswith("vidstyle: error: ") and message.format(tmp=tmp_path) in line and "--camera" in line
+
+
+def test_no_display_says_so_and_suggests_headless(tmp_path, style_file, capfd, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code = run_cli(["webcam", style_file, "--camera", str(tmp_path / "missing.mp4"), *TINY])
+    line = one_error_line(capfd)
+    assert code == 1
+    assert "no display available" in line and "--headless" in line  # checked before the camera
+
+
+def test_unreachable_display_is_detected_without_crashing(monkeypatch):
+    # OpenCV's Qt backend aborts the process when DISPLAY points nowhere; the probe runs in a child.
+    monkeypatch.setenv("DISPLAY", ":4711")
+    problem = webcam.display_problem()
+    assert problem is not None and "cannot open a window on display :4711" in problem
+    with pytest.raises(webcam.DisplayError, match="use --headless"):
+        webcam.check_display()
+
+
+@pytest.mark.parametrize("style, message", [
+    ("{tmp}/nothing.png", "style file not found: {tmp}/nothing.png"),
+    ("{tmp}/text.png", "style file is not a readable image: {tmp}/text.png"),
+])
+def test_unreadable_style_fails_before_the_camera_is_opened(tmp_path, capfd, style, message, monkeypatch):
+    (tmp_path / "text.png").write_text("hello")
+    opened = []
+    monkeypatch.setattr(webcam, "open_camera", lambda spec: opened.append(spec))
+    code = run_cli(["webcam", style.format(tmp=tmp_path), "--camera", "99", "--headless", *TINY])
+    line = one_error_line(capfd)
+    assert code == 1 and message.format(tmp=tmp_path) in line and not opened
+
+
+def test_recording_into_a_missing_folder_fails_before_the_camera(tmp_path, style_file, capfd):
+    code = run_cli(["webcam", style_file, "--camera", "99", "--headless", "--record", str(tmp_path / "no" / "r.mp4"),
+                    *TINY])
+    assert code == 1 and "recording folder does not exist" in one_error_line(capfd)
+
+
+def test_help_lists_the_keys_and_every_option_with_its_default():
+    from vidstyle.cli import build_parser
+
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices["webcam"]
+    text = sub.format_help()
+    for key in ("q, Esc", "space", "s ", "n, p", "+, -", "v "):
+        assert key in text
+    for action in sub._actions:
+        if action.option_strings and action.dest not in ("help", "quiet", "debug", "headless", "compile"):
+            assert "[default: " in action.help, action.dest
+    assert "[default: 256]" in sub._option_string_actions["--size"].help
+    assert "[default: 3]" in sub._option_string_actions["--iters"].help
+    assert "[default: adam]" in sub._option_string_actions["--optimizer"].help
+    assert "[default: 0]" in sub._option_string_actions["--camera"].help
