@@ -1,0 +1,159 @@
+#!/usr/bin/env python
+"""Render the README's pictures of the method's controls into samples/pictures/.
+
+Every picture is made by the commands and functions it illustrates, and its title names the
+weights that made it. Offline we only have seeded *random* VGG19 weights (ImageNet weights
+cannot be downloaded here), so the pictures show what each control does to the optimisation,
+not the painterly results ImageNet weights give. Rerun with ``--weights auto`` where the
+ImageNet file is in the torch hub cache to get those.
+
+Inputs (read from the team's shared media folder, never copied into the repository):
+a frame of ``video_flower.webm`` (MDN, CC0 1.0) as content; *The Starry Night* (van Gogh, 1889)
+and *The Great Wave off Kanagawa* (Hokusai, c. 1831), both public domain, as styles.
+
+    python scripts/make_pictures.py [--media ../shared/media] [--out samples/pictures] [--size 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vidstyle.cli import main as vidstyle  # noqa: E402
+from vidstyle.grids import label_grid  # noqa: E402
+
+JPEG_QUALITY = 80  # the six pictures stay under 300 KB together
+
+
+def rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def save_rgb(path: Path, image: np.ndarray) -> None:
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if path.suffix == ".jpg" else []
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
+
+
+def video_frames(path: Path, times: list[float]) -> list[np.ndarray]:
+    """RGB frames of ``path`` nearest to ``times`` (seconds)."""
+    import av
+
+    frames, wanted = [], list(times)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            if wanted and frame.time is not None and frame.time >= wanted[0]:
+                frames.append(frame.to_ndarray(format="rgb24"))
+                wanted.pop(0)
+            if not wanted:
+                break
+    return frames
+
+
+def thumbnail(image: np.ndarray, long_side: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    scale = long_side / max(h, w)
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--media", type=Path, default=ROOT.parent / "shared" / "media")
+    parser.add_argument("--out", type=Path, default=ROOT / "samples" / "pictures")
+    parser.add_argument("--size", type=int, default=128, help="long side of every stylized tile")
+    parser.add_argument("--iters", type=int, default=150, help="L-BFGS iterations per stylization")
+    parser.add_argument("--weights", default="random", help="as vidstyle --weights (default: random)")
+    parser.add_argument("--device", default="auto")
+    options = parser.parse_args()
+    options.out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="vidstyle-pictures-"))
+    common = ["--weights", options.weights, "--device", options.device, "--quiet"]
+    run = ["--size", str(options.size), "--iters", str(options.iters), *common]
+    started = time.time()
+
+    # Inputs: a CC0 video frame, two public-domain paintings.
+    frames = video_frames(options.media / "video_flower.webm", [0.5, 1.5, 2.5, 3.5, 4.5])
+    content = tmp / "flower.png"
+    save_rgb(content, thumbnail(frames[2], 2 * options.size))
+    starry, wave = options.media / "style_starry_night.jpg", options.media / "style_the_wave.jpg"
+    weights_note = "weights: random (seed 0)" if options.weights == "random" else f"weights: {options.weights}"
+
+    def stylize(name: str, *args: str) -> np.ndarray:
+        out = tmp / f"{name}.png"
+        assert vidstyle(["image", str(content), *args, "-o", str(out), *run]) == 0, name
+        return rgb(out)
+
+    small = lambda path: thumbnail(rgb(path), options.size)  # noqa: E731
+    content_tile = small(content)
+
+    # 1. Reconstructions from each layer (content) and from the layers up to it (style).
+    assert vidstyle(["reconstruct", str(content), "-o", str(tmp / "reconstruct.png"),
+                     "--size", str(options.size), "--iters", str(options.iters), *common]) == 0
+    save_rgb(options.out / "reconstruct.jpg", rgb(tmp / "reconstruct.png"))
+
+    # 2. An alpha sweep. With random weights the style terms start ~100x smaller than with
+    # ImageNet ones, so the interesting range of alpha is lower than the default 100.
+    assert vidstyle(["sweep", str(content), str(starry), "-o", str(tmp / "sweep.png"),
+                     "--alpha", "0.01,0.1,1,10,100", *run]) == 0
+    save_rgb(options.out / "sweep.jpg", rgb(tmp / "sweep.png"))
+
+    # 3. Colour preservation.
+    plain = stylize("plain", str(starry))
+    grid = label_grid(
+        [[content_tile, small(starry), plain, stylize("luminance", str(starry), "--preserve-colors"),
+          stylize("histogram", str(starry), "--preserve-colors", "--color-method", "histogram")]],
+        [["content", "style", "plain", "--preserve-colors", "histogram"]],
+        title=f"colour preservation (luminance: YIQ, content's I and Q kept); {options.iters} L-BFGS "
+              f"iterations; {weights_note}", tile_size=plain.shape[:2])
+    save_rgb(options.out / "colors.jpg", grid.image)
+
+    # 4. Two styles blended.
+    grid = label_grid(
+        [[small(starry), small(wave)] + [stylize(f"blend{w}", str(starry), str(wave), "--style-blend", w)
+                                          for w in ("1,0", "0.5,0.5", "0,1")]],
+        [["style A", "style B", "blend 1,0", "blend 0.5,0.5", "blend 0,1"]],
+        title=f"--style-blend: Gram targets mixed; {options.iters} L-BFGS iterations; {weights_note}",
+        tile_size=plain.shape[:2])
+    save_rgb(options.out / "blend.jpg", grid.image)
+
+    # 5. The cartoon preset (its size and iterations overridden to match the other pictures).
+    grid = label_grid(
+        [[content_tile, stylize("cartoon_off", str(wave), "--preset", "cartoon", "--no-cartoon"),
+          stylize("cartoon_on", str(wave), "--preset", "cartoon")]],
+        [["content", "--preset cartoon --no-cartoon", "--preset cartoon"]],
+        title=f"cartoon preset: l1 TV (beta 20), then flat palette and dark outlines; {weights_note}",
+        tile_size=plain.shape[:2])
+    save_rgb(options.out / "cartoon.jpg", grid.image)
+
+    # 6. Augmentation: RandomStylize on four frames, p = 0.75, seeded.
+    from vidstyle import RandomStylize
+    from vidstyle.settings import AugmentSettings, ModelSettings
+
+    augment = RandomStylize([str(starry), str(wave)], p=0.75, iters=options.iters // 2, seed=0,
+                            settings=AugmentSettings(model=ModelSettings(weights=options.weights,
+                                                                         device=options.device)))
+    originals = [thumbnail(f, options.size) for f in frames[:4]]
+    augmented = [augment(f) for f in originals]
+    choices = RandomStylize([starry, wave], p=0.75, seed=0).draw(4)
+    grid = label_grid([originals, augmented],
+                      [["input"] * 4, [("unchanged", "starry", "wave")[0 if c is None else c + 1] for c in choices]],
+                      title=f"RandomStylize(p=0.75, seed=0): a random style per image; {weights_note}")
+    save_rgb(options.out / "augment.jpg", grid.image)
+
+    sizes = {p.name: p.stat().st_size for p in sorted(options.out.glob("*.jpg"))}
+    print(f"wrote {len(sizes)} pictures, {sum(sizes.values()) / 1024:.0f} KiB in all, "
+          f"in {time.time() - started:.0f} s: " + ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in sizes.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
