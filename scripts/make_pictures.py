@@ -7,11 +7,12 @@ cannot be downloaded here), so the pictures show what each control does to the o
 not the painterly results ImageNet weights give. Rerun with ``--weights auto`` where the
 ImageNet file is in the torch hub cache to get those.
 
-Inputs (read from the team's shared media folder, never copied into the repository):
-a frame of ``video_flower.webm`` (MDN, CC0 1.0) as content; *The Starry Night* (van Gogh, 1889)
-and *The Great Wave off Kanagawa* (Hokusai, c. 1831), both public domain, as styles.
+Inputs: only the project's own procedural samples, made by ``scripts/make_samples.py``:
+``samples/content.png`` (a dusk city skyline) as content, frames of ``samples/clip.mp4`` (a pan
+across that skyline) where a picture needs several, and two styles, ``samples/style.png``
+(swirling colour bands) and ``samples/style2.png`` (mosaic tiles).
 
-    python scripts/make_pictures.py [--media ../shared/media] [--out samples/pictures] [--size 128]
+    python scripts/make_pictures.py [--out samples/pictures] [--size 128]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
 sys.path.insert(0, str(ROOT))
 
 from vidstyle.cli import main as vidstyle  # noqa: E402
@@ -67,7 +69,6 @@ def thumbnail(image: np.ndarray, long_side: int) -> np.ndarray:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--media", type=Path, default=ROOT.parent / "shared" / "media")
     parser.add_argument("--out", type=Path, default=ROOT / "samples" / "pictures")
     parser.add_argument("--size", type=int, default=128, help="long side of every stylized tile")
     parser.add_argument("--iters", type=int, default=150, help="L-BFGS iterations per stylization")
@@ -80,11 +81,10 @@ def main() -> int:
     run = ["--size", str(options.size), "--iters", str(options.iters), *common]
     started = time.time()
 
-    # Inputs: a CC0 video frame, two public-domain paintings.
-    frames = video_frames(options.media / "video_flower.webm", [0.5, 1.5, 2.5, 3.5, 4.5])
-    content = tmp / "flower.png"
-    save_rgb(content, thumbnail(frames[2], 2 * options.size))
-    starry, wave = options.media / "style_starry_night.jpg", options.media / "style_the_wave.jpg"
+    # Inputs: the project's own samples (scripts/make_samples.py); the 2 s clip gives four frames.
+    content = SAMPLES / "content.png"
+    style, style2 = SAMPLES / "style.png", SAMPLES / "style2.png"
+    frames = video_frames(SAMPLES / "clip.mp4", [0.0, 0.6, 1.2, 1.8])
     weights_note = "weights: random (seed 0)" if options.weights == "random" else f"weights: {options.weights}"
 
     def stylize(name: str, *args: str) -> np.ndarray:
@@ -102,15 +102,15 @@ def main() -> int:
 
     # 2. An alpha sweep. With random weights the style terms start ~100x smaller than with
     # ImageNet ones, so the interesting range of alpha is lower than the default 100.
-    assert vidstyle(["sweep", str(content), str(starry), "-o", str(tmp / "sweep.png"),
+    assert vidstyle(["sweep", str(content), str(style), "-o", str(tmp / "sweep.png"),
                      "--alpha", "0.01,0.1,1,10,100", *run]) == 0
     save_rgb(options.out / "sweep.jpg", rgb(tmp / "sweep.png"))
 
     # 3. Colour preservation.
-    plain = stylize("plain", str(starry))
+    plain = stylize("plain", str(style))
     grid = label_grid(
-        [[content_tile, small(starry), plain, stylize("luminance", str(starry), "--preserve-colors"),
-          stylize("histogram", str(starry), "--preserve-colors", "--color-method", "histogram")]],
+        [[content_tile, small(style), plain, stylize("luminance", str(style), "--preserve-colors"),
+          stylize("histogram", str(style), "--preserve-colors", "--color-method", "histogram")]],
         [["content", "style", "plain", "--preserve-colors", "histogram"]],
         title=f"colour preservation (luminance: YIQ, content's I and Q kept); {options.iters} L-BFGS "
               f"iterations; {weights_note}", tile_size=plain.shape[:2])
@@ -118,17 +118,17 @@ def main() -> int:
 
     # 4. Two styles blended.
     grid = label_grid(
-        [[small(starry), small(wave)] + [stylize(f"blend{w}", str(starry), str(wave), "--style-blend", w)
-                                          for w in ("1,0", "0.5,0.5", "0,1")]],
-        [["style A", "style B", "blend 1,0", "blend 0.5,0.5", "blend 0,1"]],
+        [[small(style), small(style2)] + [stylize(f"blend{w}", str(style), str(style2), "--style-blend", w)
+                                         for w in ("1,0", "0.5,0.5", "0,1")]],
+        [["style A: style.png", "style B: style2.png", "blend 1,0", "blend 0.5,0.5", "blend 0,1"]],
         title=f"--style-blend: Gram targets mixed; {options.iters} L-BFGS iterations; {weights_note}",
         tile_size=plain.shape[:2])
     save_rgb(options.out / "blend.jpg", grid.image)
 
     # 5. The cartoon preset (its size and iterations overridden to match the other pictures).
     grid = label_grid(
-        [[content_tile, stylize("cartoon_off", str(wave), "--preset", "cartoon", "--no-cartoon"),
-          stylize("cartoon_on", str(wave), "--preset", "cartoon")]],
+        [[content_tile, stylize("cartoon_off", str(style2), "--preset", "cartoon", "--no-cartoon"),
+          stylize("cartoon_on", str(style2), "--preset", "cartoon")]],
         [["content", "--preset cartoon --no-cartoon", "--preset cartoon"]],
         title=f"cartoon preset: l1 TV (beta 20), then flat palette and dark outlines; {weights_note}",
         tile_size=plain.shape[:2])
@@ -138,14 +138,14 @@ def main() -> int:
     from vidstyle import RandomStylize
     from vidstyle.settings import AugmentSettings, ModelSettings
 
-    augment = RandomStylize([str(starry), str(wave)], p=0.75, iters=options.iters // 2, seed=0,
+    augment = RandomStylize([str(style), str(style2)], p=0.75, iters=options.iters // 2, seed=0,
                             settings=AugmentSettings(model=ModelSettings(weights=options.weights,
                                                                          device=options.device)))
-    originals = [thumbnail(f, options.size) for f in frames[:4]]
+    originals = [thumbnail(f, options.size) for f in frames]
     augmented = [augment(f) for f in originals]
-    choices = RandomStylize([starry, wave], p=0.75, seed=0).draw(4)
+    choices = RandomStylize([style, style2], p=0.75, seed=0).draw(4)
     grid = label_grid([originals, augmented],
-                      [["input"] * 4, [("unchanged", "starry", "wave")[0 if c is None else c + 1] for c in choices]],
+                      [["input"] * 4, [("unchanged", "style.png", "style2.png")[0 if c is None else c + 1] for c in choices]],
                       title=f"RandomStylize(p=0.75, seed=0): a random style per image; {weights_note}")
     save_rgb(options.out / "augment.jpg", grid.image)
 

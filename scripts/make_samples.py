@@ -1,4 +1,4 @@
-"""Generate the project's own sample media in samples/: content.png, style.png and clip.mp4.
+"""Generate the project's own sample media in samples/: content.png, style.png, style2.png, clip.mp4.
 
 Everything is procedural and seeded, so a rerun gives the same pictures (no network, no
 third-party media). Run from the repository root, with vidstyle installed (pip install -e .):
@@ -74,6 +74,29 @@ def swirl_style(size: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(image, 0, 1)
 
 
+def mosaic_style(size: int, rng: np.random.Generator, tiles: int = 12) -> np.ndarray:
+    """Irregular mosaic tiles in earthy colours with dark grout: a second, clearly different style.
+
+    The tiles are the Voronoi cells of a jittered grid of centres; each gets a palette colour and
+    a slight brightness of its own, and the grout follows the cell borders.
+    """
+    step = size / tiles
+    grid = (np.mgrid[0:tiles, 0:tiles].reshape(2, -1).T + 0.5) * step
+    centres = (grid + rng.uniform(-0.35, 0.35, grid.shape) * step).astype(np.float32)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    distances = np.hypot(yy[..., None] - centres[:, 0], xx[..., None] - centres[:, 1])
+    nearest = np.partition(distances, 1, axis=-1)  # [..., 0] and [..., 1]: the two nearest
+    cell = distances.argmin(axis=-1)
+    palette = np.array([[0.80, 0.36, 0.20], [0.90, 0.72, 0.30], [0.12, 0.50, 0.48],
+                        [0.45, 0.52, 0.18], [0.93, 0.88, 0.74], [0.20, 0.28, 0.22]], np.float32)
+    colours = palette[rng.integers(0, len(palette), len(centres))]
+    colours *= rng.uniform(0.85, 1.1, (len(centres), 1)).astype(np.float32)
+    image = colours[cell]
+    grout = nearest[..., 1] - nearest[..., 0] < 2.5  # pixels about as near to two centres
+    image[grout] = [0.16, 0.12, 0.10]
+    return np.clip(image, 0, 1)
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     return (image * 255 + 0.5).astype(np.uint8)
 
@@ -117,6 +140,9 @@ def main(out: Path) -> None:
     cv2.imwrite(str(out / "content.png"), cv2.cvtColor(content, cv2.COLOR_RGB2BGR))
     style = to_uint8(swirl_style(256, rng))
     cv2.imwrite(str(out / "style.png"), cv2.cvtColor(style, cv2.COLOR_RGB2BGR))
+    # style2 draws from a generator of its own, so adding it left the other samples unchanged.
+    style2 = to_uint8(mosaic_style(256, np.random.default_rng(SEED + 1)))
+    cv2.imwrite(str(out / "style2.png"), cv2.cvtColor(style2, cv2.COLOR_RGB2BGR))
 
     fps = 12
     frames = clip_frames(rng)
@@ -127,7 +153,7 @@ def main(out: Path) -> None:
                          audio_source=audio) as writer:
             for i, frame in enumerate(frames):
                 writer.write(frame, i)
-    for name in ("content.png", "style.png", "clip.mp4"):
+    for name in ("content.png", "style.png", "style2.png", "clip.mp4"):
         print(f"{out / name}: {(out / name).stat().st_size / 1024:.0f} KiB")
 
 
