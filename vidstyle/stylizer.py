@@ -14,8 +14,17 @@ import torch
 from .features import VGGFeatures, load_vgg_features
 from .imageio import resize, resize_long_side, scaled_size
 from .losses import StyleTransferLoss, blend_grams
-from .optimize import OptimResult, ProgressCallback, optimize_pixels
-from .runtime import precision_context, resolve_device, resolve_precision
+from .optimize import GraphedAdam, OptimResult, ProgressCallback, optimize_pixels
+from .runtime import (
+    CompiledStep,
+    autocast_context,
+    backend_context,
+    fp16_grad_scale,
+    precision_context,
+    resolve_device,
+    resolve_precision,
+    scale_grad,
+)
 from .settings import LossSettings, ModelSettings, OptimSettings, StyleSettings
 
 # A cold start at this many levels begins at 1/2^(levels-1) of the size.
@@ -47,6 +56,11 @@ class Stylizer:
     ``styles`` are (1, 3, H, W) tensors in [0, 1]. Gram targets are computed once per
     working size and cached; content features are computed once per :meth:`stylize` call.
     Build one with :meth:`from_settings`, or inject an extractor (tests use a tiny random one).
+
+    Speed (see the "fast path" section below): ``precision`` (autocast for the VGG forward;
+    pixels, Grams and losses in fp32), channels_last on CUDA, ``compile`` (``torch.compile``
+    of the per-iteration loss step, one graph per shape, eager fallback with one warning) and
+    ``cuda_graphs`` (single-scale Adam on CUDA replays one captured iteration; off by default).
     """
 
     def __init__(
@@ -59,6 +73,8 @@ class Stylizer:
         style: StyleSettings = StyleSettings(),
         device: torch.device | str = "cpu",
         precision: str = "fp32",
+        compile: bool = False,
+        cuda_graphs: bool = False,
     ) -> None:
         if not styles:
             raise ValueError("at least one style image is needed")
@@ -79,6 +95,11 @@ class Stylizer:
         self.blend = tuple(style.blend) if style.blend is not None else (1.0,) * len(styles)
         blend_grams([torch.zeros(1)] * len(styles), self.blend)  # validate the weights early
         self._gram_cache: dict[int, dict[str, torch.Tensor]] = {}
+        self.compile = bool(compile)
+        self._compiled_step = CompiledStep(self._step) if self.compile else None
+        self.cuda_graphs = bool(cuda_graphs)
+        self._graphs: dict[tuple, tuple[GraphedAdam, dict[str, object]]] = {}
+        self.weights_label = "injected"  # from_settings says which weights it loaded
 
     @classmethod
     def from_settings(
@@ -100,11 +121,10 @@ class Stylizer:
         extractor, label = load_vgg_features(
             layers, model.weights, pooling=model.pooling, seed=optim.seed, device=device, progress=progress
         )
-        stylizer = cls(extractor, styles, loss=loss, optim=optim, style=style, device=device, precision=model.precision)
+        stylizer = cls(extractor, styles, loss=loss, optim=optim, style=style, device=device, precision=model.precision,
+                       compile=model.compile)
         stylizer.weights_label = label
         return stylizer
-
-    weights_label: str = "injected"
 
     # -- targets -------------------------------------------------------------------------
 
@@ -135,8 +155,15 @@ class Stylizer:
         return self._gram_cache[side]
 
     def loss_terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Named loss terms of ``image`` against the current targets (one value per image)."""
-        return self.loss(self.features(image), image)
+        """Named loss terms of ``image`` against the current targets (one value per image).
+
+        The per-iteration step (features + losses): compiled when ``compile`` is on. Its
+        backward runs under the caller's cuDNN flags: optimise inside :meth:`optimize` (or
+        ``runtime.backend_context``) so that they match the precision.
+        """
+        if self._compiled_step is not None:
+            return self._compiled_step(image)
+        return self._step(image)
 
     def set_targets(
         self,
@@ -189,16 +216,7 @@ class Stylizer:
         if levels > 1 and not isinstance(init, torch.Tensor) and temporal is None:
             return self._stylize_multiscale(content, start, iters, tol, levels, callback)
         self.set_targets(content, temporal)
-        result = optimize_pixels(
-            self.loss_terms,
-            start,
-            iters,
-            optimizer=self.optim.optimizer,
-            lr=self.optim.learning_rate(),
-            tol=tol,
-            check_every=self.optim.check_every,
-            callback=callback,
-        )
+        result = self.optimize(start, iters, tol=tol, callback=callback)
         return StylizeResult(**vars(result))
 
     def _stylize_multiscale(
@@ -225,14 +243,10 @@ class Stylizer:
             level_content = resize(content, size)
             self.set_targets(level_content)
             offset = done
-            result = optimize_pixels(
-                self.loss_terms,
+            result = self.optimize(
                 resize(current, size),
                 budget,
-                optimizer=self.optim.optimizer,
-                lr=self.optim.learning_rate(),
                 tol=tol,
-                check_every=self.optim.check_every,
                 callback=(lambda i, loss: callback(offset + i, loss)) if callback else None,
             )
             done += result.iterations
@@ -240,3 +254,93 @@ class Stylizer:
             current = result.image
         assert result is not None
         return StylizeResult(current, done, losses, result.terms, result.stopped_early)
+
+    # -- fast path -----------------------------------------------------------------------
+
+    def _step(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One evaluation of the loss: the VGG forward under autocast, Grams and losses in fp32.
+
+        Free of global state (no cuDNN flag changes), so ``torch.compile`` traces it whole.
+        """
+        net_input = image.contiguous(memory_format=torch.channels_last) if self.channels_last else image
+        scale = fp16_grad_scale(*image.shape[-2:]) if self.precision == "fp16" else 1.0
+        if scale != 1.0:  # fp16: the network's backward runs on gradients scaled by `scale`
+            net_input = scale_grad(net_input, 1.0 / scale)
+        with autocast_context(self.precision, self.device):
+            features = self.extractor(net_input)
+        if scale != 1.0:
+            features = {name: scale_grad(value.float(), scale) for name, value in features.items()}
+        return self.loss(features, image)
+
+    def optimize(
+        self,
+        start: torch.Tensor,
+        iters: int,
+        *,
+        tol: float | None = None,
+        callback: ProgressCallback | None = None,
+    ) -> OptimResult:
+        """Optimise from ``start`` against the current targets (:meth:`set_targets`).
+
+        The whole loop, backward included, runs under the precision's cuDNN flags. With
+        ``cuda_graphs`` on, Adam, CUDA and no ``compile``, each shape's iteration is captured
+        once and replayed (:class:`~vidstyle.optimize.GraphedAdam`); otherwise
+        :func:`~vidstyle.optimize.optimize_pixels`.
+        """
+        tol = self.optim.tol if tol is None else tol
+        with backend_context(self.precision, self.device):
+            if self._use_graphs():
+                graph = self._graph_for(start)
+                return graph.run(start, iters, tol=tol, check_every=self.optim.check_every, callback=callback)
+            return optimize_pixels(
+                self.loss_terms,
+                start,
+                iters,
+                optimizer=self.optim.optimizer,
+                lr=self.optim.learning_rate(),
+                tol=tol,
+                check_every=self.optim.check_every,
+                callback=callback,
+            )
+
+    # Tests set this to run the static-buffer bookkeeping on the CPU (replayed eagerly there).
+    _graphs_off_cuda = False
+
+    def _use_graphs(self) -> bool:
+        return (self.cuda_graphs and self.optim.optimizer == "adam" and self._compiled_step is None
+                and (self.device.type == "cuda" or self._graphs_off_cuda))
+
+    def _graph_for(self, start: torch.Tensor) -> GraphedAdam:
+        """The captured iteration for this shape (and temporal on/off), its targets refreshed.
+
+        A graph reads its targets from fixed buffers: the current targets are copied into them
+        (in place), and the loss module is pointed at them while the graph's step runs.
+        """
+        loss = self.loss
+        temporal = loss.temporal_target is not None and bool(loss.temporal_weight)
+        shapes = [loss.content_target, *loss.style_targets.values(), *(loss.temporal_target if temporal else ())]
+        key = (tuple(start.shape), temporal, tuple(tuple(t.shape) for t in shapes))
+        if key not in self._graphs:
+            static: dict[str, object] = {
+                "content": loss.content_target.clone(),
+                "style": {name: gram.clone() for name, gram in loss.style_targets.items()},
+                "temporal": tuple(t.clone() for t in loss.temporal_target) if temporal else None,
+            }
+
+            def step(x: torch.Tensor, static: dict = static) -> dict[str, torch.Tensor]:
+                loss.content_target = static["content"]
+                loss.style_targets = dict(static["style"])
+                loss.temporal_target = static["temporal"]
+                return self.loss_terms(x)
+
+            graph = GraphedAdam(step, tuple(start.shape), self.device, self.optim.learning_rate())
+            self._graphs[key] = (graph, static)
+        graph, static = self._graphs[key]
+        with torch.no_grad():
+            static["content"].copy_(loss.content_target)
+            for name, gram in static["style"].items():
+                gram.copy_(loss.style_targets[name])
+            if temporal:
+                for buffer, value in zip(static["temporal"], loss.temporal_target):
+                    buffer.copy_(value)
+        return graph
