@@ -13,9 +13,10 @@ DOCUMENTED = {
     "fast": {"size": 256, "iters": 150, "warm_iters": 30, "tol": 1e-3},
     "quality": {"size": 768, "iters": 600, "warm_iters": 150, "multiscale": 2, "tol": 0.0},
     "webcam": {"size": 256, "optimizer": "adam", "lr": 0.03, "iters": 3},
-    "cartoon": {"size": 320, "tv": "l1", "beta": 20.0, "iters": 150, "warm_iters": 10, "tol": 1e-3, "cartoon": True},
+    "cartoon": {"size": 320, "tv": "l1", "beta": 20.0, "iters": 150, "warm_iters": 10, "tol": 1e-3,
+                "keyframe_every": 4, "refine_iters": 5, "cartoon": True},
 }
-VIDEO_ONLY = {"warm_iters"}
+VIDEO_ONLY = {"warm_iters", "keyframe_every", "refine_iters"}
 
 
 def image_args(*extra):
@@ -97,3 +98,18 @@ def test_cartoon_preset_end_to_end(image_files, tmp_path):
     assert main(["image", *common, "-o", str(plain), "--preset", "cartoon", "--no-cartoon"]) == 0
     colours = lambda p: len(np.unique(cv2.imread(str(p)).reshape(-1, 3), axis=0))  # noqa: E731
     assert colours(out) <= 4 < colours(plain)
+
+
+def test_video_presets_fill_video_settings_and_explicit_options_win():
+    from vidstyle.cli import video_settings
+
+    def video(*extra):
+        return video_settings(build_parser().parse_args(["video", "in.mp4", "s.png", "-o", "o.mp4", *extra]))
+
+    cartoon = video("--preset", "cartoon")
+    assert (cartoon.size, cartoon.warm_iters, cartoon.keyframe_every, cartoon.refine_iters) == (320, 10, 4, 5)
+    assert cartoon.cartoon.enabled and cartoon.loss.tv == "l1" and cartoon.optim.iters == 150
+    explicit = video("--preset", "cartoon", "--keyframe-every", "0", "--size", "200", "--no-cartoon", "--tol", "0")
+    assert (explicit.keyframe_every, explicit.size, explicit.cartoon.enabled, explicit.tol) == (0, 200, False, 0.0)
+    plain = video()
+    assert (plain.size, plain.tol, plain.init_mode) == (512, 1e-3, "flow")

@@ -87,13 +87,18 @@ def test_style_grams_are_computed_once_per_size(extractor, content_tensor, style
 
 
 def test_batched_images_are_independent(extractor, content_tensor, style_tensor):
-    """With Adam (elementwise), a batch of two equals the two run one by one."""
+    """With Adam (elementwise), a batch of two equals the two run one by one.
+
+    oneDNN picks convolution kernels by batch size, and their different rounding is amplified
+    by Adam's normalised steps; with it off the convolutions are per image and exact.
+    """
     stylizer = Stylizer(extractor, [style_tensor], optim=OptimSettings(optimizer="adam"))
     other = content_tensor.flip(-1)
-    batch = stylizer.stylize(torch.cat([content_tensor, other]), "content", 5).image
-    one = stylizer.stylize(content_tensor, "content", 5).image
-    two = stylizer.stylize(other, "content", 5).image
-    assert torch.allclose(batch[:1], one, atol=1e-5) and torch.allclose(batch[1:], two, atol=1e-5)
+    with torch.backends.mkldnn.flags(enabled=False):
+        batch = stylizer.stylize(torch.cat([content_tensor, other]), "content", 5).image
+        one = stylizer.stylize(content_tensor, "content", 5).image
+        two = stylizer.stylize(other, "content", 5).image
+    assert torch.equal(batch[:1], one) and torch.equal(batch[1:], two)
 
 
 def test_blend_weights_must_match_styles(extractor, style_tensor):

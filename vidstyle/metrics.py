@@ -314,3 +314,18 @@ def plot_error_curve(
         raise OSError(f"could not encode the plot for {os.fspath(path)}")
     Path(path).write_bytes(buf.tobytes())
     return img
+
+
+def evaluate_video(output: str, reference: str, flow_preset: str = "medium") -> WarpingErrorResult:
+    """:func:`warping_error` of video file ``output`` against its input video ``reference``.
+
+    Both are decoded as a stream (upright, see :func:`vidstyle.video.read_frames`); the
+    reference is resized to the output's size when they differ.
+    """
+    from .video import read_frames
+
+    return warping_error(
+        (frame.image for frame in read_frames(output)),
+        (frame.image for frame in read_frames(reference)),
+        FlowEstimator(flow_preset),
+    )

@@ -24,7 +24,7 @@ from .errors import Interrupted, VidstyleError
 from .flow import FlowEstimator, fill_masked, occlusion_mask, warp
 from .imageio import to_tensor, to_uint8
 from .segments import assemble
-from .settings import INIT_MODES, RESUME_FREE_FIELDS, VideoSettings
+from .settings import INIT_MODES, RESUME_FREE_FIELDS, CartoonSettings, VideoSettings
 from .stylizer import Stylizer, StylizeResult
 from .threads import BackgroundConsumer, BackgroundIterator
 from .video import Frame, VideoError, VideoInfo, VideoWriter, probe, processing_size, read_frames
@@ -127,8 +127,9 @@ def stylize_sequence(
     The first frame (when ``previous`` is None) and every frame in ``independent`` mode is a
     cold start with ``optim.iters``; the others start from ``previous`` — as it is (``prev``)
     or warped along the flow with rejected regions filled from the content frame (``flow``)
-    — with ``warm_iters``. The temporal loss (if its weight is set) pulls each frame towards
-    the (warped) previous output where the mask allows.
+    — with :func:`warm_budget` iterations. Every frame stops early at ``settings.tol``. The temporal loss
+    (if its weight is set) pulls each frame towards the (warped) previous output where the
+    mask allows.
     """
     if settings.init_mode not in INIT_MODES:
         raise ValueError(f"unknown init mode {settings.init_mode!r}; choose one of {', '.join(INIT_MODES)}")
@@ -136,8 +137,9 @@ def stylize_sequence(
         content = device_tensor(item.frame.image, stylizer.device)
         cold = previous is None or settings.init_mode == "independent"
         if cold:
-            result = stylizer.stylize(content, None, settings.optim.iters)
+            result = stylizer.stylize(content, None, settings.optim.iters, tol=settings.tol)
         else:
+            budget = warm_budget(item.frame.index, settings)
             if settings.init_mode == "flow" and item.flow_back is not None:
                 warped = warp(previous, item.flow_back)
                 mask = torch.from_numpy(item.mask)[None, None].to(stylizer.device)
@@ -145,9 +147,17 @@ def stylize_sequence(
             else:
                 warped, mask = previous, torch.ones_like(previous[:, :1])
                 init = previous
-            result = stylizer.stylize(content, init, settings.warm_iters, temporal=(warped, mask))
+            result = stylizer.stylize(content, init, budget, tol=settings.tol, temporal=(warped, mask))
         previous = result.image
         yield item, result, cold
+
+
+def warm_budget(index: int, settings: VideoSettings) -> int:
+    """Iterations for warm-started frame ``index``: ``warm_iters``, or in keyframe mode the full
+    ``optim.iters`` on every ``keyframe_every``-th frame and ``refine_iters`` in between."""
+    if settings.keyframe_every > 0:
+        return settings.optim.iters if index % settings.keyframe_every == 0 else settings.refine_iters
+    return settings.warm_iters
 
 
 def run_identity(settings: VideoSettings, weights_label: str) -> dict[str, object]:
@@ -159,8 +169,26 @@ def run_identity(settings: VideoSettings, weights_label: str) -> dict[str, objec
     return identity
 
 
+class CartoonPost:
+    """The cartoon post-process for a video: one palette for the whole clip (a palette refitted
+    per frame would flicker), fitted on the first stylized frame and kept in the work folder so
+    a resumed run uses the same one."""
+
+    def __init__(self, settings: CartoonSettings, folder: WorkFolder) -> None:
+        self.settings, self.folder = settings, folder
+        self.palette: np.ndarray | None = folder.load_array("palette")
+
+    def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+        from .cartoon import cartoonize, fit_palette
+
+        if self.palette is None:
+            self.palette = fit_palette(stylized, self.settings.colors)
+            self.folder.save_array("palette", self.palette)
+        return cartoonize(frame, stylized, self.settings, self.palette)
+
+
 def _encode_segments(
-    items: Iterator[tuple[int, int, float, np.ndarray]],
+    items: Iterator[tuple[int, int, float, np.ndarray, np.ndarray]],
     folder: WorkFolder,
     *,
     segment_frames: int,
@@ -168,12 +196,15 @@ def _encode_segments(
     info: VideoInfo,
     codec: str,
     crf: int,
+    post: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> None:
-    """Encoder thread: write ``(index, pts, end_time, image)`` into segments of ``segment_frames``.
+    """Encoder thread: write ``(index, pts, end_time, stylized, frame)`` into segments.
 
-    A segment is recorded in the work folder only once its file is complete, together with
-    its last stylized frame (the warm start for a resumed run). When the stream ends early
-    (Ctrl-C, an error upstream) the segment in progress is closed and kept.
+    ``post(frame, stylized)`` (e.g. the cartoon look) changes what is encoded, never what the
+    next frame starts from. A segment of ``segment_frames`` is recorded in the work folder only
+    once its file is complete, together with its last stylized frame (the warm start for a
+    resumed run). When the stream ends early (Ctrl-C, an error upstream) the segment in
+    progress is closed and kept.
     """
     width, height = out_size
     stack = contextlib.ExitStack()
@@ -190,7 +221,7 @@ def _encode_segments(
         writer = None
 
     try:
-        for index, pts, end_time, image in items:
+        for index, pts, end_time, image, source in items:
             if writer is None:
                 path = folder.segment_path(len(folder.segments))
                 writer = stack.enter_context(VideoWriter(
@@ -198,8 +229,9 @@ def _encode_segments(
                     codec=codec, crf=crf, b_frames=False,
                 ))
                 first, count = index, 0
-            frame = image if image.shape[:2] == (height, width) else cv2.resize(
-                image, (width, height), interpolation=cv2.INTER_CUBIC)
+            frame = post(source, image) if post is not None else image
+            if frame.shape[:2] != (height, width):
+                frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC)
             writer.write(frame, pts)
             count += 1
             last = image
@@ -253,7 +285,8 @@ def run_video(
     )
     encoder = BackgroundConsumer(
         lambda items: _encode_segments(items, folder, segment_frames=settings.segment_frames, out_size=out_size,
-                                       info=info, codec=settings.codec, crf=settings.crf),
+                                       info=info, codec=settings.codec, crf=settings.crf,
+                                       post=CartoonPost(settings.cartoon, folder) if settings.cartoon.enabled else None),
         maxsize=settings.queue_size, name="encoder",
     )
     started = time.perf_counter()
@@ -265,7 +298,7 @@ def run_video(
             for item, result, cold in stylize_sequence(frames, stylizer, settings, previous):
                 frame = item.frame
                 end_time = frame.time + float(1 / info.frame_rate)
-                encoder.put((frame.index, frame.pts, end_time, to_uint8(result.image)))
+                encoder.put((frame.index, frame.pts, end_time, to_uint8(result.image), frame.image))
                 (report.cold_iterations if cold else report.warm_iterations).append(result.iterations)
                 now = time.perf_counter()
                 if on_frame is not None:
@@ -320,13 +353,20 @@ def _frame_estimate(info: VideoInfo, settings: VideoSettings) -> int | None:
 
 def _assemble(settings: VideoSettings, info: VideoInfo, folder: WorkFolder) -> None:
     """Join the segments (no re-encode) with the source audio, moved into place atomically."""
+    assemble_output(settings, info, folder.segment_paths(), folder.segments[-1]["end"])
+
+
+def assemble_output(settings: VideoSettings, info: VideoInfo, segment_paths: list, end: float) -> None:
+    """Join ``segment_paths`` (in order, no re-encode) into ``settings.output`` with the source
+    audio, moved into place atomically; ``end`` (seconds) is when the last frame ends, where the
+    audio is cut if ``--duration`` or ``--max-frames`` cut the video. Shared with the Ray driver."""
     audio = settings.audio and info.has_audio
     cut = settings.duration is not None or settings.max_frames is not None
     assemble(
-        folder.segment_paths(), settings.output,
+        segment_paths, settings.output,
         audio_source=settings.input if audio else None,
         audio_start=settings.start,
-        audio_end=folder.segments[-1]["end"] if cut else None,
+        audio_end=end if cut else None,
         origin=settings.start or 0.0,
     )
 

@@ -76,6 +76,23 @@ class StyleSettings:
     blend: tuple[float, ...] | None = None  # one weight per style; None: equal weights
     size: int | None = None  # long side of the style image; None: same as the content's
     scale: float = 1.0  # style size relative to the content's long side, when size is None
+    preserve_colors: bool = False  # keep the content's colours (vidstyle/colors.py)
+    color_method: str = "luminance"  # "luminance" (YIQ luminance-only transfer) or "histogram"
+
+
+@dataclass(frozen=True)
+class CartoonSettings:
+    """The cartoon post-process (``--cartoon``; on in the ``cartoon`` preset), see vidstyle/cartoon.py."""
+
+    enabled: bool = False
+    blend: float = 0.7  # weight of the flat, reduced-palette picture against the stylized one
+    colors: int = 8  # palette size
+    sigma_s: float = 60.0  # edge-preserving smoothing: spatial extent in pixels
+    sigma_r: float = 0.45  # edge-preserving smoothing: colour range in [0, 1]; larger flattens more
+    edge_low: float = 40.0  # Canny hysteresis thresholds on the smoothed gray frame (0..255)
+    edge_high: float = 110.0
+    edge_width: int = 0  # outline width in pixels; 0: 1 px per 360 px of the frame's short side
+    edge_strength: float = 0.8  # how dark outlines get (1: black, 0: no outlines)
 
 
 @dataclass(frozen=True)
@@ -89,9 +106,70 @@ class ImageSettings:
     loss: LossSettings = field(default_factory=LossSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    cartoon: CartoonSettings = field(default_factory=CartoonSettings)
 
 
 MAX_AUTO_SIZE = 512
+
+INIT_MODES = ("independent", "prev", "flow")
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """``vidstyle INPUT STYLE``: a video in, a stylized video out.
+
+    The first frame is a cold start (``optim.iters``, init from the content frame); later
+    frames start from the previous stylized frame (``init_mode``) with ``warm_iters`` and
+    early stopping at ``optim.tol``.
+    """
+
+    input: str = ""
+    output: str = ""
+    size: int | None = 512  # long side of the processing size (never above the source's)
+    warm_iters: int = 50
+    keyframe_every: int = 0  # K > 0: full budget (optim.iters) every K-th frame, refine_iters between
+    refine_iters: int = 5  # budget of the flow-propagated frames between keyframes
+    tol: float = 1e-3  # early stopping of every frame (replaces OptimSettings.tol for videos)
+    init_mode: str = "flow"  # "independent", "prev" or "flow"
+    flow_preset: str = "medium"  # OpenCV DIS preset: "ultrafast", "fast" or "medium"
+    codec: str = "libx264"
+    crf: int = 18
+    output_size: str = "processing"  # "processing" or "source"
+    audio: bool = True
+    start: float | None = None  # seconds
+    duration: float | None = None  # seconds
+    max_frames: int | None = None
+    segment_frames: int = 30  # frames per resumable segment
+    queue_size: int = 8  # frames buffered between decoder, stylizer and encoder
+    overwrite: bool = False
+    resume: bool = False  # require an existing work folder (a rerun resumes anyway)
+    cartoon: CartoonSettings = field(default_factory=CartoonSettings)
+    style: StyleSettings = field(default_factory=StyleSettings)
+    loss: LossSettings = field(default_factory=LossSettings)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+
+
+# Settings that do not change a single output pixel: a resumed run may change them freely.
+RESUME_FREE_FIELDS = (
+    "output", "max_frames", "segment_frames", "queue_size", "overwrite", "resume",
+    "model.device", "model.compile",
+)
+
+
+@dataclass(frozen=True)
+class DistributedSettings:
+    """``--ray [ADDRESS]``: a video split into frame ranges, one Ray task each (vidstyle/distributed.py).
+
+    Segment k > 0 first stylizes the ``lead_in`` frames before its range (a cold start, then warm
+    frames) and discards them, so its first kept frame is warm-started like any other.
+    """
+
+    address: str | None = None  # None: RAY_ADDRESS, else a running local cluster, else start a local Ray
+    segments: int | None = None  # frame ranges; None: one per task slot (GPUs, else CPUs / cpus_per_task)
+    lead_in: int = 4  # frames stylized and discarded before each segment after the first
+    max_retries: int = 2  # Ray retries of a failed task (crashed worker, lost node, exception)
+    cpus_per_task: int = 1  # CPU cores (and torch threads) a task asks for on a cluster without GPUs
 
 
 def settings_hash(settings: object, exclude: tuple[str, ...] = ()) -> str:
@@ -104,6 +182,34 @@ def settings_hash(settings: object, exclude: tuple[str, ...] = ()) -> str:
         data.pop(key, None)
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _webcam_optim() -> OptimSettings:
+    return OptimSettings(optimizer="adam", iters=3, lr=0.03)
+
+
+@dataclass(frozen=True)
+class WebcamSettings:
+    """``vidstyle webcam STYLE...``: a live camera feed stylized a few iterations per frame.
+
+    Each frame starts from the previous stylized frame (``init_mode``), so the style builds up
+    over frames; ``optim.iters`` is the per-frame budget (changed live with + and -).
+    """
+
+    camera: str = "0"  # a camera index, a video file (played at its frame rate) or a stream URL
+    size: int = 256  # short side of the working image (never above the camera's)
+    init_mode: str = "flow"  # "independent", "prev" or "flow" (see INIT_MODES)
+    flow_preset: str = "fast"  # OpenCV DIS preset for init_mode "flow"
+    display_size: int = 720  # short side of the image in the window
+    headless: bool = False  # no window (servers, tests); stop with max_frames, seconds or Ctrl-C
+    max_frames: int | None = None  # stop after this many stylized frames
+    seconds: float | None = None  # stop after this many seconds
+    record: str | None = None  # write the shown frames (without the text overlay) to this video
+    snapshot_dir: str = "."  # where the s key saves PNGs
+    style: StyleSettings = field(default_factory=StyleSettings)
+    loss: LossSettings = field(default_factory=LossSettings)
+    optim: OptimSettings = field(default_factory=_webcam_optim)
+    model: ModelSettings = field(default_factory=ModelSettings)
 
 
 def parse_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
@@ -143,11 +249,89 @@ PRESETS: dict[str, dict] = {
         "size": 768, "iters": 600, "warm_iters": 150, "multiscale": 2, "tol": 0.0,
     },
     "webcam": {
-        "doc": "size 256, Adam, 3 iterations per frame",
+        "doc": "size 256, Adam at lr 0.03, 3 iterations per frame",
         "size": 256, "optimizer": "adam", "lr": 0.03, "iters": 3,
     },
     "cartoon": {
-        "doc": "size 320, strong l1 total variation for flat regions, few warm iterations, cartoon post-process",
+        "doc": "size 320, strong l1 total variation (beta 20) for flat regions, 150 cold / 10 warm iterations, "
+               "early stop at tol 1e-3, videos: full budget every 4th frame and 5 refinement iterations between, "
+               "cartoon post-process (flat palette, dark outlines) on",
         "size": 320, "tv": "l1", "beta": 20.0, "iters": 150, "warm_iters": 10, "tol": 1e-3,
+        "keyframe_every": 4, "refine_iters": 5, "cartoon": True,
     },
 }
+
+
+def describe_preset(name: str) -> str:
+    """A preset's prose and its exact values: what --help and the README show."""
+    preset = PRESETS[name]
+    values = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+                       for key, value in preset.items() if key != "doc")
+    return f"{preset['doc']} [{values}]"
+
+
+@dataclass(frozen=True)
+class ReconstructSettings:
+    """``vidstyle reconstruct``: an image rebuilt from seeded noise from its content representation
+    on each layer and from its style representation on the layers up to each layer."""
+
+    image: str = ""
+    output: str = ""
+    layers: tuple[str, ...] = tuple(name for name, _ in DEFAULT_STYLE_LAYERS)
+    size: int = 128  # long side of the working image
+    optim: OptimSettings = field(default_factory=lambda: OptimSettings(iters=200, init="random"))  # per image
+    model: ModelSettings = field(default_factory=ModelSettings)
+
+
+SWEEPABLE = ("alpha", "beta")
+DEFAULT_SWEEP = (("alpha", (1e1, 1e2, 1e3, 1e4)),)
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """``vidstyle sweep``: one stylization per combination of swept values, as a labelled grid.
+
+    ``axes`` = ((name, values), ...): the first varies along the columns, the second down the rows.
+    """
+
+    content: str = ""
+    output: str = ""
+    size: int | None = None  # long side; None: the content's own size, capped at MAX_AUTO_SIZE
+    axes: tuple[tuple[str, tuple[float, ...]], ...] = DEFAULT_SWEEP
+    style: StyleSettings = field(default_factory=StyleSettings)
+    loss: LossSettings = field(default_factory=LossSettings)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """``vidstyle batch``: a folder of images, each stylized with a style chosen from a folder.
+
+    The style of an image depends only on ``optim.seed``, its file name and the style file
+    names, so reruns (and resumed runs) choose the same. Images of the same working size are
+    optimised ``batch_size`` at a time.
+    """
+
+    input_dir: str = ""
+    styles_dir: str = ""
+    output_dir: str = ""
+    size: int | None = None  # long side; None: each image's own size, capped at MAX_AUTO_SIZE
+    batch_size: int = 8
+    style: StyleSettings = field(default_factory=StyleSettings)
+    loss: LossSettings = field(default_factory=LossSettings)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """``vidstyle.RandomStylize``: stylize an image with probability ``p`` with a random style."""
+
+    p: float = 0.5
+    size: int | None = None  # long side to stylize at (the result is resized back); None: as given
+    seed: int | None = None  # None: torch's global RNG (DataLoader seeds it per worker); int: own generator
+    style: StyleSettings = field(default_factory=StyleSettings)
+    loss: LossSettings = field(default_factory=LossSettings)
+    optim: OptimSettings = field(default_factory=lambda: OptimSettings(iters=50))
+    model: ModelSettings = field(default_factory=ModelSettings)

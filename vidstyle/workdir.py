@@ -129,6 +129,18 @@ class WorkFolder:
             raise ResumeError(f"the work folder {self.path} is damaged; delete it to start over")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
+    def save_array(self, name: str, array: np.ndarray) -> None:
+        """Keep a small array with the run (e.g. the cartoon palette), written atomically."""
+        tmp = self.path / f"{name}.npy.tmp"
+        with open(tmp, "wb") as file:
+            np.save(file, array)
+        os.replace(tmp, self.path / f"{name}.npy")
+
+    def load_array(self, name: str) -> np.ndarray | None:
+        """An array kept with :meth:`save_array`, or None."""
+        path = self.path / f"{name}.npy"
+        return np.load(path) if path.exists() else None
+
     def _save(self) -> None:
         state = {"version": STATE_VERSION, "identity": self.identity, "segments": self.segments}
         tmp = self.path / (STATE_FILE + ".tmp")

@@ -1,0 +1,360 @@
+"""``vidstyle INPUT STYLE`` end to end on generated clips: frames, timing, audio, resume, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from clips import FPS, audio_packets, frame_image, frame_times, make_clip
+from conftest import as_tensor, stripes_image, structured_image
+from vidstyle.cli import main
+from vidstyle.pipeline import run_video
+from vidstyle.settings import OptimSettings, VideoSettings
+from vidstyle.stylizer import Stylizer
+from vidstyle.video import probe, read_frames
+from vidstyle.workdir import work_folder_for
+
+FAST = ["--weights", "random", "--iters", "3", "--warm-iters", "2", "--optimizer", "adam", "--quiet",
+        "--device", "cpu"]
+
+
+@pytest.fixture
+def style_file(tmp_path):
+    path = tmp_path / "style.png"
+    cv2.imwrite(str(path), stripes_image(32, 32))
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path):
+    """48x32, 12 frames, 10 fps, with an AAC track."""
+    return make_clip(tmp_path / "clip.mp4")
+
+
+def pan_frames(count, width=48, height=32, step=1, seed=3):
+    """A textured scene panning ``step`` px per frame (slowly moving camera)."""
+    scene = structured_image(height, width + step * count, seed=seed)
+    return [np.ascontiguousarray(scene[:, i * step:i * step + width]) for i in range(count)]
+
+
+def run(args, capsys=None):
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exit_:
+        code = exit_.code
+    return code
+
+
+def test_clip_end_to_end_keeps_frames_timing_and_audio(clip, style_file, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    assert run([clip, style_file, "-o", out, *FAST]) == 0
+    info, source = probe(out), probe(clip)
+    assert info.frame_count == source.frame_count == 12
+    assert len(list(read_frames(out))) == 12
+    assert (info.width, info.height) == (48, 32) and info.width % 2 == 0 and info.height % 2 == 0
+    assert abs(info.frame_rate - FPS) < 0.5
+    assert abs(info.duration - source.duration) <= 1 / FPS
+    assert frame_times(out) == frame_times(clip)
+    assert audio_packets(out) == audio_packets(clip)  # remuxed: identical bytes and times
+    assert not work_folder_for(out).exists()  # removed on success
+
+
+def test_default_output_name_and_refusals(clip, style_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run([clip, style_file, *FAST, "--max-frames", "2", "--no-audio"]) == 0
+    default = tmp_path / "clip_style.mp4"
+    assert default.exists() and not probe(default).has_audio
+    assert probe(default).frame_count == 2
+    capsys.readouterr()
+    assert run([clip, style_file, *FAST]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert run([clip, style_file, *FAST, "--overwrite", "--max-frames", "3"]) == 0
+    assert probe(default).frame_count == 3
+    assert run([clip, style_file, "-o", clip, *FAST]) == 1
+    assert "would overwrite the input" in capsys.readouterr().err
+
+
+def test_variable_frame_rate_keeps_its_timestamps(style_file, tmp_path):
+    pts = [0, 1, 3, 4, 8, 9, 15, 16]
+    source = make_clip(tmp_path / "vfr.mp4", images=[frame_image(i) for i in range(len(pts))], pts=pts,
+                       time_base=Fraction(1, 30), audio=False)
+    out = tmp_path / "out.mp4"
+    assert run([source, style_file, "-o", out, *FAST, "--segment-frames", "3"]) == 0
+    assert frame_times(out) == frame_times(source) == [Fraction(p, 30) for p in pts]
+
+
+def test_start_duration_and_output_size_source(tmp_path, style_file):
+    big = make_clip(tmp_path / "big.mp4", images=[frame_image(i, 96, 64) for i in range(12)])
+    out = tmp_path / "part.mp4"
+    assert run([big, style_file, "-o", out, *FAST, "--size", "48", "--start", "0.3", "--duration", "0.5",
+                "--output-size", "source"]) == 0
+    info = probe(out)
+    assert (info.width, info.height) == (96, 64)
+    times = frame_times(out)
+    assert len(times) == 5 and times[0] == 0  # frames at 0.3 .. 0.7 s, shifted to start at 0
+    audio = audio_packets(out)
+    assert audio and audio[0][0] < Fraction(1, 10) and audio[-1][0] < Fraction(6, 10)
+
+
+def test_warm_start_needs_far_fewer_iterations_than_cold(tmp_path, extractor):
+    source = make_clip(tmp_path / "pan.mp4", images=pan_frames(4, width=32, height=24), audio=False)
+    style = as_tensor(stripes_image(32, 32))
+    optim = OptimSettings(optimizer="adam", lr=0.02, iters=100, tol=0.01, check_every=5)
+    used = {}
+    for mode in ("independent", "prev"):
+        settings = VideoSettings(input=str(source), output=str(tmp_path / f"{mode}.mp4"), size=None,
+                                 warm_iters=100, init_mode=mode, optim=optim, tol=optim.tol)
+        report = run_video(settings, Stylizer(extractor, [style], optim=optim))
+        used[mode] = report
+    cold = used["independent"].cold_iterations
+    warm = used["prev"].warm_iterations
+    assert len(cold) == 4 and len(warm) == 3
+    # Stated ratio: warm-started frames use at most half the iterations of cold-started ones.
+    assert np.mean(warm) <= 0.5 * np.mean(cold), (cold, warm)
+
+
+def _run_cli_subprocess(args, **kwargs):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "vidstyle", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_killed_run_resumes_without_redoing_finished_segments(tmp_path, style_file):
+    source = make_clip(tmp_path / "clip.mp4", images=pan_frames(10), audio=True)
+    out = tmp_path / "out.mp4"
+    args = [source, style_file, "-o", out, "--weights", "random", "--iters", "2", "--warm-iters", "2",
+            "--optimizer", "adam", "--device", "cpu", "--segment-frames", "2", "--init-mode", "prev"]
+    state = work_folder_for(out) / "state.json"
+    process = _run_cli_subprocess([*args, "--quiet"])
+    deadline = time.time() + 120
+    done = 0
+    while time.time() < deadline and process.poll() is None:
+        if state.exists():
+            done = len(json.loads(state.read_text())["segments"])
+            if done >= 2:
+                break
+        time.sleep(0.05)
+    assert done >= 2, process.communicate()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    kept = len(json.loads(state.read_text())["segments"])
+    assert 2 <= kept < 5 and not out.exists()
+    # Rerun with the same arguments: continues after the finished segments.
+    finished = subprocess.run([sys.executable, "-m", "vidstyle", *map(str, args)], capture_output=True, text=True,
+                              env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert finished.returncode == 0, finished.stderr
+    assert f"resuming after {2 * kept} finished frames" in finished.stderr
+    assert f"frames/s" in finished.stderr
+    # Every frame exactly once, in order, with the audio.
+    assert frame_times(out) == frame_times(source)
+    assert audio_packets(out) == audio_packets(source)
+    assert not work_folder_for(out).exists()
+
+
+def test_changed_settings_are_refused_on_resume(tmp_path, style_file, monkeypatch, capsys):
+    source = make_clip(tmp_path / "clip.mp4", images=pan_frames(6), audio=False)
+    out = tmp_path / "out.mp4"
+    calls = {"n": 0}
+    original = Stylizer.stylize
+
+    def interrupt_at_third(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(Stylizer, "stylize", interrupt_at_third)
+    args = [source, style_file, "-o", out, *FAST, "--segment-frames", "4"]
+    assert run(args) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("vidstyle: interrupted after 2 frames") and "run the same command again to resume" in err
+    monkeypatch.setattr(Stylizer, "stylize", original)
+    assert run([*args, "--alpha", "5"]) == 1
+    err = capsys.readouterr().err
+    assert "other settings (changed: loss.alpha)" in err
+    assert run([*args, "--resume"]) == 0
+    assert "resuming" not in capsys.readouterr().err  # --quiet
+    assert len(frame_times(out)) == 6
+
+
+def test_resume_without_work_folder_is_an_error(clip, style_file, tmp_path, capsys):
+    assert run([clip, style_file, "-o", tmp_path / "o.mp4", *FAST, "--resume"]) == 1
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_out_of_memory_names_the_size_and_keeps_segments(clip, style_file, tmp_path, monkeypatch, capsys):
+    original = Stylizer.stylize
+    calls = {"n": 0}
+
+    def oom_at_fourth(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(Stylizer, "stylize", oom_at_fourth)
+    out = tmp_path / "o.mp4"
+    assert run([clip, style_file, "-o", out, *FAST, "--segment-frames", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "out of GPU memory at 48x32; try --size" in err[0]
+    state = json.loads((work_folder_for(out) / "state.json").read_text())
+    assert sum(s["count"] for s in state["segments"]) == 3
+
+
+def test_truncated_input_keeps_the_frames_before_the_damage(tmp_path, style_file, capsys):
+    source = make_clip(tmp_path / "clip.mkv", images=pan_frames(12), audio=False)
+    data = source.read_bytes()
+    broken = tmp_path / "broken.mkv"
+    broken.write_bytes(data[: len(data) * 2 // 3])
+    out = tmp_path / "o.mp4"
+    assert run([broken, style_file, "-o", out, *FAST]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "frame" in err[0] and "wrote the" in err[0], err
+    kept = len(list(read_frames(out)))
+    assert 1 <= kept < 12 and f"wrote the {kept} frames" in err[0]
+
+
+def _lossless_clip(path, images):
+    """An FFV1 (lossless) clip: unlike H.264/yuv420p it can hold odd sizes."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv444p"
+        for i, image in enumerate(images):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def test_odd_dimensions_are_made_even(tmp_path, style_file):
+    odd = _lossless_clip(tmp_path / "odd.mkv", [frame_image(i, 47, 33) for i in range(3)])
+    out = tmp_path / "o.mp4"
+    assert run([odd, style_file, "-o", out, *FAST]) == 0
+    info = probe(out)
+    assert (info.width, info.height) == (46, 32) and info.frame_count == 3
+
+
+def test_large_frames_are_processed_at_size(tmp_path, style_file):
+    big = make_clip(tmp_path / "big.mp4", images=[frame_image(i, 400, 300) for i in range(2)], audio=False)
+    out = tmp_path / "o.mp4"
+    assert run([big, style_file, "-o", out, *FAST, "--size", "40"]) == 0
+    info = probe(out)
+    assert (info.width, info.height) == (40, 30)
+
+
+@pytest.mark.parametrize(
+    "make_input, message",
+    [
+        (lambda t: t / "missing.mp4", "input file not found"),
+        (lambda t: _audio_only(t), "no video stream"),
+        (lambda t: _text_file(t), "clip.txt"),
+    ],
+)
+def test_bad_inputs(tmp_path, style_file, capsys, make_input, message):
+    assert run([make_input(tmp_path), style_file, "-o", tmp_path / "o.mp4", *FAST]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_zero_frames(clip, style_file, tmp_path, capsys):
+    assert run([clip, style_file, "-o", tmp_path / "o.mp4", *FAST, "--start", "50"]) == 1
+    assert "no frames to stylize" in capsys.readouterr().err
+    assert not work_folder_for(tmp_path / "o.mp4").exists()
+
+
+def test_unreadable_style_is_reported_before_decoding(tmp_path, capsys, monkeypatch):
+    import vidstyle.video
+
+    monkeypatch.setattr(vidstyle.video, "probe", lambda *a: pytest.fail("decoded before checking the style"))
+    (tmp_path / "style.png").write_text("not an image")
+    assert run([tmp_path / "missing.mp4", tmp_path / "style.png", *FAST]) == 1
+    assert "style file is not a readable image" in capsys.readouterr().err
+
+
+def test_unwritable_output_folder(clip, style_file, tmp_path, capsys):
+    assert run([clip, style_file, "-o", tmp_path / "no" / "o.mp4", *FAST]) == 1
+    assert "output folder does not exist" in capsys.readouterr().err
+
+
+def test_image_input_falls_through_to_image_mode(tmp_path, style_file, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cv2.imwrite(str(tmp_path / "photo.png"), structured_image(24, 32))
+    assert run([tmp_path / "photo.png", style_file, *FAST]) == 0
+    assert cv2.imread(str(tmp_path / "photo_style.png")).shape == (24, 32, 3)
+
+
+def _audio_only(tmp_path):
+    path = tmp_path / "sound.m4a"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000, layout="mono")
+        samples = np.zeros((1, 16000), np.float32)
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 16000, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return path
+
+
+def _text_file(tmp_path):
+    path = tmp_path / "clip.txt"
+    path.write_text("hello")
+    return path
+
+
+def test_keyframe_mode_runs_the_full_budget_only_on_keyframes(tmp_path, extractor):
+    source = make_clip(tmp_path / "pan.mp4", images=pan_frames(7, width=32, height=24), audio=False)
+    optim = OptimSettings(optimizer="adam", iters=6, check_every=1)
+    settings = VideoSettings(input=str(source), output=str(tmp_path / "k.mp4"), size=None, tol=0.0,
+                             keyframe_every=3, refine_iters=2, optim=optim)
+    used = []
+    run_video(settings, Stylizer(extractor, [as_tensor(stripes_image(32, 32))], optim=optim),
+              on_frame=lambda report: used.append(report.iterations))
+    assert used == [6, 2, 2, 6, 2, 2, 6]
+
+
+def test_cartoon_look_is_encoded_but_never_fed_back(tmp_path, style_file, monkeypatch):
+    import vidstyle.pipeline as pipeline
+
+    source = make_clip(tmp_path / "pan.mp4", images=pan_frames(4), audio=False)
+    plain, cartoon = tmp_path / "plain.mp4", tmp_path / "cartoon.mp4"
+    assert run([source, style_file, "-o", plain, *FAST]) == 0
+    palettes = []
+    original = pipeline.CartoonPost.__call__
+
+    def spy(self, frame, stylized):
+        palettes.append(None if self.palette is None else self.palette.copy())
+        return original(self, frame, stylized)
+
+    monkeypatch.setattr(pipeline.CartoonPost, "__call__", spy)
+    assert run([source, style_file, "-o", cartoon, *FAST, "--cartoon", "--cartoon-colors", "4"]) == 0
+    # One palette fitted on the first frame, then reused for every frame.
+    assert palettes[0] is None and all(np.array_equal(p, palettes[1]) for p in palettes[1:]) and len(palettes) == 4
+    assert palettes[1].shape == (4, 3)
+    a = [f.image.astype(int) for f in read_frames(plain)]
+    b = [f.image.astype(int) for f in read_frames(cartoon)]
+    assert len(a) == len(b) == 4 and np.abs(a[2] - b[2]).mean() > 3
+
+
+def test_cartoon_palette_is_kept_for_a_resumed_run(tmp_path):
+    from vidstyle.pipeline import CartoonPost
+    from vidstyle.settings import CartoonSettings
+    from vidstyle.workdir import WorkFolder
+
+    folder = WorkFolder.open(tmp_path / "work", {"x": 1})
+    frame = structured_image(24, 32)
+    first = CartoonPost(CartoonSettings(enabled=True, colors=3), folder)
+    first(frame, frame)
+    again = CartoonPost(CartoonSettings(enabled=True, colors=3), WorkFolder.open(tmp_path / "work", {"x": 1}))
+    assert np.array_equal(again.palette, first.palette)

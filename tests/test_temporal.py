@@ -1,0 +1,100 @@
+"""Temporal coherence end to end: init modes ranked by warping error, temporal loss, no drift, eval CLI."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from clips import make_clip
+from conftest import as_tensor, stripes_image, structured_image
+from vidstyle.cli import main
+from vidstyle.metrics import evaluate_video
+from vidstyle.pipeline import run_video
+from vidstyle.settings import LossSettings, OptimSettings, VideoSettings
+from vidstyle.stylizer import Stylizer
+from vidstyle.video import read_frames
+
+
+def pan_clip(path, frames=5, width=48, height=32, step=1):
+    scene = structured_image(height, width + step * frames, seed=3)
+    images = [np.ascontiguousarray(scene[:, i * step:i * step + width]) for i in range(frames)]
+    return make_clip(path, images=images, audio=False, crf="10")
+
+
+def stylize(extractor, source, out, mode, *, init="content", temporal_weight=0.0, iters=20, warm_iters=8):
+    optim = OptimSettings(iters=iters, init=init, check_every=5)
+    loss = LossSettings(temporal_weight=temporal_weight)
+    stylizer = Stylizer(extractor, [as_tensor(stripes_image(32, 32))], optim=optim, loss=loss)
+    settings = VideoSettings(input=str(source), output=str(out), size=None, warm_iters=warm_iters, init_mode=mode,
+                             optim=optim, loss=loss, tol=0.0)
+    run_video(settings, stylizer)
+    return evaluate_video(str(out), str(source)).mean
+
+
+@pytest.fixture(scope="module")
+def ranked(extractor, tmp_path_factory):
+    """Warping errors of one 1 px/frame pan stylized four ways (L-BFGS, random weights)."""
+    folder = tmp_path_factory.mktemp("ranked")
+    source = pan_clip(folder / "pan.mp4")
+    return {
+        "independent": stylize(extractor, source, folder / "i.mp4", "independent", init="random"),
+        "prev": stylize(extractor, source, folder / "p.mp4", "prev"),
+        "flow": stylize(extractor, source, folder / "f.mp4", "flow"),
+        "flow+temporal": stylize(extractor, source, folder / "t.mp4", "flow", temporal_weight=2000.0),
+    }
+
+
+def test_flow_init_beats_prev_and_prev_beats_independent(ranked):
+    # Stated factors: flow at most half of prev's error; prev at most 0.75x that of independent
+    # frames started from noise (the classic flickering baseline). Measured here: about
+    # 0.3x and 0.5x. (Independent frames started from their content are far steadier than
+    # from noise, about as steady as `prev` on a pan: see the README's table.)
+    assert ranked["flow"] <= 0.5 * ranked["prev"], ranked
+    assert ranked["prev"] <= 0.75 * ranked["independent"], ranked
+
+
+def test_temporal_loss_lowers_the_warping_error_further(ranked):
+    # Stated factor: at least 10% lower (measured here: about 13%; the warm start from the
+    # warped frame already does most of the work, the loss holds it there during the iterations).
+    assert ranked["flow+temporal"] <= 0.9 * ranked["flow"], ranked
+
+
+def test_no_drift_over_a_long_static_chain(extractor, tmp_path):
+    """A static clip of 120 frames: the end looks like the start (users saw backgrounds darken)."""
+    image = structured_image(24, 32, seed=5)
+    source = make_clip(tmp_path / "static.mp4", images=[image] * 120, audio=False, crf="10")
+    optim = OptimSettings(iters=20, check_every=5)
+    stylizer = Stylizer(extractor, [as_tensor(stripes_image(32, 32))], optim=optim)
+    out = tmp_path / "out.mp4"
+    settings = VideoSettings(input=str(source), output=str(out), size=None, warm_iters=3, init_mode="flow",
+                             optim=optim, tol=0.0, segment_frames=60)
+    run_video(settings, stylizer)
+    frames = [f.image.astype(np.float64) / 255 for f in read_frames(out)]
+    assert len(frames) == 120
+    first, last = frames[0], frames[-1]
+    # Stated tolerances: per-channel mean within 0.02, contrast (std) within 10%.
+    assert np.abs(first.mean(axis=(0, 1)) - last.mean(axis=(0, 1))).max() < 0.02
+    assert abs(last.std() / first.std() - 1) < 0.10
+
+
+def test_eval_cli_writes_json_and_plot(tmp_path, capsys):
+    source = pan_clip(tmp_path / "in.mp4", frames=4)
+    noisy = [np.clip(f.image.astype(int) + np.random.default_rng(i).integers(-20, 21, f.image.shape), 0, 255)
+             .astype(np.uint8) for i, f in enumerate(read_frames(source))]
+    output = make_clip(tmp_path / "out.mp4", images=noisy, audio=False, crf="10")
+    assert main(["eval", str(output), "--reference", str(source), "--json", str(tmp_path / "e.json"),
+                 "--plot", str(tmp_path / "e.png")]) == 0
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert len(result["per_frame"]) == 3 and result["mean"] > result["floor_mean"]
+    assert cv2.imread(str(tmp_path / "e.png")) is not None
+    assert "warping error" in capsys.readouterr().err
+    # Stdout JSON when --json is not given; the input against itself scores its own floor.
+    assert main(["eval", str(source), "--reference", str(source)]) == 0
+    same = json.loads(capsys.readouterr().out)
+    assert same["mean"] == pytest.approx(same["floor_mean"], abs=1e-9)
+
+
+def test_eval_bad_input(tmp_path, capsys):
+    assert main(["eval", str(tmp_path / "none.mp4"), "--reference", str(tmp_path / "x.mp4")]) == 1
+    assert "video file not found" in capsys.readouterr().err
