@@ -24,7 +24,7 @@ from .grids import Grid, label_grid
 from .imageio import to_uint8
 from .losses import content_loss, gram_matrix, style_loss
 from .optimize import OptimResult, ProgressCallback, optimize_pixels
-from .runtime import precision_context
+from .runtime import backend_context, precision_context
 from .settings import OptimSettings
 
 
@@ -99,16 +99,17 @@ def reconstruct(
         target = {name: features[name].float() for name in layers}
     else:
         target = {name: gram_matrix(features[name]) for name in layers}
-    result = optimize_pixels(
-        _loss_function(net, kind, target, precision),
-        start.to(device),
-        optim.iters,
-        optimizer=optim.optimizer,
-        lr=optim.learning_rate(),
-        tol=optim.tol,
-        check_every=optim.check_every,
-        callback=callback,
-    )
+    with backend_context(precision, device):  # cuDNN flags for the backward passes too
+        result = optimize_pixels(
+            _loss_function(net, kind, target, precision),
+            start.to(device),
+            optim.iters,
+            optimizer=optim.optimizer,
+            lr=optim.learning_rate(),
+            tol=optim.tol,
+            check_every=optim.check_every,
+            callback=callback,
+        )
     return Reconstruction(kind, tuple(layers), result)
 
 

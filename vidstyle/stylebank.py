@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from .imageio import resize_long_side
-from .optimize import OptimResult, ProgressCallback, optimize_pixels
+from .optimize import OptimResult, ProgressCallback
 from .stylizer import Stylizer
 
 
@@ -65,13 +65,5 @@ class StyleBank:
             stylizer.loss.set_content(stylizer.features(content))
         stylizer.loss.set_style_grams({name: torch.cat([g[name] for g in per_image]) for name in per_image[0]})
         stylizer.loss.set_temporal(None)
-        return optimize_pixels(
-            stylizer.loss_terms,
-            stylizer.initial_image(content, init),
-            optim.iters if iters is None else iters,
-            optimizer=optim.optimizer,
-            lr=optim.learning_rate(),
-            tol=optim.tol,
-            check_every=optim.check_every,
-            callback=callback,
-        )
+        return stylizer.optimize(stylizer.initial_image(content, init), optim.iters if iters is None else iters,
+                                 callback=callback)
