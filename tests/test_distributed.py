@@ -17,7 +17,7 @@ from clips import audio_packets, frame_times, make_clip
 from conftest import stripes_image, structured_image
 from vidstyle.cli import main
 from vidstyle.distributed import (FAIL_ENV, RayMissing, build_stylizer, frame_table, plan_segments, record_path,
-                                  run_distributed)
+                                  run_distributed, run_segment)
 from vidstyle.errors import Interrupted
 from vidstyle.metrics import warping_error
 from vidstyle.pipeline import run_video
@@ -94,6 +94,22 @@ def test_plan_balances_work_and_seeks_between_frames():
     assert len(plan_segments(3, 8, 4)) == 3  # never more segments than frames
 
 
+def test_a_segment_numbers_its_frames_as_the_whole_run_does(files, tmp_path):
+    # Keyframe mode gives every 3rd frame of the run the full budget: a segment that starts
+    # decoding at frame 1 must put them at frames 3 and 6, not at its own 3rd frame.
+    clip, style = files
+    settings = settings_for(clip, style, tmp_path / "x.mp4", keyframe_every=3, refine_iters=1)
+    plan = plan_segments(N, 3, 2, frame_table(settings), probe(clip).time_base)[1]
+    assert (plan.first, plan.end, plan.lead_in) == (5, 9, 2) and plan.seek is not None
+    numbers = []
+    result = run_segment(settings, plan.first, plan.end, plan.lead_in, tmp_path / "segment.mp4", seek=plan.seek,
+                         expected_pts=plan.pts, on_frame=lambda number, kept: numbers.append((number, kept)))
+    assert numbers == [(3, False), (4, False), (5, True), (6, True), (7, True), (8, True)]
+    assert result.cold_iterations == 3 and result.warm_iterations == 1 + 1 + 3 + 1 + 1  # keyframe 6: 3 iterations
+    assert frame_times(tmp_path / "segment.mp4") == frame_times(clip)[5:9]
+    assert record_path(tmp_path / "segment.mp4").exists()
+
+
 def test_frame_table_matches_decoded_frames(files, tmp_path):
     clip, style = files
     for changes in ({}, {"start": 0.3, "duration": 0.55}, {"start": 0.25, "max_frames": 5}):
@@ -128,6 +144,21 @@ def test_three_segments_match_the_single_machine_run(local_ray, files, tmp_path,
     assert worst <= SEAM_FACTOR * np.mean(inside), (
         f"seam errors {[errors[t - 1] for t in seams]} vs inside mean {np.mean(inside):.5f} "
         f"(single machine at the same frames: {[single_errors[t - 1] for t in seams]})")
+
+
+def test_segment_0_is_the_single_machine_run_exactly_and_the_cartoon_palette_is_shared(local_ray, files, tmp_path):
+    # Lossless encoding, so decoded frames compare exactly: segment 0 is the single-machine chain
+    # bit for bit, keyframes and the cartoon palette (fitted on frame 0 by a task of its own) included.
+    clip, style = files
+    single, spread = tmp_path / "single.mp4", tmp_path / "spread.mp4"
+    extra = [*FAST, "--crf", "0", "--cartoon", "--keyframe-every", "3", "--refine-iters", "1"]
+    assert run_cli([clip, style, "-o", single, *extra]) == 0
+    assert run_cli([clip, style, "-o", spread, *extra, "--ray", "--segments", "3", "--lead-in", "2"]) == 0
+    first_of_segment_1 = plan_segments(N, 3, 2)[1].first
+    ours, theirs = images(spread), images(single)
+    assert len(ours) == len(theirs) == N
+    assert all(np.array_equal(a, b) for a, b in zip(ours[:first_of_segment_1], theirs[:first_of_segment_1]))
+    assert frame_times(spread) == frame_times(single)
 
 
 def test_a_failing_task_is_retried_and_a_cut_window_matches(local_ray, files, tmp_path, monkeypatch):

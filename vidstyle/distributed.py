@@ -33,7 +33,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -46,7 +46,8 @@ import torch
 from .errors import Interrupted, VidstyleError
 from .features import LAYER_INDEX, VGGFeatures, resolve_state_dict
 from .imageio import load_image, to_tensor, to_uint8
-from .pipeline import assemble_output, decode_frames, run_identity, stylize_sequence
+from .cartoon import cartoonize, fit_palette
+from .pipeline import DecodedFrame, assemble_output, decode_frames, run_identity, stylize_sequence
 from .remux import to_fraction
 from .runtime import resolve_device
 from .settings import DistributedSettings, VideoSettings
@@ -299,6 +300,7 @@ def run_segment(
     init_frame: np.ndarray | None = None,
     seek: float | None = None,
     expected_pts: Sequence[int] | None = None,
+    palette: np.ndarray | None = None,
     index: int = 0,
     on_frame: Callable[[int, bool], None] | None = None,
 ) -> SegmentResult:
@@ -306,11 +308,13 @@ def run_segment(
 
     The ``lead_in`` frames before ``first`` are stylized first (the first of them a cold start,
     or warm from ``init_frame``, an RGB uint8 stylized frame) and discarded. Frame numbers count
-    what the single-machine run stylizes (``start``/``duration`` applied). With ``seek``
-    (seconds, between frame ``first - lead_in - 1`` and the next) decoding starts near the range;
-    ``expected_pts`` are then checked frame by frame. The segment file is written atomically and
-    a JSON record (:func:`record_path`) is written after it. ``on_frame(number, kept)`` is called
-    after each frame. Raises :class:`VideoError` if the frames are not the expected ones.
+    what the single-machine run stylizes (``start``/``duration`` applied), so keyframe mode puts
+    its keyframes where that run does. With ``seek`` (seconds, between frame ``first - lead_in - 1``
+    and the next) decoding starts near the range; ``expected_pts`` are then checked frame by
+    frame. With the cartoon look on, ``palette`` is the clip's (:func:`first_frame_palette`);
+    without one it is fitted on this segment's first kept frame. The segment file is written
+    atomically and a JSON record (:func:`record_path`) after it. ``on_frame(number, kept)`` is
+    called after each frame. Raises :class:`VideoError` if the frames are not the expected ones.
     """
     if not 0 <= lead_in <= first < end:
         raise ValueError(f"need 0 <= lead_in <= first < end, got lead_in={lead_in}, first={first}, end={end}")
@@ -326,11 +330,9 @@ def run_segment(
     if seek is None:  # from the start of the window: exact without a frame table, slower far in
         decoded = decode_frames(settings.input, (width, height), start=settings.start, duration=settings.duration,
                                 max_frames=end, skip=begin, flow_preset=flow)
-        offset = 0
     else:
-        decoded = decode_frames(settings.input, (width, height), start=seek, max_frames=end - begin,
-                                flow_preset=flow)
-        offset = begin
+        decoded = _renumbered(decode_frames(settings.input, (width, height), start=seek, max_frames=end - begin,
+                                            flow_preset=flow), begin)
     previous = to_tensor(init_frame, stylizer.device) if init_frame is not None else None
     path = Path(segment_path)
     kept = stylized = cold_iters = warm_iters = 0
@@ -340,7 +342,7 @@ def run_segment(
     with BackgroundIterator(decoded, maxsize=settings.queue_size, name="decoder") as frames, writer:
         for item, result, cold in stylize_sequence(frames, stylizer, settings, previous):
             frame = item.frame
-            number = offset + frame.index
+            number = frame.index
             if expected_pts is not None:
                 expected = expected_pts[number - begin] if number - begin < len(expected_pts) else None
                 if frame.pts != expected:
@@ -354,6 +356,10 @@ def run_segment(
                 warm_iters += result.iterations
             if number >= first:
                 image = to_uint8(result.image)
+                if settings.cartoon.enabled:  # changes what is encoded, never what the next frame starts from
+                    if palette is None:
+                        palette = fit_palette(image, settings.cartoon.colors)
+                    image = cartoonize(frame.image, image, settings.cartoon, palette)
                 if image.shape[:2] != (out_h, out_w):
                     image = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_CUBIC)
                 writer.write(image, frame.pts)
@@ -368,6 +374,34 @@ def run_segment(
                            cold_iters, warm_iters, str(path))
     _write_json(record_path(path), dataclasses.asdict(result))
     return result
+
+
+def _renumbered(items: Iterator[DecodedFrame], offset: int) -> Iterator[DecodedFrame]:
+    """Frames decoded from a seek point, numbered as in the whole run."""
+    for item in items:
+        yield dataclasses.replace(item, frame=dataclasses.replace(item.frame, index=item.frame.index + offset))
+
+
+def first_frame_palette(settings: VideoSettings, *, weights: tuple[dict, str] | None = None,
+                        styles: Sequence[torch.Tensor] | None = None, info: VideoInfo | None = None) -> np.ndarray:
+    """The cartoon palette of the clip: fitted on the stylized first frame, as the single-machine
+    run does (one palette for every segment, or the colours would jump at the seams)."""
+    info = probe(settings.input) if info is None else info
+    size = processing_size(info.width, info.height, settings.size)
+    stylizer = build_stylizer(settings, weights, styles)
+    frames = decode_frames(settings.input, size, start=settings.start, duration=settings.duration, max_frames=1)
+    for _, result, _ in stylize_sequence(frames, stylizer, settings):
+        return fit_palette(to_uint8(result.image), settings.cartoon.colors)
+    raise VideoError(f"{settings.input}: no frames to stylize (check --start/--duration)")
+
+
+def _palette_task(settings: VideoSettings, info: VideoInfo, weights: tuple[dict, str] | None,
+                  styles: list[torch.Tensor], threads: int) -> np.ndarray | _TaskFailure:
+    torch.set_num_threads(max(1, threads))
+    try:
+        return first_frame_palette(settings, weights=weights, styles=styles, info=info)
+    except VidstyleError as error:
+        return _TaskFailure(type(error).__name__, str(error))
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -433,15 +467,16 @@ def _inject_failure(index: int, spec: str | None, attempt: int) -> None:
 
 
 def _segment_task(settings: VideoSettings, plan: SegmentPlan, segment_path: str, info: VideoInfo,
-                  weights: tuple[dict, str] | None, styles: list[torch.Tensor], fail_spec: str | None,
-                  threads: int) -> SegmentResult | _TaskFailure:
+                  weights: tuple[dict, str] | None, styles: list[torch.Tensor], palette: np.ndarray | None,
+                  fail_spec: str | None, threads: int) -> SegmentResult | _TaskFailure:
     """Ray task body: one segment. Exceptions other than VidstyleError are retried by Ray."""
     torch.set_num_threads(max(1, threads))
     attempt = _next_attempt(Path(segment_path))
     _inject_failure(plan.index, fail_spec or os.environ.get(FAIL_ENV), attempt)
     try:
         result = run_segment(settings, plan.first, plan.end, plan.lead_in, segment_path, weights=weights,
-                             styles=styles, info=info, seek=plan.seek, expected_pts=plan.pts, index=plan.index)
+                             styles=styles, info=info, seek=plan.seek, expected_pts=plan.pts, palette=palette,
+                             index=plan.index)
         return dataclasses.replace(result, attempt=attempt)
     except VidstyleError as error:  # the same on every attempt: report it, do not retry
         return _TaskFailure(type(error).__name__, str(error))
@@ -584,9 +619,16 @@ def run_distributed(
         if todo:
             # Random weights are regenerated from the seed by each task; others travel once per node.
             weights = None if settings.model.weights == "random" else ray.put((state, label))
-            task = ray.remote(_segment_task).options(**_task_options(dist, gpu))
+            options = _task_options(dist, gpu)
+            palette = None
+            if settings.cartoon.enabled:  # one palette for all segments, kept for a resumed run
+                palette = folder.load_array("palette")
+                if palette is None:
+                    palette = _clip_palette(ray, options, settings, info, weights, styles, dist, folder)
+                    folder.save_array("palette", palette)
+            task = ray.remote(_segment_task).options(**options)
             refs = {task.remote(settings, plan, str(folder.segment_path(plan.index)), info, weights, list(styles),
-                                fail_spec, dist.cpus_per_task): plan for plan in todo}
+                                palette, fail_spec, dist.cpus_per_task): plan for plan in todo}
 
             def on_result(plan: SegmentPlan, outcome: Any) -> None:
                 what = f"segment {plan.index} (frames {plan.first}-{plan.end - 1})"
@@ -621,6 +663,24 @@ def run_distributed(
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _clip_palette(ray: Any, options: dict, settings: VideoSettings, info: VideoInfo, weights: Any,
+                  styles: Sequence[torch.Tensor], dist: DistributedSettings, folder: WorkFolder) -> np.ndarray:
+    """The cartoon palette from the stylized first frame, computed by one task before the segments."""
+    ref = ray.remote(_palette_task).options(**options).remote(settings, info, weights, list(styles),
+                                                              dist.cpus_per_task)
+    try:
+        outcome = ray.get(ref)
+    except ray.exceptions.RayError as error:
+        raise SegmentFailed(f"the cartoon palette (stylized frame 0) failed after {dist.max_retries + 1} attempt(s): "
+                            f"{_one_line(error)}") from None
+    except KeyboardInterrupt:
+        _cancel(ray, [ref])
+        raise Interrupted("interrupted before any segment started; rerun the same command to start again") from None
+    if isinstance(outcome, _TaskFailure):
+        raise SegmentFailed(f"the cartoon palette (stylized frame 0) failed: {outcome.message}")
+    return outcome
 
 
 def _saved_bounds(folder: Path, count: int) -> list[int] | None:
