@@ -15,7 +15,6 @@ import json
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -70,7 +69,7 @@ def main() -> None:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print(f"\n| mode | warping error | mean iterations / frame | seconds / frame |", file=sys.stderr)
+    print("\n| mode | warping error | mean iterations / frame | seconds / frame |", file=sys.stderr)
     print("| --- | --- | --- | --- |", file=sys.stderr)
     for row in rows:
         name = row["mode"] + (f" + temporal loss {row['temporal_weight']:g}" if row["temporal_weight"] else "")

@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
-from .flow import fill_masked, warp
 from .optimize import _Checks, make_adam
 from .runtime import backend_context
 from .settings import INIT_MODES, VideoSettings
@@ -157,7 +156,7 @@ def stylize_sequences(
     ``previous[k]`` warm-starts sequence k's first frame (resume). Needs Adam. Each segment
     starts cold, so a seam may show where one segment meets the next.
     """
-    from .pipeline import device_tensor  # the pipeline imports nothing from here
+    from .pipeline import device_tensor, warm_budget, warm_start  # the pipeline imports nothing from here
 
     _check_adam(stylizer)
     if settings.init_mode not in INIT_MODES:
@@ -189,16 +188,9 @@ def stylize_sequences(
                 budgets.append(settings.optim.iters)
                 temporal.append(None)
             else:
-                prev = last[k]
-                if settings.init_mode == "flow" and item.flow_back is not None:
-                    warped = warp(prev, item.flow_back)
-                    mask = torch.from_numpy(item.mask)[None, None].to(stylizer.device)
-                    init = fill_masked(warped, content, mask)
-                else:
-                    warped, mask = prev, torch.ones_like(prev[:, :1])
-                    init = prev
+                init, warped, mask = warm_start(last[k], content, item, settings.init_mode)
                 inits.append(init)
-                budgets.append(settings.warm_iters)
+                budgets.append(warm_budget(item.frame.index, settings))
                 temporal.append((warped, mask))
             contents.append(content)
             colds.append(cold)

@@ -370,7 +370,7 @@ def run_video(args: argparse.Namespace) -> int:
             args.output = str(Path(args.output).with_suffix(".png"))
         args.content = args.input
         return run_image(args)
-    info = probe(settings.input)
+    probe(settings.input)  # a readable video stream, before the network is built
     if same_file(settings.input, settings.output):
         raise CommandError(f"the output would overwrite the input {settings.input}; choose another -o")
     check_writable(settings.output)

@@ -139,17 +139,27 @@ def stylize_sequence(
         if cold:
             result = stylizer.stylize(content, None, settings.optim.iters, tol=settings.tol)
         else:
+            init, warped, mask = warm_start(previous, content, item, settings.init_mode)
             budget = warm_budget(item.frame.index, settings)
-            if settings.init_mode == "flow" and item.flow_back is not None:
-                warped = warp(previous, item.flow_back)
-                mask = torch.from_numpy(item.mask)[None, None].to(stylizer.device)
-                init = fill_masked(warped, content, mask)
-            else:
-                warped, mask = previous, torch.ones_like(previous[:, :1])
-                init = previous
             result = stylizer.stylize(content, init, budget, tol=settings.tol, temporal=(warped, mask))
         previous = result.image
         yield item, result, cold
+
+
+def warm_start(
+    previous: torch.Tensor, content: torch.Tensor, item: DecodedFrame, init_mode: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(init, temporal target, mask)`` for a warm-started frame.
+
+    ``flow``: the previous output warped along the flow, rejected regions filled from the
+    content; otherwise (``prev``, or no flow for this frame) the previous output as it is,
+    with the temporal term applying everywhere.
+    """
+    if init_mode == "flow" and item.flow_back is not None:
+        warped = warp(previous, item.flow_back)
+        mask = torch.from_numpy(item.mask)[None, None].to(previous.device)
+        return fill_masked(warped, content, mask), warped, mask
+    return previous, previous, torch.ones_like(previous[:, :1])
 
 
 def warm_budget(index: int, settings: VideoSettings) -> int:
