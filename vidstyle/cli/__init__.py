@@ -1,0 +1,121 @@
+"""The command line: argparse in, settings dataclasses out, progress bars and exit codes.
+
+This package is the only place that knows about argparse, tqdm and exit statuses; everything below
+it takes settings dataclasses and reports progress through callbacks. One module per concern:
+
+* :mod:`.options`: the parser class, option types, option groups shared by commands, settings
+  builders, exit codes;
+* :mod:`.image`: ``image``, ``reconstruct``, ``sweep``, ``batch``;
+* :mod:`.video`: ``video`` (the default command) and ``eval``;
+* :mod:`.webcam`: ``webcam``;
+* :mod:`.ray`: ``--ray`` and ``batch-video``;
+* here: :func:`build_parser` and :func:`main` (the ``vidstyle`` console script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+
+from .. import __version__
+from ..errors import Interrupted, VidstyleError
+from .image import _add_batch_command, _add_image_command, _add_reconstruct_command, _add_sweep_command
+from .options import (
+    _FORMATTER,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    _Parser,
+    _value,
+    cartoon_settings,
+    loss_settings,
+    model_settings,
+    optim_settings,
+    style_settings,
+    video_settings,
+)
+from .ray import _add_batch_video_command, distributed_settings
+from .video import _add_eval_command, _add_video_command
+from .webcam import _add_webcam_command, webcam_settings
+
+# Re-exported: the exit statuses and the settings builders (tests build settings from parsed arguments).
+__all__ = [
+    "COMMANDS", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "CommandError", "_value", "build_parser",
+    "cartoon_settings", "distributed_settings", "loss_settings", "main", "model_settings", "optim_settings",
+    "style_settings", "video_settings", "webcam_settings",
+]
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(debug: bool) -> Iterator[None]:
+    """Show warnings from the core as one 'vidstyle: warning: ...' line each."""
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        print(f"vidstyle: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        if not debug:
+            warnings.showwarning = show
+        yield
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser: ``vidstyle COMMAND ...``; ``vidstyle INPUT STYLE`` means ``vidstyle video``."""
+    parser = _Parser(
+        prog="vidstyle",
+        description="Neural style transfer (Gatys et al. 2015) for videos, images and webcams. "
+                    "'vidstyle INPUT STYLE [options]' is short for 'vidstyle video INPUT STYLE [options]'.",
+        formatter_class=_FORMATTER,
+    )
+    parser.add_argument("--version", action="version", version=f"vidstyle {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    _add_image_command(commands)
+    _add_video_command(commands)
+    _add_eval_command(commands)
+    _add_webcam_command(commands)
+    _add_reconstruct_command(commands)
+    _add_sweep_command(commands)
+    _add_batch_command(commands)
+    _add_batch_video_command(commands)
+    return parser
+
+
+COMMANDS = ("image", "video", "eval", "webcam", "reconstruct", "sweep", "batch", "batch-video")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vidstyle`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        argv.insert(0, "video")  # 'vidstyle INPUT STYLE' is the main job
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        with _warnings_as_lines(args.debug):
+            return args.run(args)
+    except KeyboardInterrupt:
+        print("vidstyle: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Interrupted as error:
+        print(f"vidstyle: {error}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (VidstyleError, ValueError) as error:
+        if args.debug:
+            raise
+        print(f"vidstyle: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except RuntimeError as error:
+        if args.debug or "out of memory" not in str(error):
+            raise
+        print(f"vidstyle: error: out of memory ({str(error).splitlines()[0]}); try a smaller --size", file=sys.stderr)
+        return EXIT_ERROR

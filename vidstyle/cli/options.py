@@ -1,0 +1,326 @@
+"""What every command shares: the parser class, option types and groups, settings builders, exit codes.
+
+Options are parsed with a default of None (:func:`_opt`) so that a ``--preset`` can fill what the
+user left out; :func:`_value` and :func:`_fill` then build the settings dataclasses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any, NoReturn
+
+from ..errors import VidstyleError
+from ..settings import (
+    PRESETS,
+    INIT_MODES,
+    LossSettings,
+    ModelSettings,
+    OptimSettings,
+    StyleSettings,
+    VideoSettings,
+    parse_layer_weights,
+)
+
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class CommandError(VidstyleError):
+    """A bad combination of options found after parsing: one line, exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line (and still exits 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+_FORMATTER = argparse.HelpFormatter
+
+
+def _default_text(value: Any) -> str:
+    """How a settings default reads in --help (layer weights as NAME:W,...)."""
+    if value is None:
+        return "none"
+    if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+        return ",".join(f"{name}:{weight:g}" for name, weight in value)
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _opt(group: argparse._ActionsContainer, *flags: str, default: Any, help: str, **kwargs: Any) -> None:
+    """An option whose parsed default is None, so presets can fill what the user left out.
+
+    The real default (from the settings dataclass) is shown in --help.
+    """
+    group.add_argument(*flags, default=None, help=f"{help} [default: {_default_text(default)}]", **kwargs)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
+def _layer_weights(text: str) -> tuple[tuple[str, float], ...]:
+    try:
+        return parse_layer_weights(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _layer(text: str) -> str:
+    from ..features import check_layer_name
+
+    try:
+        return check_layer_name(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not values:
+        raise argparse.ArgumentTypeError("empty list")
+    return values
+
+
+def _unit_float(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
+    return value
+
+
+def _layer_list(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(_layer(part.strip()) for part in text.split(",") if part.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError("no layers given")
+    return names
+
+
+def _sweep_values(text: str) -> tuple[float, ...]:
+    values = _float_list(text)
+    if any(not v >= 0 or v == float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: sweep values must be finite numbers >= 0")
+    return values
+
+
+# -- option groups shared by commands ----------------------------------------------------
+
+
+def add_loss_options(parser: argparse.ArgumentParser) -> None:
+    d = LossSettings()
+    g = parser.add_argument_group("loss (L = L_content + alpha * sum_l w_l L_style_l + beta * L_tv)")
+    _opt(g, "--content-layer", type=_layer, default=d.content_layer, help="layer for the content loss; deeper keeps less detail")
+    _opt(g, "--style-layers", type=_layer_weights, default=d.style_layers,
+         help="style layers with weights, NAME:W,... (weight 1 if omitted); deeper layers give larger, more abstract patterns")
+    _opt(g, "--alpha", type=_positive_float, default=d.alpha, help="style weight: higher means more style, less content")
+    _opt(g, "--beta", type=_positive_float, default=d.beta,
+         help="total-variation weight: higher means smoother. TV is a mean over pixels, so one value works at any resolution")
+    _opt(g, "--gram", choices=("plain", "centered"), default=d.gram,
+         help="Gram matrix F F^T/(HW); 'centered' subtracts each channel's mean first")
+    _opt(g, "--tv", choices=("l2", "l1", "pow"), default=d.tv,
+         help="total variation: squared (l2) or absolute (l1) neighbour differences, or (dx^2+dy^2)^gamma (pow)")
+    _opt(g, "--tv-gamma", type=_positive_float, default=d.tv_gamma, help="exponent gamma of --tv pow")
+
+
+def add_optim_options(parser: argparse.ArgumentParser, iters_help: str = "iterations") -> None:
+    d = OptimSettings()
+    g = parser.add_argument_group("optimisation")
+    _opt(g, "--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help="optimiser of the pixels")
+    _opt(g, "--iters", type=_nonnegative_int, default=d.iters, help=iters_help)
+    _opt(g, "--lr", type=_positive_float, default="1.0 for lbfgs, 0.02 for adam", help="step size")
+    _opt(g, "--tol", type=_positive_float, default=d.tol,
+         help="stop early when the loss falls by less than this fraction over --check-every iterations (0: never)")
+    _opt(g, "--check-every", type=_positive_int, default=d.check_every,
+         help="iterations between loss read-backs (progress and early stopping)")
+    _opt(g, "--init", default=d.init, help="start from 'content' (fast), 'random' (seeded noise) or an image PATH")
+    _opt(g, "--multiscale", type=_positive_int, default=d.multiscale,
+         help="coarse-to-fine levels for cold starts (each level doubles the size)")
+    _opt(g, "--seed", type=int, default=d.seed, help="seed for noise init and random weights (same seed, same device: same image)")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    d = ModelSettings()
+    g = parser.add_argument_group("network and device")
+    _opt(g, "--weights", default=d.weights,
+         help="'auto' (ImageNet VGG19 from the torch hub cache or a download; falls back to random with a warning), "
+              "'imagenet' (the same, but an error when unavailable), 'random' (seeded), or a PATH to a VGG19 state dict")
+    _opt(g, "--pooling", choices=("max", "avg"), default=d.pooling, help="VGG pooling; avg gives smoother results")
+    _opt(g, "--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps")
+    _opt(g, "--precision", choices=("auto", "fp32", "tf32", "bf16", "fp16"), default=d.precision,
+         help="network precision: auto is bf16 autocast on CUDA, fp32 elsewhere; Gram matrices and losses stay fp32")
+    g.add_argument("--compile", action="store_true", default=None, help="torch.compile the loss step (once per frame size)")
+
+
+def add_style_options(parser: argparse.ArgumentParser) -> None:
+    d = StyleSettings()
+    g = parser.add_argument_group("style")
+    _opt(g, "--style-size", type=_positive_int, default=d.size,
+         help="long side of the style image in pixels (default: the content's working size times --style-scale)")
+    _opt(g, "--style-scale", type=_positive_float, default=d.scale, help="style size relative to the content's")
+    _opt(g, "--style-blend", type=_float_list, default=d.blend, help="blend weights W1,W2,... for several style images")
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("general")
+    from ..settings import describe_preset
+
+    g.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="a bundle of settings (" + "; ".join(f"{k}: {describe_preset(k)}" for k in sorted(PRESETS))
+                   + "); explicit options override it")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+
+def add_color_options(parser: argparse.ArgumentParser) -> None:
+    from ..colors import COLOR_METHODS
+
+    g = parser.add_argument_group("colour")
+    g.add_argument("--preserve-colors", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the content's colours (Gatys et al. 2016) [default: off]")
+    _opt(g, "--color-method", choices=COLOR_METHODS, default=StyleSettings().color_method,
+         help="how --preserve-colors works: 'luminance' stylizes the luminance only and keeps the content's "
+              "YIQ chroma; 'histogram' moves the style's colours to the content's mean and covariance first")
+
+
+def add_cartoon_options(parser: argparse.ArgumentParser) -> None:
+    from ..settings import CartoonSettings
+
+    d = CartoonSettings()
+    g = parser.add_argument_group("cartoon post-process (on in --preset cartoon)")
+    g.add_argument("--cartoon", action=argparse.BooleanOptionalAction, default=None,
+                   help="flatten the result to a small palette with edge-preserving smoothing, darken the "
+                        "content's outlines, blend with the stylized image [default: off]")
+    _opt(g, "--cartoon-blend", type=_unit_float, default=d.blend,
+         help="weight of the flat picture against the stylized one (0..1)")
+    _opt(g, "--cartoon-colors", type=_positive_int, default=d.colors, help="palette size (at least 2)")
+    _opt(g, "--cartoon-edges", type=_unit_float, default=d.edge_strength, help="outline darkness (0: none, 1: black)")
+
+
+def add_video_options(parser: argparse.ArgumentParser) -> None:
+    d = VideoSettings()
+    g = parser.add_argument_group("video")
+    _opt(g, "--size", type=_positive_int, default=d.size,
+         help="long side of the processing size in pixels (never above the source's; both sides made even)")
+    _opt(g, "--warm-iters", type=_nonnegative_int, default=d.warm_iters,
+         help="iteration budget of every frame after the first (the first uses --iters)")
+    _opt(g, "--keyframe-every", type=_nonnegative_int, metavar="K", default=d.keyframe_every,
+         help="keyframe mode for cheap clips: the full --iters on every K-th frame, --refine-iters on the "
+              "flow-propagated frames between (0: off)")
+    _opt(g, "--refine-iters", type=_nonnegative_int, default=d.refine_iters,
+         help="iterations of the frames between keyframes (with --keyframe-every)")
+    _opt(g, "--init-mode", choices=INIT_MODES, default=d.init_mode,
+         help="start each frame from: its content (independent), the previous stylized frame (prev), "
+              "or the previous stylized frame warped along the optical flow, occluded regions filled from the content (flow)")
+    _opt(g, "--temporal-weight", type=_positive_float, default=LossSettings().temporal_weight,
+         help="weight of the temporal loss mean(c * (x - warp(x_prev))^2) with occlusion mask c (Ruder et al. 2016)")
+    _opt(g, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
+         help="OpenCV DIS optical flow preset for --init-mode flow")
+    _opt(g, "--codec", default=d.codec, help="video encoder (libx264 falls back to mpeg4 if missing)")
+    _opt(g, "--crf", type=int, default=d.crf, help="encoder quality (lower is better and larger)")
+    _opt(g, "--output-size", choices=("processing", "source"), default=d.output_size,
+         help="encode at the processing size, or upscale back to the source size")
+    g.add_argument("--no-audio", dest="audio", action="store_false", default=None, help="drop the audio (default: copy it unchanged)")
+    _opt(g, "--start", type=_positive_float, default=d.start, help="start at this time in seconds")
+    _opt(g, "--duration", type=_positive_float, default=d.duration, help="stylize this many seconds")
+    _opt(g, "--max-frames", type=_positive_int, default=d.max_frames, help="stylize at most this many frames")
+    _opt(g, "--segment-frames", type=_positive_int, default=d.segment_frames,
+         help="frames per resumable segment in the work folder")
+    g.add_argument("--overwrite", action="store_true", default=None, help="replace an existing OUTPUT")
+    g.add_argument("--resume", action="store_true", default=None,
+                   help="insist on resuming an interrupted run (a plain rerun with the same settings resumes too)")
+
+
+# -- building settings from parsed arguments -----------------------------------------------
+
+
+def _value(args: argparse.Namespace, name: str, default: Any) -> Any:
+    """The explicit option if given, else the preset's value, else the dataclass default."""
+    explicit = getattr(args, name, None)
+    if explicit is not None:
+        return explicit
+    preset = PRESETS.get(getattr(args, "preset", None) or "", {})
+    return preset.get(name, default)
+
+
+def _fill(cls: type, args: argparse.Namespace, names: dict[str, str] | None = None, **fixed: Any) -> Any:
+    """Build dataclass ``cls`` from args; ``names`` maps field -> argparse dest where they differ."""
+    names = names or {}
+    defaults = cls()
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in fixed:
+            values[f.name] = fixed[f.name]
+        else:
+            values[f.name] = _value(args, names.get(f.name, f.name), getattr(defaults, f.name))
+    return cls(**values)
+
+
+def loss_settings(args: argparse.Namespace) -> LossSettings:
+    return _fill(LossSettings, args)
+
+
+def optim_settings(args: argparse.Namespace) -> OptimSettings:
+    return _fill(OptimSettings, args)
+
+
+def model_settings(args: argparse.Namespace) -> ModelSettings:
+    settings = _fill(ModelSettings, args)
+    return dataclasses.replace(settings, compile=bool(settings.compile))
+
+
+def style_settings(args: argparse.Namespace) -> StyleSettings:
+    settings = _fill(StyleSettings, args, {"size": "style_size", "scale": "style_scale", "blend": "style_blend"},
+                     paths=tuple(args.style))
+    if settings.blend is not None and len(settings.blend) != len(settings.paths):
+        raise CommandError(f"{len(settings.blend)} --style-blend weights given for {len(settings.paths)} style images")
+    if settings.blend is not None and sum(settings.blend) <= 0:
+        raise CommandError("--style-blend weights must sum to a positive number")
+    return settings
+
+
+def cartoon_settings(args: argparse.Namespace):  # noqa: ANN201
+    from ..cartoon import check_cartoon_settings
+    from ..settings import CartoonSettings
+
+    settings = _fill(CartoonSettings, args, {"enabled": "cartoon", "blend": "cartoon_blend",
+                                             "colors": "cartoon_colors", "edge_strength": "cartoon_edges"})
+    try:
+        return check_cartoon_settings(dataclasses.replace(settings, enabled=bool(settings.enabled)))
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
+def video_settings(args: argparse.Namespace) -> VideoSettings:
+    optim = _fill(OptimSettings, args)
+    optim = dataclasses.replace(optim, tol=_value(args, "tol", VideoSettings().tol))
+    settings = _fill(VideoSettings, args, input=args.input, output=args.output, style=style_settings(args),
+                     loss=loss_settings(args), optim=optim, model=model_settings(args),
+                     cartoon=cartoon_settings(args))
+    return dataclasses.replace(settings, tol=optim.tol, overwrite=bool(settings.overwrite), resume=bool(settings.resume))

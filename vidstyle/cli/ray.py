@@ -1,0 +1,159 @@
+"""Ray: ``vidstyle INPUT STYLE --ray`` (one video in frame ranges) and ``vidstyle batch-video``.
+
+The work itself is in :mod:`vidstyle.distributed` and :mod:`vidstyle.batch_video`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import Any
+
+from ..settings import OptimSettings, VideoSettings
+from .options import (
+    _FORMATTER,
+    EXIT_OK,
+    CommandError,
+    _nonnegative_int,
+    _opt,
+    _positive_int,
+    _value,
+    add_common_options,
+    add_loss_options,
+    add_model_options,
+    add_optim_options,
+    add_style_options,
+    add_video_options,
+    video_settings,
+)
+
+
+def add_ray_options(parser: argparse.ArgumentParser, segments: bool = True) -> None:
+    from ..settings import DistributedSettings
+
+    d = DistributedSettings()
+    g = parser.add_argument_group("Ray cluster (pip install 'vidstyle[ray]')")
+    g.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run as Ray tasks, one GPU each where the cluster has GPUs (else --ray-cpus CPUs); ADDRESS "
+                        "of an existing cluster (e.g. auto, ray://head:10001); without it: $RAY_ADDRESS, a cluster "
+                        "started on this machine, or a new local Ray. Inputs and the work folder beside the output "
+                        "must be on storage every node can read [default: off]")
+    if segments:
+        _opt(g, "--segments", type=_positive_int, metavar="N", default="one per task slot of the cluster",
+             help="frame ranges to split the video into, one task each")
+        _opt(g, "--lead-in", type=_nonnegative_int, metavar="L", default=d.lead_in,
+             help="frames before each range (after the first) stylized to warm the frame chain up, then discarded")
+    _opt(g, "--ray-retries", type=_nonnegative_int, metavar="N", default=d.max_retries,
+         help="retries of a failed task (crashed worker, lost node, error) before the run gives up")
+    _opt(g, "--ray-cpus", type=_positive_int, metavar="N", default=d.cpus_per_task,
+         help="CPU cores (and torch threads) per task on a cluster without GPUs")
+
+
+def distributed_settings(args: argparse.Namespace) -> Any:
+    from ..settings import DistributedSettings
+
+    d = DistributedSettings()
+    return DistributedSettings(
+        address=args.ray or None, segments=_value(args, "segments", d.segments),
+        lead_in=_value(args, "lead_in", d.lead_in), max_retries=_value(args, "ray_retries", d.max_retries),
+        cpus_per_task=_value(args, "ray_cpus", d.cpus_per_task),
+    )
+
+
+def run_video_on_ray(args: argparse.Namespace, settings: VideoSettings, styles: list) -> int:
+    """``vidstyle INPUT STYLE --ray [ADDRESS]``: the video in frame ranges, one Ray task each."""
+    from tqdm import tqdm
+
+    from ..distributed import require_ray, run_distributed
+
+    require_ray()  # before any weights are loaded
+    dist = distributed_settings(args)
+    bars = []
+
+    def on_start(start) -> None:  # noqa: ANN001
+        if start.reused_segments and not args.quiet:
+            print(f"resuming: {start.reused_segments} of {start.segments} segments ({start.reused_frames} frames) "
+                  f"already finished in {start.work_folder}", file=sys.stderr)
+        slots = f"{start.slots} {'GPU' if start.gpu else 'CPU'} slot{'s' if start.slots != 1 else ''}"
+        bars.append(tqdm(total=start.frames, initial=start.reused_frames, desc=f"frames ({start.segments} segments, "
+                         f"{slots})", unit="frame", disable=args.quiet, dynamic_ncols=True))
+
+    def on_segment(result) -> None:  # noqa: ANN001
+        bars[0].update(result.frames)
+
+    try:
+        report = run_distributed(settings, dist, styles=styles, progress=not args.quiet, on_start=on_start,
+                                 on_segment=on_segment)
+    finally:
+        for bar in bars:
+            bar.close()
+    if not args.quiet:
+        w, h = report.processing_size
+        print(f"wrote {settings.output}: {report.frames} frames at {w}x{h} in {report.segments} segments "
+              f"({len(report.ran)} run now, {len(report.reused)} reused; {report.stylized_frames} frames stylized "
+              f"with lead-in) in {report.seconds:.1f} s, weights: {report.weights_label}", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_batch_video(args: argparse.Namespace) -> int:
+    """``vidstyle batch-video IN_DIR STYLE... -o OUT_DIR [--ray [ADDRESS]]``."""
+    from collections import Counter
+
+    from tqdm import tqdm
+
+    from ..distributed import require_ray, run_batch_video as batch
+    from ..imageio import load_image
+
+    if args.ray is not None:
+        require_ray()
+    template = video_settings(argparse.Namespace(**{**vars(args), "input": "", "output": ""}))
+    styles = [load_image(path, "style") for path in template.style.paths]
+    dist = distributed_settings(args) if args.ray is not None else None
+    counts: Counter[str] = Counter()
+    problems = []
+    with tqdm(desc="clips", unit="clip", disable=args.quiet, dynamic_ncols=True) as bar:
+
+        def on_event(event) -> None:  # noqa: ANN001
+            counts[event.kind] += 1
+            if event.kind == "plan":
+                bar.reset(total=event.count)
+            elif event.kind in ("done", "failed"):
+                bar.update(1)
+            if event.kind in ("bad", "failed"):
+                problems.append(event)
+
+        batch(template, args.input_dir, args.output, dist, styles=styles, progress=not args.quiet, on_event=on_event)
+    for event in problems:  # after the bar, so the lines stay whole
+        what = "skipped" if event.kind == "bad" else "failed"
+        warnings.warn(f"{what}: {event.name}: {event.message}", stacklevel=1)
+    if not args.quiet:
+        print(f"{args.output}: {counts['done']} stylized, {counts['skipped']} already done, {counts['failed']} failed, "
+              f"{counts['bad']} not videos", file=sys.stderr)
+    if counts["failed"]:
+        raise CommandError(f"{counts['failed']} of {counts['done'] + counts['failed']} clips failed (see above); "
+                           "rerun the same command to retry them")
+    return EXIT_OK
+
+
+def _add_batch_video_command(commands) -> None:  # noqa: ANN001
+    p = commands.add_parser(
+        "batch-video", help="stylize every video of a folder (as Ray tasks with --ray; finished outputs skipped)",
+        description="Stylize every video of IN_DIR into OUT_DIR/STEM.mp4 with the same settings. With --ray each "
+                    "clip is a Ray task (one GPU each where the cluster has GPUs); without, the clips run one after "
+                    "another here. Existing outputs are skipped (rerun to continue), files that are not videos are "
+                    "skipped with a warning, and a clip that fails does not stop the others.",
+        formatter_class=_FORMATTER)
+    p.add_argument("input_dir", metavar="IN_DIR", help="folder of videos (not recursive)")
+    p.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder (created if missing)")
+    add_video_options(p)
+    add_style_options(p)
+    add_loss_options(p)
+    add_optim_options(p, "iterations of each clip's first (cold) frame")
+    p._option_string_actions["--tol"].help = p._option_string_actions["--tol"].help.replace(
+        f"[default: {OptimSettings().tol}]", f"[default: {VideoSettings().tol}]")
+    add_model_options(p)
+    add_ray_options(p, segments=False)
+    add_common_options(p)
+    p.set_defaults(run=run_batch_video)

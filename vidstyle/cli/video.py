@@ -1,0 +1,153 @@
+"""``vidstyle video`` (also ``vidstyle INPUT STYLE``) and ``vidstyle eval``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..settings import OptimSettings, VideoSettings
+from .image import run_image
+from .options import (
+    _FORMATTER,
+    EXIT_OK,
+    CommandError,
+    add_cartoon_options,
+    add_common_options,
+    add_loss_options,
+    add_model_options,
+    add_optim_options,
+    add_style_options,
+    add_video_options,
+    video_settings,
+)
+from .ray import add_ray_options, run_video_on_ray
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """``vidstyle INPUT STYLE... [-o OUTPUT]``: stylize a video (an image INPUT falls through to image mode)."""
+    from ..imageio import IMAGE_EXTENSIONS, check_writable, load_image
+    from ..pipeline import default_output, run_video as run_pipeline, same_file
+    from ..stylizer import Stylizer
+    from ..video import probe
+
+    if args.output is None:
+        args.output = default_output(args.input, args.style[0])
+    settings = video_settings(args)
+    styles = [load_image(path, "style") for path in settings.style.paths]  # before any decoding
+    if not Path(settings.input).exists():
+        raise CommandError(f"input file not found: {settings.input}")
+    if Path(settings.input).suffix.lower() in IMAGE_EXTENSIONS:
+        if args.output.endswith(".mp4") and args.output == default_output(args.input, args.style[0]):
+            args.output = str(Path(args.output).with_suffix(".png"))
+        args.content = args.input
+        return run_image(args)
+    probe(settings.input)  # a readable video stream, before the network is built
+    if same_file(settings.input, settings.output):
+        raise CommandError(f"the output would overwrite the input {settings.input}; choose another -o")
+    check_writable(settings.output)
+    if Path(settings.output).exists() and not settings.overwrite:
+        raise CommandError(f"{settings.output} exists; pass --overwrite to replace it")
+    if getattr(args, "ray", None) is not None:  # --ray [ADDRESS]: vidstyle/distributed.py
+        return run_video_on_ray(args, settings, styles)
+    if getattr(args, "segments", None) is not None or getattr(args, "lead_in", None) is not None:
+        raise CommandError("--segments and --lead-in need --ray")
+
+    stylizer = Stylizer.from_settings(styles, settings.loss, settings.optim, settings.style, settings.model,
+                                      progress=not args.quiet)
+    from tqdm import tqdm
+
+    bars = []
+
+    def on_start(total: int | None, done: int) -> None:
+        if done and not args.quiet:
+            print(f"resuming after {done} finished frames", file=sys.stderr)
+        bars.append(tqdm(total=total, initial=done, desc="frames", unit="frame", disable=args.quiet,
+                         dynamic_ncols=True))
+
+    def on_frame(frame) -> None:  # noqa: ANN001
+        bars[0].set_postfix(iters=frame.iterations, loss=f"{frame.loss:.4g}", refresh=False)
+        bars[0].update(1)
+
+    try:
+        report = run_pipeline(settings, stylizer, on_start=on_start, on_frame=on_frame)
+    finally:
+        for bar in bars:
+            bar.close()
+    if not args.quiet:
+        cold, warm = report.cold_iterations, report.warm_iterations
+        mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+        w, h = report.processing_size
+        print(f"wrote {settings.output}: {report.frames} frames at {w}x{h}, {report.frames_per_second:.2f} frames/s, "
+              f"iterations per frame cold {mean(cold):.0f} / warm {mean(warm):.1f}, "
+              f"peak memory {report.peak_memory_bytes / 2**20:.0f} MiB, weights: {stylizer.weights_label}",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """``vidstyle eval OUTPUT --reference INPUT``: temporal warping error (Lai et al. 2018) as JSON."""
+    import json
+
+    from ..metrics import evaluate_video, plot_error_curve
+
+    for path in (args.output_video, args.reference):
+        if not Path(path).is_file():
+            raise CommandError(f"video file not found: {path}")
+    for path in (args.json, args.plot):
+        if path is not None:
+            from ..imageio import check_writable
+
+            check_writable(path)
+    result = evaluate_video(args.output_video, args.reference, args.flow_preset)
+    text = json.dumps(result.to_dict(), indent=2)
+    if args.json is not None:
+        Path(args.json).write_text(text + "\n")
+    else:
+        print(text)
+    if args.plot is not None:
+        plot_error_curve(result.per_frame, result.floor_per_frame, args.plot)
+    print(f"warping error {result.mean:.4g} (input floor {result.floor_mean:.4g}), "
+          f"mean |frame difference| {result.mean_abs_frame_diff:.4g}, {result.num_frames} frames", file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_video_command(commands) -> None:  # noqa: ANN001
+    video = commands.add_parser(
+        "video", help="stylize a video (the default command: 'vidstyle INPUT STYLE')",
+        description="Stylize a video: decode with PyAV, stylize each frame warm-started from the previous one, "
+                    "encode with PyAV (audio copied). Finished segments are kept in a work folder beside the "
+                    "output, so an interrupted run resumes when rerun with the same settings.",
+        formatter_class=_FORMATTER)
+    video.add_argument("input", help="input video (anything FFmpeg reads); an image falls through to image mode")
+    video.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
+    video.add_argument("-o", "--output", default=None, help="output video [default: INPUT-STEM_STYLE-STEM.mp4 here]")
+    add_video_options(video)
+    add_cartoon_options(video)
+    add_style_options(video)
+    add_loss_options(video)
+    add_optim_options(video, "iterations of the first (cold) frame")
+    video._option_string_actions["--tol"].help = video._option_string_actions["--tol"].help.replace(
+        f"[default: {OptimSettings().tol}]", f"[default: {VideoSettings().tol}]")
+    add_model_options(video)
+    add_ray_options(video)
+    add_common_options(video)
+    video.set_defaults(run=run_video)
+
+
+def _add_eval_command(commands) -> None:  # noqa: ANN001
+    evaluate = commands.add_parser(
+        "eval", help="measure how stable a stylized video is (warping error)",
+        description="Warping error of Lai et al. 2018: for each frame t, optical flow and occlusion mask from the "
+                    "INPUT frames t-1 and t, then the masked mean squared difference between output frame t and "
+                    "output frame t-1 warped to t, averaged over frames (RGB in [0, 1]; lower is more stable). "
+                    "Also reports the same number for the input itself (the floor) and the mean absolute "
+                    "frame difference.", formatter_class=_FORMATTER)
+    evaluate.add_argument("output_video", metavar="OUTPUT", help="the stylized video")
+    evaluate.add_argument("--reference", required=True, metavar="INPUT", help="the video it was made from")
+    evaluate.add_argument("--json", metavar="FILE", help="write the JSON here instead of to stdout")
+    evaluate.add_argument("--plot", metavar="FILE", help="write a PNG plot of the per-frame error curve")
+    evaluate.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"), default=VideoSettings().flow_preset,
+                          help=f"OpenCV DIS optical flow preset [default: {VideoSettings().flow_preset}]")
+    evaluate.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    evaluate.set_defaults(run=run_eval)

@@ -1,0 +1,140 @@
+"""``vidstyle webcam``: its options, its settings and the live run's progress line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import warnings
+from typing import Any
+
+from ..settings import OptimSettings
+from .options import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    _fill,
+    _opt,
+    _positive_float,
+    _positive_int,
+    _value,
+    add_loss_options,
+    add_model_options,
+    loss_settings,
+    model_settings,
+    style_settings,
+)
+
+
+WEBCAM_KEYS = """keys in the window:
+  q, Esc   quit                       s      save a snapshot (stylized and original PNG)
+  space    pause / resume             n, p   next / previous style
+  +, -     more / fewer iterations    v      side-by-side with the camera image"""
+
+
+def add_webcam_options(parser: argparse.ArgumentParser) -> None:
+    from ..settings import INIT_MODES, WebcamSettings
+
+    d = WebcamSettings()
+    g = parser.add_argument_group("camera, window and recording")
+    _opt(g, "--camera", default=d.camera,
+         help="camera index, video file (played at its frame rate, like a camera) or stream URL (rtsp://, http://)")
+    _opt(g, "--size", type=_positive_int, default=d.size,
+         help="short side of the working image in pixels (never above the camera's; both sides made even)")
+    _opt(g, "--display-size", type=_positive_int, default=d.display_size, help="short side of the image in the window")
+    g.add_argument("--headless", action="store_true", default=None,
+                   help="no window (servers, tests); stop with --max-frames, --seconds or Ctrl-C")
+    _opt(g, "--max-frames", type=_positive_int, default=d.max_frames, help="stop after this many stylized frames")
+    _opt(g, "--seconds", type=_positive_float, default=d.seconds, help="stop after this many seconds")
+    _opt(g, "--record", metavar="OUT.mp4", default=d.record,
+         help="write the shown frames (without the text overlay) to this video with PyAV")
+    _opt(g, "--snapshot-dir", default=d.snapshot_dir, help="folder for the snapshots of the s key")
+    o = parser.add_argument_group("per-frame optimisation")
+    _opt(o, "--iters", type=_positive_int, default=d.optim.iters,
+         help="optimiser iterations per frame (+ and - change it live)")
+    _opt(o, "--optimizer", choices=("lbfgs", "adam"), default=d.optim.optimizer, help="optimiser of the pixels")
+    _opt(o, "--lr", type=_positive_float, default=f"{d.optim.lr:g} for {d.optim.optimizer}, "
+         f"{OptimSettings(optimizer='lbfgs').learning_rate():g} for lbfgs", help="step size")
+    _opt(o, "--init-mode", choices=INIT_MODES, default=d.init_mode,
+         help="start each frame from: its content (independent), the previous stylized frame (prev), "
+              "or that frame warped along the optical flow, occlusions filled from the content (flow)")
+    _opt(o, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
+         help="OpenCV DIS optical flow preset for --init-mode flow")
+    _opt(o, "--temporal-weight", type=_positive_float, default=d.loss.temporal_weight,
+         help="weight of the temporal loss against the flow-warped previous frame (--init-mode flow)")
+    _opt(o, "--seed", type=int, default=d.optim.seed, help="seed for random weights")
+    s = parser.add_argument_group("style")
+    _opt(s, "--style-size", type=_positive_int, default=d.style.size,
+         help="long side of the style images in pixels (default: the working image's long side times --style-scale)")
+    _opt(s, "--style-scale", type=_positive_float, default=d.style.scale, help="style size relative to the working image's")
+
+
+def webcam_settings(args: argparse.Namespace) -> Any:
+    from ..settings import WebcamSettings
+
+    d = WebcamSettings()
+    optimizer = _value(args, "optimizer", d.optim.optimizer)
+    lr = args.lr if args.lr is not None else (d.optim.lr if optimizer == d.optim.optimizer else None)
+    optim = dataclasses.replace(d.optim, optimizer=optimizer, lr=lr, iters=_value(args, "iters", d.optim.iters),
+                                seed=_value(args, "seed", d.optim.seed))
+    settings = _fill(WebcamSettings, args, style=style_settings(args), loss=loss_settings(args), optim=optim,
+                     model=model_settings(args))
+    return dataclasses.replace(settings, headless=bool(settings.headless))
+
+
+def run_webcam(args: argparse.Namespace) -> int:
+    """``vidstyle webcam STYLE... [--camera 0|PATH|URL]``: live preview in a window (or headless)."""
+    from tqdm import tqdm
+
+    from ..imageio import load_image
+    from ..webcam import run_session
+
+    settings = webcam_settings(args)
+    styles = [load_image(path, "style") for path in settings.style.paths]  # before the camera is opened
+    bar = tqdm(total=settings.max_frames, desc="webcam", unit="frame", disable=args.quiet, dynamic_ncols=True,
+               leave=False)
+
+    def on_frame(report) -> None:  # noqa: ANN001
+        bar.set_postfix(fps=f"{report.fps:.1f}", latency=f"{report.latency * 1000:.0f}ms", it=report.iterations,
+                        dropped=report.dropped, refresh=False)
+        bar.update(1)
+
+    def on_event(message: str) -> None:
+        if not args.quiet:
+            bar.write(f"vidstyle: {message}", file=sys.stderr)
+
+    with bar, warnings.catch_warnings():
+        if not args.debug:  # warnings on their own line, not glued to the progress bar
+            warnings.showwarning = lambda message, *rest, **kw: bar.write(f"vidstyle: warning: {message}",
+                                                                          file=sys.stderr)
+        result = run_session(settings, styles, on_frame=on_frame, on_event=on_event, progress=not args.quiet)
+    recording = f"; recording finished: {result.record_path} ({result.recorded} frames)" if result.record_path else ""
+    if result.source_lost:
+        print(f"vidstyle: error: {result.message}; stopped cleanly{recording}", file=sys.stderr)
+        return EXIT_ERROR
+    if result.stop_reason == "interrupted":
+        print(f"vidstyle: interrupted after {result.processed} frames{recording}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet or result.stop_reason == "ended":
+        latency = f", latency {result.latency_mean * 1000:.0f} ms mean" if result.processed else ""
+        print(f"vidstyle: {result.processed} frames in {result.elapsed:.1f} s ({result.fps:.2f} frames/s{latency}), "
+              f"{result.captured} captured, {result.dropped} dropped; stopped: {result.message}{recording}",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_webcam_command(commands) -> None:  # noqa: ANN001
+    webcam = commands.add_parser(
+        "webcam", help="live preview of a camera (or a file or stream) in a window",
+        description="Stylize a live camera feed at a low resolution, a few optimiser iterations per frame, each frame\n"
+                    "warm-started from the previous stylized one. Capture runs in its own thread and keeps only the\n"
+                    "newest frame, so lag never builds up; older frames are dropped and counted.",
+        epilog=WEBCAM_KEYS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    webcam.add_argument("style", nargs="+", help="style image file(s); n and p switch between them")
+    add_webcam_options(webcam)
+    add_loss_options(webcam)
+    add_model_options(webcam)
+    g = webcam.add_argument_group("general")
+    g.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    webcam.set_defaults(run=run_webcam)
