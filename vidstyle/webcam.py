@@ -14,6 +14,9 @@ The pieces, each testable alone:
 * the **loop** (:func:`run_loop`): newest frame -> warm-started stylize -> show -> record;
 * :func:`run_session`, which opens and closes all of the above in the right order.
 
+The sources and the capture thread live in :mod:`vidstyle.camera`, the keys and the display in
+:mod:`vidstyle.display`; their names are importable from here as well.
+
 Nothing here prints: progress goes to ``on_frame``, messages to ``on_event``, and a
 :class:`WebcamResult` says how the run went and why it stopped.
 """
@@ -22,15 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
-import subprocess
-import sys
-import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -39,494 +38,51 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from .errors import VidstyleError
+from .camera import (
+    _FALLBACK_FPS,
+    LIVE_READ_RETRIES,
+    CameraError,
+    CapturedFrame,
+    FrameSource,
+    LatestFrameGrabber,
+    OpenCVSource,
+    SyntheticSource,
+    WebcamError,
+    describe_source,
+    open_camera,
+    parse_camera,
+    quiet_opencv,
+    working_size,
+)
+from .display import (
+    ESC,
+    KEYS,
+    SNAPSHOT,
+    Display,
+    DisplayError,
+    WebcamState,
+    WindowDisplay,
+    check_display,
+    compose_view,
+    display_problem,
+    draw_overlay,
+    fit_into,
+    handle_key,
+)
 from .settings import WebcamSettings
 
-
-class WebcamError(VidstyleError):
-    """An expected failure of the live preview (camera, display, recording)."""
-
-
-class CameraError(WebcamError):
-    """The camera source cannot be opened or delivers no frames."""
-
-
-class DisplayError(WebcamError):
-    """No window can be opened here."""
-
-
-# -- sources -------------------------------------------------------------------------------
-
-#: Consecutive failed reads after which a live source counts as gone (a file ends at once).
-LIVE_READ_RETRIES = 5
-_FALLBACK_FPS = 30.0
-
-
-class FrameSource(Protocol):
-    """What the capture thread reads from: RGB ``HxWx3`` uint8 frames, ``None`` when there are none.
-
-    ``kind`` is ``"camera"``, ``"stream"``, ``"file"`` or ``"synthetic"``; ``pace_fps`` (if not
-    None) makes the capture thread deliver frames at that rate, the way a camera would.
-    """
-
-    name: str
-    kind: str
-    width: int
-    height: int
-    fps: float | None
-    pace_fps: float | None
-    retries: int
-
-    def read(self) -> np.ndarray | None: ...
-
-    def close(self) -> None: ...
-
-
-def parse_camera(text: str | int) -> int | str:
-    """``"0"`` -> camera index 0; anything else is a file path or a stream URL."""
-    if isinstance(text, int):
-        return text
-    stripped = text.strip()
-    return int(stripped) if stripped.isdigit() else text
-
-
-def _to_rgb(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-class OpenCVSource:
-    """A ``cv2.VideoCapture`` (camera index, video file or stream URL) returning RGB frames.
-
-    Build it with :func:`open_camera`. A file is played at its own frame rate (``pace_fps``),
-    like a camera, so frames are dropped when stylization is slower than the video.
-    """
-
-    def __init__(self, capture: Any, name: str, kind: str, first: np.ndarray, fps: float | None) -> None:
-        self._capture = capture
-        self.name, self.kind, self.fps = name, kind, fps
-        self.height, self.width = first.shape[:2]
-        self.pace_fps = (fps or _FALLBACK_FPS) if kind == "file" else None
-        self.retries = 1 if kind == "file" else LIVE_READ_RETRIES
-        self._first: np.ndarray | None = first  # read at open time to learn the size
-
-    def read(self) -> np.ndarray | None:
-        if self._first is not None:
-            image, self._first = self._first, None
-            return image
-        ok, image = self._capture.read()
-        return _to_rgb(image) if ok and image is not None else None
-
-    def close(self) -> None:
-        self._capture.release()
-
-
-def describe_source(source: int | str) -> str:
-    return f"camera {source}" if isinstance(source, int) else str(source)
-
-
-@contextlib.contextmanager
-def quiet_opencv() -> Iterator[None]:
-    """Silence OpenCV's own log lines (failed opens print several) while the preview runs."""
-    logging = getattr(getattr(cv2, "utils", None), "logging", None)
-    # OpenCV's FFmpeg backend reads this once, when it first opens something (-8: quiet).
-    set_env = "OPENCV_FFMPEG_LOGLEVEL" not in os.environ
-    if set_env:
-        os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"
-    previous = logging.getLogLevel() if logging is not None else None
-    if logging is not None:
-        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        if logging is not None:
-            logging.setLogLevel(previous)
-        if set_env:
-            os.environ.pop("OPENCV_FFMPEG_LOGLEVEL", None)
-
-
-def open_camera(spec: str | int, *, timeout_ms: int = 10_000) -> OpenCVSource:
-    """Open ``spec`` (an index, a video file or a stream URL) and read its first frame.
-
-    Raises :class:`CameraError` naming the source and suggesting ``--camera`` when it cannot
-    be opened or delivers no frame.
-    """
-    source = parse_camera(spec)
-    hint = "choose another with --camera INDEX, --camera VIDEO_FILE or --camera URL"
-    if isinstance(source, int):
-        kind = "camera"
-        capture = cv2.VideoCapture(source)
-        failure = f"cannot open camera {source} (no such device, or it is in use); {hint}"
-    elif "://" in source:
-        kind = "stream"
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
-        capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG, params)
-        failure = f"cannot open stream {source} (unreachable, or not a video stream); {hint}"
-    else:
-        kind = "file"
-        path = Path(source)
-        if not path.exists():
-            raise CameraError(f"camera source not found: {source} (not a camera index or an existing file); {hint}")
-        if not path.is_file():
-            raise CameraError(f"camera source is not a file: {source}; {hint}")
-        capture = cv2.VideoCapture(str(path))
-        failure = f"cannot open camera source {source}: not a video OpenCV can read; {hint}"
-    if not capture.isOpened():
-        capture.release()
-        raise CameraError(failure)
-    ok, first = capture.read()
-    if not ok or first is None:
-        capture.release()
-        raise CameraError(f"{describe_source(source)} opened but delivered no frame; {hint}")
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    fps = float(fps) if fps and math.isfinite(fps) and 0 < fps < 1000 else None
-    return OpenCVSource(capture, describe_source(source), kind, _to_rgb(first), fps)
-
-
-class SyntheticSource:
-    """A generated moving test pattern at ``fps`` (for benchmarks and tests): no camera needed.
-
-    ``frames`` limits how many it delivers (None: endless); ``live`` says whether running out
-    counts as a camera going away (True) or as the end of a file (False).
-    """
-
-    def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0, frames: int | None = None,
-                 *, live: bool = True, seed: int = 0) -> None:
-        self.name, self.kind = f"synthetic {width}x{height} at {fps:g} fps", "synthetic" if live else "file"
-        self.width, self.height, self.fps, self.pace_fps = width, height, fps, fps
-        self.retries = 1
-        self.frames, self.delivered = frames, 0
-        rng = np.random.default_rng(seed)
-        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-        base = np.stack([xx / width, yy / height, 0.5 + 0.5 * np.sin((xx + yy) / 7.0)], axis=-1)
-        base += rng.normal(0, 0.02, base.shape).astype(np.float32)
-        self._base = (np.clip(base, 0, 1) * 255).astype(np.uint8)
-
-    def read(self) -> np.ndarray | None:
-        if self.frames is not None and self.delivered >= self.frames:
-            return None
-        t = self.delivered
-        self.delivered += 1
-        image = np.roll(self._base, (2 * t) % self.width, axis=1)
-        side = max(2, min(self.width, self.height) // 4)
-        x = int((self.width - side) * (0.5 + 0.5 * math.sin(t / 10.0)))
-        y = int((self.height - side) * (0.5 + 0.5 * math.cos(t / 13.0)))
-        image[y:y + side, x:x + side] = (230, 60, 40)
-        return image
-
-    def close(self) -> None:
-        pass
-
-
-# -- capture thread: newest frame wins ----------------------------------------------------
-
-
-def working_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """(w, h) with the shorter side ``short_side`` (never above the source's), both even."""
-    if width < 2 or height < 2:
-        raise ValueError(f"invalid camera frame size {width}x{height}")
-    scale = min(1.0, short_side / min(width, height))
-
-    def even(value: float, limit: int) -> int:
-        return max(2, min(2 * math.floor(value / 2 + 0.5), limit - limit % 2))
-
-    return even(width * scale, width), even(height * scale, height)
-
-
-@dataclass(frozen=True, eq=False)
-class CapturedFrame:
-    """One camera frame: ``index`` in capture order, ``time`` (``time.perf_counter``) when it
-    arrived, ``image`` at the working size and ``original`` as captured (both RGB uint8)."""
-
-    index: int
-    time: float
-    image: np.ndarray
-    original: np.ndarray
-
-
-class LatestFrameGrabber:
-    """Reads ``source`` in its own thread and keeps only the newest frame.
-
-    A frame that is replaced before the loop took it is *dropped* (counted in ``dropped``);
-    at most one frame ever waits, so memory is bounded and the frame the loop gets is never
-    older than one camera interval. After :meth:`stop`, ``captured == taken + dropped``.
-    ``ended`` turns true when the source stops delivering (end of file, camera gone); then
-    ``error`` holds the exception text if reading raised.
-    """
-
-    def __init__(self, source: FrameSource, size: tuple[int, int]) -> None:
-        self.source = source
-        self.size = size
-        self.captured = self.taken = self.dropped = 0
-        self.ended = False
-        self.error: str | None = None
-        self._slot: CapturedFrame | None = None
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vidstyle-capture", daemon=True)
-
-    def start(self) -> "LatestFrameGrabber":
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        width, height = self.size
-        pace = self.source.pace_fps
-        start, delivered, failures = time.perf_counter(), 0, 0
-        try:
-            while not self._stop.is_set():
-                if pace:
-                    delay = start + delivered / pace - time.perf_counter()
-                    if delay > 0 and self._stop.wait(delay):
-                        break
-                image = self.source.read()
-                if image is None:
-                    failures += 1
-                    if failures >= self.source.retries:
-                        break
-                    self._stop.wait(0.02)
-                    continue
-                failures = 0
-                delivered += 1
-                arrived = time.perf_counter()
-                if image.shape[:2] != (height, width):
-                    small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-                else:
-                    small = image
-                with self._cond:
-                    if self._slot is not None:
-                        self.dropped += 1
-                    self._slot = CapturedFrame(self.captured, arrived, small, image)
-                    self.captured += 1
-                    self._cond.notify_all()
-        except Exception as error:  # noqa: BLE001 - reported as the reason the source ended
-            self.error = f"{type(error).__name__}: {error}"
-        finally:
-            with self._cond:
-                self.ended = True
-                self._cond.notify_all()
-
-    def newest(self, timeout: float | None = None) -> CapturedFrame | None:
-        """The newest frame not yet taken, waiting up to ``timeout`` s; None if none came
-        (check ``ended`` to tell a timeout from the end of the source)."""
-        with self._cond:
-            if self._slot is None and not self.ended:
-                self._cond.wait_for(lambda: self._slot is not None or self.ended, timeout)
-            frame, self._slot = self._slot, None
-            if frame is not None:
-                self.taken += 1
-            return frame
-
-    @property
-    def pending(self) -> int:
-        """Frames waiting for the loop: 0 or 1, never more."""
-        with self._cond:
-            return int(self._slot is not None)
-
-    @property
-    def exhausted(self) -> bool:
-        with self._cond:
-            return self.ended and self._slot is None
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread; a frame still waiting counts as dropped."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        with self._cond:
-            if self._slot is not None:
-                self._slot = None
-                self.dropped += 1
-
-
-# -- keys --------------------------------------------------------------------------------
-
-ESC = 27
-
-
-@dataclass(frozen=True)
-class WebcamState:
-    """What the keys change. ``style_index`` indexes the styles given on the command line."""
-
-    n_styles: int = 1
-    style_index: int = 0
-    iters: int = 3
-    paused: bool = False
-    side_by_side: bool = False
-    quit: bool = False
-
-
-#: The keys and what they do (the CLI's --help shows the same list).
-KEYS = (
-    ("q, Esc", "quit"),
-    ("space", "pause / resume"),
-    ("s", "save a snapshot: stylized and original PNG"),
-    ("n, p", "next / previous style"),
-    ("+, -", "one more / one fewer iteration per frame (= and _ work too)"),
-    ("v", "toggle side-by-side with the camera image"),
-)
-
-SNAPSHOT = "snapshot"
-
-
-def handle_key(state: WebcamState, key: int | None) -> tuple[WebcamState, str | None]:
-    """The state after ``key`` (a ``cv2.waitKey`` code; None or -1: no key) and an action
-    for the loop to perform (``"snapshot"``) or None. Unknown keys change nothing."""
-    if key is None or key < 0 or key > 0xFF:
-        return state, None
-    char = chr(key)
-    replace = dataclasses.replace
-    if key == ESC or char in "qQ":
-        return replace(state, quit=True), None
-    if char == " ":
-        return replace(state, paused=not state.paused), None
-    if char in "sS":
-        return state, SNAPSHOT
-    if char in "nN":
-        return replace(state, style_index=(state.style_index + 1) % state.n_styles), None
-    if char in "pP":
-        return replace(state, style_index=(state.style_index - 1) % state.n_styles), None
-    if char in "+=":
-        return replace(state, iters=state.iters + 1), None
-    if char in "-_":
-        return replace(state, iters=max(1, state.iters - 1)), None
-    if char in "vV":
-        return replace(state, side_by_side=not state.side_by_side), None
-    return state, None
-
-
-# -- display ---------------------------------------------------------------------------------
-
-
-def display_problem(probe_timeout: float = 20.0) -> str | None:
-    """Why no OpenCV window can be opened here, or None if one can.
-
-    On Linux and other X11/Wayland systems an unset DISPLAY and WAYLAND_DISPLAY is enough to
-    know. Otherwise a child process opens and closes a window: OpenCV's Qt backend aborts
-    the whole process when it cannot reach the display, so this must not run in ours.
-    """
-    unix_gui = not sys.platform.startswith(("win", "darwin", "cygwin"))
-    if unix_gui and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        return "no display available (neither DISPLAY nor WAYLAND_DISPLAY is set)"
-    code = "import cv2; cv2.namedWindow('vidstyle-probe'); cv2.waitKey(1); cv2.destroyAllWindows(); cv2.waitKey(1)"
-    where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or "this system"
-    try:
-        probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=probe_timeout)
-    except subprocess.TimeoutExpired:
-        return f"opening a window on display {where} did not finish within {probe_timeout:g} s"
-    except OSError as error:
-        return f"cannot check the display ({error.strerror})"
-    if probe.returncode == 0:
-        return None
-    lines = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
-    fallback = lines[-1] if lines else f"exit status {probe.returncode}"
-    detail = next((line for line in lines if "display" in line.lower()), fallback)
-    return f"cannot open a window on display {where} ({detail})"
-
-
-def check_display() -> None:
-    """Raise :class:`DisplayError` (suggesting ``--headless``) if no window can be opened."""
-    problem = display_problem()
-    if problem is not None:
-        raise DisplayError(f"{problem}; use --headless (with --record OUT.mp4 to keep the result)")
-
-
-def compose_view(stylized: np.ndarray, original: np.ndarray, side_by_side: bool) -> np.ndarray:
-    """The image to show: the stylized frame, or the camera image and it side by side (RGB)."""
-    if not side_by_side:
-        return stylized
-    if original.shape[:2] != stylized.shape[:2]:
-        original = cv2.resize(original, stylized.shape[1::-1], interpolation=cv2.INTER_AREA)
-    return np.hstack([original, stylized])
-
-
-def fit_into(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` scaled to fit ``size`` = (w, h), aspect kept, centred on black (letterbox)."""
-    width, height = size
-    h, w = image.shape[:2]
-    if (w, h) == (width, height):
-        return image
-    scale = min(width / w, height / h)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    canvas = np.zeros((height, width, 3), np.uint8)
-    top, left = (height - new_h) // 2, (width - new_w) // 2
-    canvas[top:top + new_h, left:left + new_w] = resized
-    return canvas
-
-
-def draw_overlay(image_bgr: np.ndarray, lines: Sequence[str]) -> np.ndarray:
-    """Write ``lines`` at the top left, white on a darkened box, in place; returns the image.
-
-    (A black outline drawn with a larger thickness does not line up in OpenCV 5, whose
-    thickness also changes the glyphs' weight and width.)
-    """
-    if not lines:
-        return image_bgr
-    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.4, image_bgr.shape[0] / 720 * 0.7)
-    sizes = [cv2.getTextSize(text, font, scale, 1) for text in lines]
-    line_height = max(h + base for (_, h), base in sizes) + round(8 * scale)
-    pad = round(8 * scale)
-    width = min(image_bgr.shape[1], max(w for (w, _), _ in sizes) + 2 * pad)
-    height = min(image_bgr.shape[0], line_height * len(lines) + pad)
-    box = image_bgr[:height, :width]
-    box[:] = (box.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darken to 40 %
-    for row, (text, ((_, h), _)) in enumerate(zip(lines, sizes)):
-        origin = (pad, pad + row * line_height + h)
-        cv2.putText(image_bgr, text, origin, font, scale, (255, 255, 255), 1, cv2.LINE_AA)
-    return image_bgr
-
-
-class Display(Protocol):
-    """What the loop shows frames on. Tests use a fake that returns scripted keys."""
-
-    def show(self, image_rgb: np.ndarray, lines: Sequence[str]) -> None: ...
-
-    def poll_key(self, delay_ms: int) -> int | None: ...
-
-    def closed(self) -> bool: ...
-
-    def close(self) -> None: ...
-
-
-class WindowDisplay:
-    """An OpenCV window; the image is scaled so that its short side is ``display_size``."""
-
-    def __init__(self, title: str = "vidstyle webcam", display_size: int = 720) -> None:
-        self.title, self.display_size = title, display_size
-        self._opened = False
-
-    def show(self, image_rgb: np.ndarray, lines: Sequence[str]) -> None:
-        h, w = image_rgb.shape[:2]
-        scale = self.display_size / min(h, w)
-        bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
-        if scale != 1:
-            interpolation = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
-            bgr = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=interpolation)
-        if not self._opened:
-            cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar
-            self._opened = True
-        cv2.imshow(self.title, draw_overlay(bgr, lines))
-
-    def poll_key(self, delay_ms: int) -> int | None:
-        key = cv2.waitKey(max(1, delay_ms))
-        return None if key == -1 else key & 0xFF
-
-    def closed(self) -> bool:
-        """True once the user closed the window with its close button."""
-        if not self._opened:
-            return False
-        try:
-            return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
-        except cv2.error:
-            return True
-
-    def close(self) -> None:
-        cv2.destroyAllWindows()
-        cv2.waitKey(1)  # let the GUI backend process the close
+__all__ = [
+    # vidstyle.camera
+    "LIVE_READ_RETRIES", "CameraError", "CapturedFrame", "FrameSource", "LatestFrameGrabber", "OpenCVSource",
+    "SyntheticSource", "WebcamError", "describe_source", "open_camera", "parse_camera", "quiet_opencv",
+    "working_size",
+    # vidstyle.display
+    "ESC", "KEYS", "SNAPSHOT", "Display", "DisplayError", "WebcamState", "WindowDisplay", "check_display",
+    "compose_view", "display_problem", "draw_overlay", "fit_into", "handle_key",
+    # here
+    "SLOW_CHECK_FRAMES", "SLOW_FPS", "FrameReport", "WebcamResult", "build_stylizers", "run_loop", "run_session",
+    "save_snapshot", "stylize_frame",
+]
 
 
 # -- the loop ----------------------------------------------------------------------------------

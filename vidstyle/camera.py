@@ -1,0 +1,320 @@
+"""Camera sources and the capture thread of the live preview (``vidstyle webcam``).
+
+A source (:class:`OpenCVSource` from :func:`open_camera` for a camera index, a video file or a
+stream URL; :class:`SyntheticSource` for benchmarks) returns RGB frames. :class:`LatestFrameGrabber`
+reads one in its own thread and keeps only the newest frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from .errors import VidstyleError
+
+
+class WebcamError(VidstyleError):
+    """An expected failure of the live preview (camera, display, recording)."""
+
+
+class CameraError(WebcamError):
+    """The camera source cannot be opened or delivers no frames."""
+
+
+# -- sources -------------------------------------------------------------------------------
+
+
+#: Consecutive failed reads after which a live source counts as gone (a file ends at once).
+LIVE_READ_RETRIES = 5
+
+_FALLBACK_FPS = 30.0
+
+
+class FrameSource(Protocol):
+    """What the capture thread reads from: RGB ``HxWx3`` uint8 frames, ``None`` when there are none.
+
+    ``kind`` is ``"camera"``, ``"stream"``, ``"file"`` or ``"synthetic"``; ``pace_fps`` (if not
+    None) makes the capture thread deliver frames at that rate, the way a camera would.
+    """
+
+    name: str
+    kind: str
+    width: int
+    height: int
+    fps: float | None
+    pace_fps: float | None
+    retries: int
+
+    def read(self) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
+
+
+def parse_camera(text: str | int) -> int | str:
+    """``"0"`` -> camera index 0; anything else is a file path or a stream URL."""
+    if isinstance(text, int):
+        return text
+    stripped = text.strip()
+    return int(stripped) if stripped.isdigit() else text
+
+
+def _to_rgb(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class OpenCVSource:
+    """A ``cv2.VideoCapture`` (camera index, video file or stream URL) returning RGB frames.
+
+    Build it with :func:`open_camera`. A file is played at its own frame rate (``pace_fps``),
+    like a camera, so frames are dropped when stylization is slower than the video.
+    """
+
+    def __init__(self, capture: Any, name: str, kind: str, first: np.ndarray, fps: float | None) -> None:
+        self._capture = capture
+        self.name, self.kind, self.fps = name, kind, fps
+        self.height, self.width = first.shape[:2]
+        self.pace_fps = (fps or _FALLBACK_FPS) if kind == "file" else None
+        self.retries = 1 if kind == "file" else LIVE_READ_RETRIES
+        self._first: np.ndarray | None = first  # read at open time to learn the size
+
+    def read(self) -> np.ndarray | None:
+        if self._first is not None:
+            image, self._first = self._first, None
+            return image
+        ok, image = self._capture.read()
+        return _to_rgb(image) if ok and image is not None else None
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+def describe_source(source: int | str) -> str:
+    return f"camera {source}" if isinstance(source, int) else str(source)
+
+
+@contextlib.contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own log lines (failed opens print several) while the preview runs."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    # OpenCV's FFmpeg backend reads this once, when it first opens something (-8: quiet).
+    set_env = "OPENCV_FFMPEG_LOGLEVEL" not in os.environ
+    if set_env:
+        os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"
+    previous = logging.getLogLevel() if logging is not None else None
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        if logging is not None:
+            logging.setLogLevel(previous)
+        if set_env:
+            os.environ.pop("OPENCV_FFMPEG_LOGLEVEL", None)
+
+
+def open_camera(spec: str | int, *, timeout_ms: int = 10_000) -> OpenCVSource:
+    """Open ``spec`` (an index, a video file or a stream URL) and read its first frame.
+
+    Raises :class:`CameraError` naming the source and suggesting ``--camera`` when it cannot
+    be opened or delivers no frame.
+    """
+    source = parse_camera(spec)
+    hint = "choose another with --camera INDEX, --camera VIDEO_FILE or --camera URL"
+    if isinstance(source, int):
+        kind = "camera"
+        capture = cv2.VideoCapture(source)
+        failure = f"cannot open camera {source} (no such device, or it is in use); {hint}"
+    elif "://" in source:
+        kind = "stream"
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
+        capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG, params)
+        failure = f"cannot open stream {source} (unreachable, or not a video stream); {hint}"
+    else:
+        kind = "file"
+        path = Path(source)
+        if not path.exists():
+            raise CameraError(f"camera source not found: {source} (not a camera index or an existing file); {hint}")
+        if not path.is_file():
+            raise CameraError(f"camera source is not a file: {source}; {hint}")
+        capture = cv2.VideoCapture(str(path))
+        failure = f"cannot open camera source {source}: not a video OpenCV can read; {hint}"
+    if not capture.isOpened():
+        capture.release()
+        raise CameraError(failure)
+    ok, first = capture.read()
+    if not ok or first is None:
+        capture.release()
+        raise CameraError(f"{describe_source(source)} opened but delivered no frame; {hint}")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = float(fps) if fps and math.isfinite(fps) and 0 < fps < 1000 else None
+    return OpenCVSource(capture, describe_source(source), kind, _to_rgb(first), fps)
+
+
+class SyntheticSource:
+    """A generated moving test pattern at ``fps`` (for benchmarks and tests): no camera needed.
+
+    ``frames`` limits how many it delivers (None: endless); ``live`` says whether running out
+    counts as a camera going away (True) or as the end of a file (False).
+    """
+
+    def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0, frames: int | None = None,
+                 *, live: bool = True, seed: int = 0) -> None:
+        self.name, self.kind = f"synthetic {width}x{height} at {fps:g} fps", "synthetic" if live else "file"
+        self.width, self.height, self.fps, self.pace_fps = width, height, fps, fps
+        self.retries = 1
+        self.frames, self.delivered = frames, 0
+        rng = np.random.default_rng(seed)
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+        base = np.stack([xx / width, yy / height, 0.5 + 0.5 * np.sin((xx + yy) / 7.0)], axis=-1)
+        base += rng.normal(0, 0.02, base.shape).astype(np.float32)
+        self._base = (np.clip(base, 0, 1) * 255).astype(np.uint8)
+
+    def read(self) -> np.ndarray | None:
+        if self.frames is not None and self.delivered >= self.frames:
+            return None
+        t = self.delivered
+        self.delivered += 1
+        image = np.roll(self._base, (2 * t) % self.width, axis=1)
+        side = max(2, min(self.width, self.height) // 4)
+        x = int((self.width - side) * (0.5 + 0.5 * math.sin(t / 10.0)))
+        y = int((self.height - side) * (0.5 + 0.5 * math.cos(t / 13.0)))
+        image[y:y + side, x:x + side] = (230, 60, 40)
+        return image
+
+    def close(self) -> None:
+        pass
+
+
+# -- capture thread: newest frame wins ----------------------------------------------------
+
+
+def working_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(w, h) with the shorter side ``short_side`` (never above the source's), both even."""
+    if width < 2 or height < 2:
+        raise ValueError(f"invalid camera frame size {width}x{height}")
+    scale = min(1.0, short_side / min(width, height))
+
+    def even(value: float, limit: int) -> int:
+        return max(2, min(2 * math.floor(value / 2 + 0.5), limit - limit % 2))
+
+    return even(width * scale, width), even(height * scale, height)
+
+
+@dataclass(frozen=True, eq=False)
+class CapturedFrame:
+    """One camera frame: ``index`` in capture order, ``time`` (``time.perf_counter``) when it
+    arrived, ``image`` at the working size and ``original`` as captured (both RGB uint8)."""
+
+    index: int
+    time: float
+    image: np.ndarray
+    original: np.ndarray
+
+
+class LatestFrameGrabber:
+    """Reads ``source`` in its own thread and keeps only the newest frame.
+
+    A frame that is replaced before the loop took it is *dropped* (counted in ``dropped``);
+    at most one frame ever waits, so memory is bounded and the frame the loop gets is never
+    older than one camera interval. After :meth:`stop`, ``captured == taken + dropped``.
+    ``ended`` turns true when the source stops delivering (end of file, camera gone); then
+    ``error`` holds the exception text if reading raised.
+    """
+
+    def __init__(self, source: FrameSource, size: tuple[int, int]) -> None:
+        self.source = source
+        self.size = size
+        self.captured = self.taken = self.dropped = 0
+        self.ended = False
+        self.error: str | None = None
+        self._slot: CapturedFrame | None = None
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vidstyle-capture", daemon=True)
+
+    def start(self) -> "LatestFrameGrabber":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        width, height = self.size
+        pace = self.source.pace_fps
+        start, delivered, failures = time.perf_counter(), 0, 0
+        try:
+            while not self._stop.is_set():
+                if pace:
+                    delay = start + delivered / pace - time.perf_counter()
+                    if delay > 0 and self._stop.wait(delay):
+                        break
+                image = self.source.read()
+                if image is None:
+                    failures += 1
+                    if failures >= self.source.retries:
+                        break
+                    self._stop.wait(0.02)
+                    continue
+                failures = 0
+                delivered += 1
+                arrived = time.perf_counter()
+                if image.shape[:2] != (height, width):
+                    small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+                else:
+                    small = image
+                with self._cond:
+                    if self._slot is not None:
+                        self.dropped += 1
+                    self._slot = CapturedFrame(self.captured, arrived, small, image)
+                    self.captured += 1
+                    self._cond.notify_all()
+        except Exception as error:  # noqa: BLE001 - reported as the reason the source ended
+            self.error = f"{type(error).__name__}: {error}"
+        finally:
+            with self._cond:
+                self.ended = True
+                self._cond.notify_all()
+
+    def newest(self, timeout: float | None = None) -> CapturedFrame | None:
+        """The newest frame not yet taken, waiting up to ``timeout`` s; None if none came
+        (check ``ended`` to tell a timeout from the end of the source)."""
+        with self._cond:
+            if self._slot is None and not self.ended:
+                self._cond.wait_for(lambda: self._slot is not None or self.ended, timeout)
+            frame, self._slot = self._slot, None
+            if frame is not None:
+                self.taken += 1
+            return frame
+
+    @property
+    def pending(self) -> int:
+        """Frames waiting for the loop: 0 or 1, never more."""
+        with self._cond:
+            return int(self._slot is not None)
+
+    @property
+    def exhausted(self) -> bool:
+        with self._cond:
+            return self.ended and self._slot is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread; a frame still waiting counts as dropped."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        with self._cond:
+            if self._slot is not None:
+                self._slot = None
+                self.dropped += 1

@@ -1,0 +1,214 @@
+"""The live preview's window and keys: what the window shows, and what each key changes.
+
+Keys are a pure function (:func:`handle_key`) from one :class:`WebcamState` to the next; the
+window (:class:`WindowDisplay`) is OpenCV ``imshow``/``waitKey`` with a text overlay, and
+:func:`check_display` tells in advance whether a window can be opened here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .camera import WebcamError
+
+
+class DisplayError(WebcamError):
+    """No window can be opened here."""
+
+
+# -- keys --------------------------------------------------------------------------------
+
+
+ESC = 27
+
+
+@dataclass(frozen=True)
+class WebcamState:
+    """What the keys change. ``style_index`` indexes the styles given on the command line."""
+
+    n_styles: int = 1
+    style_index: int = 0
+    iters: int = 3
+    paused: bool = False
+    side_by_side: bool = False
+    quit: bool = False
+
+
+#: The keys and what they do (the CLI's --help shows the same list).
+KEYS = (
+    ("q, Esc", "quit"),
+    ("space", "pause / resume"),
+    ("s", "save a snapshot: stylized and original PNG"),
+    ("n, p", "next / previous style"),
+    ("+, -", "one more / one fewer iteration per frame (= and _ work too)"),
+    ("v", "toggle side-by-side with the camera image"),
+)
+
+
+SNAPSHOT = "snapshot"
+
+
+def handle_key(state: WebcamState, key: int | None) -> tuple[WebcamState, str | None]:
+    """The state after ``key`` (a ``cv2.waitKey`` code; None or -1: no key) and an action
+    for the loop to perform (``"snapshot"``) or None. Unknown keys change nothing."""
+    if key is None or key < 0 or key > 0xFF:
+        return state, None
+    char = chr(key)
+    replace = dataclasses.replace
+    if key == ESC or char in "qQ":
+        return replace(state, quit=True), None
+    if char == " ":
+        return replace(state, paused=not state.paused), None
+    if char in "sS":
+        return state, SNAPSHOT
+    if char in "nN":
+        return replace(state, style_index=(state.style_index + 1) % state.n_styles), None
+    if char in "pP":
+        return replace(state, style_index=(state.style_index - 1) % state.n_styles), None
+    if char in "+=":
+        return replace(state, iters=state.iters + 1), None
+    if char in "-_":
+        return replace(state, iters=max(1, state.iters - 1)), None
+    if char in "vV":
+        return replace(state, side_by_side=not state.side_by_side), None
+    return state, None
+
+
+# -- display ---------------------------------------------------------------------------------
+
+
+def display_problem(probe_timeout: float = 20.0) -> str | None:
+    """Why no OpenCV window can be opened here, or None if one can.
+
+    On Linux and other X11/Wayland systems an unset DISPLAY and WAYLAND_DISPLAY is enough to
+    know. Otherwise a child process opens and closes a window: OpenCV's Qt backend aborts
+    the whole process when it cannot reach the display, so this must not run in ours.
+    """
+    unix_gui = not sys.platform.startswith(("win", "darwin", "cygwin"))
+    if unix_gui and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        return "no display available (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    code = "import cv2; cv2.namedWindow('vidstyle-probe'); cv2.waitKey(1); cv2.destroyAllWindows(); cv2.waitKey(1)"
+    where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or "this system"
+    try:
+        probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=probe_timeout)
+    except subprocess.TimeoutExpired:
+        return f"opening a window on display {where} did not finish within {probe_timeout:g} s"
+    except OSError as error:
+        return f"cannot check the display ({error.strerror})"
+    if probe.returncode == 0:
+        return None
+    lines = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
+    fallback = lines[-1] if lines else f"exit status {probe.returncode}"
+    detail = next((line for line in lines if "display" in line.lower()), fallback)
+    return f"cannot open a window on display {where} ({detail})"
+
+
+def check_display() -> None:
+    """Raise :class:`DisplayError` (suggesting ``--headless``) if no window can be opened."""
+    problem = display_problem()
+    if problem is not None:
+        raise DisplayError(f"{problem}; use --headless (with --record OUT.mp4 to keep the result)")
+
+
+def compose_view(stylized: np.ndarray, original: np.ndarray, side_by_side: bool) -> np.ndarray:
+    """The image to show: the stylized frame, or the camera image and it side by side (RGB)."""
+    if not side_by_side:
+        return stylized
+    if original.shape[:2] != stylized.shape[:2]:
+        original = cv2.resize(original, stylized.shape[1::-1], interpolation=cv2.INTER_AREA)
+    return np.hstack([original, stylized])
+
+
+def fit_into(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` scaled to fit ``size`` = (w, h), aspect kept, centred on black (letterbox)."""
+    width, height = size
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    scale = min(width / w, height / h)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    canvas[top:top + new_h, left:left + new_w] = resized
+    return canvas
+
+
+def draw_overlay(image_bgr: np.ndarray, lines: Sequence[str]) -> np.ndarray:
+    """Write ``lines`` at the top left, white on a darkened box, in place; returns the image.
+
+    (A black outline drawn with a larger thickness does not line up in OpenCV 5, whose
+    thickness also changes the glyphs' weight and width.)
+    """
+    if not lines:
+        return image_bgr
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.4, image_bgr.shape[0] / 720 * 0.7)
+    sizes = [cv2.getTextSize(text, font, scale, 1) for text in lines]
+    line_height = max(h + base for (_, h), base in sizes) + round(8 * scale)
+    pad = round(8 * scale)
+    width = min(image_bgr.shape[1], max(w for (w, _), _ in sizes) + 2 * pad)
+    height = min(image_bgr.shape[0], line_height * len(lines) + pad)
+    box = image_bgr[:height, :width]
+    box[:] = (box.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darken to 40 %
+    for row, (text, ((_, h), _)) in enumerate(zip(lines, sizes)):
+        origin = (pad, pad + row * line_height + h)
+        cv2.putText(image_bgr, text, origin, font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return image_bgr
+
+
+class Display(Protocol):
+    """What the loop shows frames on. Tests use a fake that returns scripted keys."""
+
+    def show(self, image_rgb: np.ndarray, lines: Sequence[str]) -> None: ...
+
+    def poll_key(self, delay_ms: int) -> int | None: ...
+
+    def closed(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class WindowDisplay:
+    """An OpenCV window; the image is scaled so that its short side is ``display_size``."""
+
+    def __init__(self, title: str = "vidstyle webcam", display_size: int = 720) -> None:
+        self.title, self.display_size = title, display_size
+        self._opened = False
+
+    def show(self, image_rgb: np.ndarray, lines: Sequence[str]) -> None:
+        h, w = image_rgb.shape[:2]
+        scale = self.display_size / min(h, w)
+        bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+        if scale != 1:
+            interpolation = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
+            bgr = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=interpolation)
+        if not self._opened:
+            cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar
+            self._opened = True
+        cv2.imshow(self.title, draw_overlay(bgr, lines))
+
+    def poll_key(self, delay_ms: int) -> int | None:
+        key = cv2.waitKey(max(1, delay_ms))
+        return None if key == -1 else key & 0xFF
+
+    def closed(self) -> bool:
+        """True once the user closed the window with its close button."""
+        if not self._opened:
+            return False
+        try:
+            return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+        except cv2.error:
+            return True
+
+    def close(self) -> None:
+        cv2.destroyAllWindows()
+        cv2.waitKey(1)  # let the GUI backend process the close
