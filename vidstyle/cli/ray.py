@@ -102,7 +102,8 @@ def run_batch_video(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from ..distributed import require_ray, run_batch_video as batch
+    from ..batch_video import run_batch_video as batch
+    from ..cluster import require_ray
     from ..imageio import load_image
 
     if args.ray is not None:

@@ -1,0 +1,168 @@
+"""``vidstyle batch-video``: every video of a folder, one Ray task per clip (or one after another here).
+
+Each clip runs the single-machine pipeline (:func:`vidstyle.pipeline.run_video`); finished outputs
+are skipped, so a rerun continues. Ray is imported only when asked for (:mod:`vidstyle.cluster`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .cluster import _gather, _one_line, _task_options, _TaskFailure, connect, require_ray, task_slots
+from .errors import Interrupted, VidstyleError
+from .frame_ranges import build_stylizer, resolve_weights
+from .imageio import load_image
+from .settings import DistributedSettings, VideoSettings
+from .stylizer import Stylizer
+from .video import is_video_file
+
+
+class BatchVideoError(VidstyleError):
+    """``batch-video`` cannot start: missing folders, clashing output names."""
+
+
+@dataclass(frozen=True)
+class ClipEvent:
+    """``plan`` (``count`` clips to do), ``skipped`` (output exists), ``bad`` (not a video),
+    ``done`` or ``failed`` (``message`` says why)."""
+
+    kind: str
+    name: str = ""
+    message: str = ""
+    count: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+
+
+def plan_batch_video(input_dir: str | os.PathLike, output_dir: str | os.PathLike, *,
+                     overwrite: bool = False) -> tuple[list[tuple[Path, Path]], list[ClipEvent]]:
+    """``(input, output)`` pairs to do, and events for files skipped (finished or not videos)."""
+    source, target = Path(input_dir), Path(output_dir)
+    if not source.is_dir():
+        raise BatchVideoError(f"input folder not found: {source}")
+    if target.exists() and not target.is_dir():
+        raise BatchVideoError(f"{target} exists and is not a folder")
+    if target.exists() and os.path.samefile(source, target):
+        raise BatchVideoError("the output folder is the input folder; choose another -o")
+    todo: list[tuple[Path, Path]] = []
+    events: list[ClipEvent] = []
+    outputs: dict[str, str] = {}
+    for path in sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")):
+        if not is_video_file(path):
+            events.append(ClipEvent("bad", path.name, "not a video"))
+            continue
+        output = target / f"{path.stem}.mp4"
+        if output.name in outputs:
+            raise BatchVideoError(f"{outputs[output.name]} and {path.name} would both be written to {output}")
+        outputs[output.name] = path.name
+        if output.exists() and not overwrite:
+            events.append(ClipEvent("skipped", path.name))
+        else:
+            todo.append((path, output))
+    return todo, events
+
+
+@dataclass(frozen=True)
+class _ClipDone:
+    frames: int
+    seconds: float
+
+
+def run_clip(settings: VideoSettings, weights: tuple[dict, str] | None = None,
+             styles: Sequence[torch.Tensor] | None = None, stylizer: Stylizer | None = None) -> _ClipDone:
+    """One clip through the single-machine pipeline (resumable through its own work folder)."""
+    from .pipeline import run_video
+
+    if stylizer is None:
+        stylizer = build_stylizer(settings, weights, styles)
+    report = run_video(settings, stylizer)
+    return _ClipDone(report.frames, report.seconds)
+
+
+def _clip_task(settings: VideoSettings, weights: tuple[dict, str] | None, styles: list[torch.Tensor],
+               threads: int) -> _ClipDone | _TaskFailure:
+    torch.set_num_threads(max(1, threads))
+    try:
+        return run_clip(settings, weights, styles)
+    except VidstyleError as error:
+        return _TaskFailure(type(error).__name__, str(error))
+
+
+def run_batch_video(
+    template: VideoSettings,
+    input_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    dist: DistributedSettings | None,
+    *,
+    styles: Sequence[torch.Tensor] | None = None,
+    progress: bool = True,
+    on_event: Callable[[ClipEvent], None] | None = None,
+) -> list[ClipEvent]:
+    """Stylize every video of ``input_dir`` into ``output_dir/STEM.mp4`` with ``template``'s settings.
+
+    With ``dist``, each clip is a Ray task (a GPU each where the cluster has them); without, the
+    clips run one after another here. Existing outputs are skipped (unless ``template.overwrite``),
+    files that are not videos are reported as ``bad``, and a clip that fails is reported as
+    ``failed`` while the others go on. Returns every event (also passed to ``on_event``).
+    """
+    ray = require_ray() if dist is not None else None
+    todo, events = plan_batch_video(input_dir, output_dir, overwrite=template.overwrite)
+    emit = on_event or (lambda event: None)
+    for event in events:
+        emit(event)
+    plan = ClipEvent("plan", count=len(todo))
+    events.append(plan)
+    emit(plan)
+    if not todo:
+        return events
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    if styles is None:
+        styles = [load_image(path, "style") for path in template.style.paths]
+    clips = {source.name: dataclasses.replace(template, input=os.path.abspath(source), output=os.path.abspath(output))
+             for source, output in todo}
+
+    def record(name: str, outcome: Any) -> None:
+        if isinstance(outcome, _ClipDone):
+            event = ClipEvent("done", name, frames=outcome.frames, seconds=outcome.seconds)
+        elif isinstance(outcome, _TaskFailure):
+            event = ClipEvent("failed", name, outcome.message)
+        else:
+            event = ClipEvent("failed", name, _one_line(outcome))
+        events.append(event)
+        emit(event)
+
+    if dist is None:
+        stylizer = build_stylizer(template, styles=styles, progress=progress)
+        for name, settings in clips.items():
+            try:
+                outcome: Any = run_clip(settings, stylizer=stylizer)
+            except VidstyleError as error:
+                outcome = _TaskFailure(type(error).__name__, str(error))
+            record(name, outcome)
+        return events
+
+    state, label = resolve_weights(template, progress=progress)
+    started_ray = connect(ray, dist)
+    try:
+        _, gpu = task_slots(ray, dist, template.model.device)
+        weights = None if template.model.weights == "random" else ray.put((state, label))
+        task = ray.remote(_clip_task).options(**_task_options(dist, gpu))
+        refs = {task.remote(settings, weights, list(styles), dist.cpus_per_task): name
+                for name, settings in clips.items()}
+        try:
+            _gather(ray, refs, record)
+        except KeyboardInterrupt:
+            done = sum(e.kind == "done" for e in events)
+            raise Interrupted(f"interrupted after {done} of {len(todo)} clips; finished outputs are kept: "
+                              "run the same command again to continue") from None
+        return events
+    finally:
+        if started_ray:
+            ray.shutdown()

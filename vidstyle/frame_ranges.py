@@ -1,0 +1,315 @@
+"""One video in frame ranges: the exact frame table, the plans, and one range stylized (no Ray here).
+
+:func:`run_segment` is the body of every ``--ray`` task (:mod:`vidstyle.distributed`): it decodes
+its range, warms the frame chain up on the lead-in frames, and writes one segment file plus the
+JSON record that marks it finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .cartoon import cartoonize, fit_palette
+from .features import LAYER_INDEX, VGGFeatures, resolve_state_dict
+from .imageio import load_image, to_tensor, to_uint8
+from .pipeline import DecodedFrame, decode_frames, stylize_sequence
+from .remux import to_fraction
+from .runtime import resolve_device
+from .settings import VideoSettings
+from .stylizer import Stylizer
+from .threads import BackgroundIterator
+from .video import (VideoError, VideoInfo, VideoWriter, _open_input, _require_video_stream, probe, processing_size,
+                    read_frames)
+
+
+# -- the frames, exactly -------------------------------------------------------------------------
+
+
+def frame_table(settings: VideoSettings) -> list[int] | None:
+    """The pts of every frame the single-machine run stylizes, in order, read from the packets.
+
+    Demuxes without decoding (fast even for a film) and applies ``start``/``duration``/
+    ``max_frames`` exactly as :func:`~vidstyle.video.read_frames` does. ``None`` if some packet
+    carries no pts (raw streams): then only decoding can count the frames.
+    """
+    start_t = to_fraction(settings.start) if settings.start is not None else None
+    end_t = None
+    if settings.duration is not None:
+        end_t = (start_t or Fraction(0)) + to_fraction(settings.duration)
+    pts: list[int] = []
+    with _open_input(settings.input) as container:
+        stream = _require_video_stream(container, settings.input)
+        time_base = stream.time_base
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.is_discard:  # the flush packet; edit-list pre-roll
+                continue
+            if packet.pts is None:
+                return None
+            t = packet.pts * time_base
+            if (start_t is not None and t < start_t) or (end_t is not None and t >= end_t):
+                continue
+            pts.append(int(packet.pts))
+    pts.sort()
+    return pts[:settings.max_frames] if settings.max_frames is not None else pts
+
+
+def count_frames(settings: VideoSettings) -> int:
+    """How many frames the single-machine run stylizes (decodes, tiny, when packets lack pts)."""
+    table = frame_table(settings)
+    if table is not None:
+        return len(table)
+    return sum(1 for _ in read_frames(settings.input, size=(2, 2), start=settings.start,
+                                      duration=settings.duration, max_frames=settings.max_frames))
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """Frames ``[first, end)`` of the run; ``lead_in`` frames before ``first`` warm the chain.
+
+    ``seek`` (seconds) lies between frame ``first - lead_in - 1`` and the next: decoding starts
+    there instead of at the beginning. ``pts`` are the expected pts of frames
+    ``first - lead_in .. end - 1`` (checked while decoding). Both are None without a frame table.
+    """
+
+    index: int
+    first: int
+    end: int
+    lead_in: int
+    seek: float | None = None
+    pts: tuple[int, ...] | None = None
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.first
+
+
+def plan_segments(count: int, segments: int, lead_in: int, pts: Sequence[int] | None = None,
+                  time_base: Fraction | None = None) -> list[SegmentPlan]:
+    """Split ``count`` frames into ``segments`` ranges of (nearly) equal work.
+
+    Every segment has one cold start; those after the first also stylize ``lead_in`` frames
+    they discard, so they get ``lead_in`` fewer frames than the first: all finish together.
+    (Falls back to ranges of equal length when the video is too short for that.)
+    """
+    if count < 1:
+        raise ValueError("no frames to split")
+    if segments < 1 or lead_in < 0:
+        raise ValueError(f"segments must be >= 1 and lead_in >= 0, got {segments} and {lead_in}")
+    n = min(segments, count)
+    work = (count + (n - 1) * lead_in) / n  # frames stylized per segment, lead-in included
+    bounds = [0, *(round(work + (k - 1) * (work - lead_in)) for k in range(1, n)), count]
+    if any(b >= c for b, c in zip(bounds, bounds[1:])):
+        bounds = [k * count // n for k in range(n + 1)]
+    return plans_from_bounds(bounds, lead_in, pts, time_base)
+
+
+def plans_from_bounds(bounds: Sequence[int], lead_in: int, pts: Sequence[int] | None = None,
+                      time_base: Fraction | None = None) -> list[SegmentPlan]:
+    """Segments ``[bounds[k], bounds[k + 1])`` with their lead-in, seek time and expected pts."""
+    plans = []
+    for k in range(len(bounds) - 1):
+        first, end = bounds[k], bounds[k + 1]
+        lead = min(lead_in, first)
+        begin = first - lead
+        seek = expected = None
+        if pts is not None:
+            expected = tuple(pts[begin:end])
+            if begin > 0:
+                seek = float((Fraction(pts[begin - 1]) + pts[begin]) / 2 * time_base)
+        plans.append(SegmentPlan(k, first, end, lead, seek, expected))
+    return plans
+
+
+# -- one segment, no Ray -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """A finished segment: ``frames`` kept frames of ``[first, end)``, ``stylized`` with lead-in."""
+
+    index: int
+    first: int
+    end: int
+    lead_in: int
+    frames: int
+    stylized: int
+    end_time: float  # seconds (source timeline) when its last frame ends
+    seconds: float  # wall time of the stylization
+    cold_iterations: int
+    warm_iterations: int
+    path: str
+    attempt: int = 1  # which attempt of its Ray task produced it (counted in the work folder)
+
+
+def record_path(segment_path: str | os.PathLike) -> Path:
+    """``segment_00003.mp4`` -> ``segment_00003.json``: the record that marks it finished."""
+    return Path(segment_path).with_suffix(".json")
+
+
+def build_stylizer(settings: VideoSettings, weights: tuple[dict, str] | None = None,
+                   styles: Sequence[torch.Tensor] | None = None, *, progress: bool = False) -> Stylizer:
+    """The Stylizer for ``settings``; ``weights`` = (features state dict, label) skips loading."""
+    if styles is None:
+        styles = [load_image(path, "style") for path in settings.style.paths]
+    if weights is None:
+        return Stylizer.from_settings(styles, settings.loss, settings.optim, settings.style, settings.model,
+                                      progress=progress)
+    state, label = weights
+    device = resolve_device(settings.model.device)
+    layers = _layers(settings)
+    extractor = VGGFeatures(layers, state, pooling=settings.model.pooling).to(device)
+    stylizer = Stylizer(extractor, styles, loss=settings.loss, optim=settings.optim, style=settings.style,
+                        device=device, precision=settings.model.precision, compile=settings.model.compile)
+    stylizer.weights_label = label
+    return stylizer
+
+
+def _layers(settings: VideoSettings) -> tuple[str, ...]:
+    return tuple(dict.fromkeys([settings.loss.content_layer, *(name for name, _ in settings.loss.style_layers)]))
+
+
+def resolve_weights(settings: VideoSettings, *, progress: bool = True) -> tuple[dict, str]:
+    """The features state dict for ``--weights`` and its label, resolved once (on the driver), so
+    every worker uses the same weights even where ImageNet weights are missing."""
+    depth = max(LAYER_INDEX[name] for name in _layers(settings)) + 1
+    return resolve_state_dict(settings.model.weights, depth, settings.optim.seed, progress=progress)
+
+
+def run_segment(
+    settings: VideoSettings,
+    first: int,
+    end: int,
+    lead_in: int,
+    segment_path: str | os.PathLike,
+    *,
+    weights: tuple[dict, str] | None = None,
+    styles: Sequence[torch.Tensor] | None = None,
+    stylizer: Stylizer | None = None,
+    info: VideoInfo | None = None,
+    init_frame: np.ndarray | None = None,
+    seek: float | None = None,
+    expected_pts: Sequence[int] | None = None,
+    palette: np.ndarray | None = None,
+    index: int = 0,
+    on_frame: Callable[[int, bool], None] | None = None,
+) -> SegmentResult:
+    """Stylize frames ``[first, end)`` of ``settings.input`` into ``segment_path`` (no Ray here).
+
+    The ``lead_in`` frames before ``first`` are stylized first (the first of them a cold start,
+    or warm from ``init_frame``, an RGB uint8 stylized frame) and discarded. Frame numbers count
+    what the single-machine run stylizes (``start``/``duration`` applied), so keyframe mode puts
+    its keyframes where that run does. With ``seek`` (seconds, between frame ``first - lead_in - 1``
+    and the next) decoding starts near the range; ``expected_pts`` are then checked frame by
+    frame. With the cartoon look on, ``palette`` is the clip's (:func:`first_frame_palette`);
+    without one it is fitted on this segment's first kept frame. The segment file is written
+    atomically and a JSON record (:func:`record_path`) after it. ``on_frame(number, kept)`` is
+    called after each frame. Raises :class:`VideoError` if the frames are not the expected ones.
+    """
+    if not 0 <= lead_in <= first < end:
+        raise ValueError(f"need 0 <= lead_in <= first < end, got lead_in={lead_in}, first={first}, end={end}")
+    started = time.perf_counter()
+    info = probe(settings.input) if info is None else info
+    width, height = processing_size(info.width, info.height, settings.size)
+    out_w, out_h = (width, height) if settings.output_size == "processing" else processing_size(
+        info.width, info.height, None)
+    if stylizer is None:
+        stylizer = build_stylizer(settings, weights, styles)
+    begin = first - lead_in
+    flow = settings.flow_preset if settings.init_mode == "flow" else None
+    if seek is None:  # from the start of the window: exact without a frame table, slower far in
+        decoded = decode_frames(settings.input, (width, height), start=settings.start, duration=settings.duration,
+                                max_frames=end, skip=begin, flow_preset=flow)
+    else:
+        decoded = _renumbered(decode_frames(settings.input, (width, height), start=seek, max_frames=end - begin,
+                                            flow_preset=flow), begin)
+    previous = to_tensor(init_frame, stylizer.device) if init_frame is not None else None
+    path = Path(segment_path)
+    kept = stylized = cold_iters = warm_iters = 0
+    end_time = 0.0
+    writer = VideoWriter(path, out_w, out_h, time_base=info.time_base, rate=info.frame_rate,
+                         codec=settings.codec, crf=settings.crf, b_frames=False)
+    with BackgroundIterator(decoded, maxsize=settings.queue_size, name="decoder") as frames, writer:
+        for item, result, cold in stylize_sequence(frames, stylizer, settings, previous):
+            frame = item.frame
+            number = frame.index
+            if expected_pts is not None:
+                expected = expected_pts[number - begin] if number - begin < len(expected_pts) else None
+                if frame.pts != expected:
+                    raise VideoError(
+                        f"{settings.input}: frame {number} decoded with pts {frame.pts}, expected {expected} "
+                        "(the packets and the decoded frames disagree; this input cannot be split)")
+            stylized += 1
+            if cold:
+                cold_iters += result.iterations
+            else:
+                warm_iters += result.iterations
+            if number >= first:
+                image = to_uint8(result.image)
+                if settings.cartoon.enabled:  # changes what is encoded, never what the next frame starts from
+                    if palette is None:
+                        palette = fit_palette(image, settings.cartoon.colors)
+                    image = cartoonize(frame.image, image, settings.cartoon, palette)
+                if image.shape[:2] != (out_h, out_w):
+                    image = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_CUBIC)
+                writer.write(image, frame.pts)
+                kept += 1
+                end_time = frame.time + float(1 / info.frame_rate)
+            if on_frame is not None:
+                on_frame(number, number >= first)
+        if kept != end - first:
+            raise VideoError(f"{settings.input}: segment {index} expected frames {first}-{end - 1}, "
+                             f"but the video gave {kept} of them")
+    result = SegmentResult(index, first, end, lead_in, kept, stylized, end_time, time.perf_counter() - started,
+                           cold_iters, warm_iters, str(path))
+    _write_json(record_path(path), dataclasses.asdict(result))
+    return result
+
+
+def _renumbered(items: Iterator[DecodedFrame], offset: int) -> Iterator[DecodedFrame]:
+    """Frames decoded from a seek point, numbered as in the whole run."""
+    for item in items:
+        yield dataclasses.replace(item, frame=dataclasses.replace(item.frame, index=item.frame.index + offset))
+
+
+def first_frame_palette(settings: VideoSettings, *, weights: tuple[dict, str] | None = None,
+                        styles: Sequence[torch.Tensor] | None = None, info: VideoInfo | None = None) -> np.ndarray:
+    """The cartoon palette of the clip: fitted on the stylized first frame, as the single-machine
+    run does (one palette for every segment, or the colours would jump at the seams)."""
+    info = probe(settings.input) if info is None else info
+    size = processing_size(info.width, info.height, settings.size)
+    stylizer = build_stylizer(settings, weights, styles)
+    frames = decode_frames(settings.input, size, start=settings.start, duration=settings.duration, max_frames=1)
+    for _, result, _ in stylize_sequence(frames, stylizer, settings):
+        return fit_palette(to_uint8(result.image), settings.cartoon.colors)
+    raise VideoError(f"{settings.input}: no frames to stylize (check --start/--duration)")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def finished_segment(segment_path: str | os.PathLike, plan: SegmentPlan) -> SegmentResult | None:
+    """The record of a finished segment matching ``plan``, if its file and record are both there."""
+    record = record_path(segment_path)
+    if not Path(segment_path).exists() or not record.exists():
+        return None
+    try:
+        result = SegmentResult(**json.loads(record.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if (result.first, result.end, result.lead_in, result.frames) != (plan.first, plan.end, plan.lead_in, plan.frames):
+        return None
+    return dataclasses.replace(result, path=str(segment_path))
