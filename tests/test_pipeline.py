@@ -358,3 +358,24 @@ def test_cartoon_palette_is_kept_for_a_resumed_run(tmp_path):
     first(frame, frame)
     again = CartoonPost(CartoonSettings(enabled=True, colors=3), WorkFolder.open(tmp_path / "work", {"x": 1}))
     assert np.array_equal(again.palette, first.palette)
+
+
+def test_preserve_colors_keeps_each_frames_chroma(tmp_path, style_file):
+    from vidstyle.colors import rgb_to_yiq
+
+    source = make_clip(tmp_path / "pan.mp4", images=pan_frames(4), audio=False, crf="10")
+    plain, kept = tmp_path / "plain.mp4", tmp_path / "kept.mp4"
+    assert run([source, style_file, "-o", plain, *FAST]) == 0
+    assert run([source, style_file, "-o", kept, *FAST, "--preserve-colors"]) == 0
+
+    def chroma_error(path):
+        errors = []
+        for out, ref in zip(read_frames(path), read_frames(source)):
+            iq = [rgb_to_yiq(as_tensor(f.image))[:, 1:] for f in (out, ref)]
+            errors.append((iq[0] - iq[1]).abs().mean().item())
+        return max(errors)
+
+    # Stated tolerance: mean |I, Q| difference per frame under 0.02 (H.264's 4:2:0 chroma
+    # included); the plain run's chroma is several times further off.
+    assert chroma_error(kept) < 0.02
+    assert chroma_error(plain) > 2 * chroma_error(kept)

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
-from .imageio import resize
+from .imageio import resize, to_tensor, to_uint8
+from .settings import StyleSettings
 
 COLOR_METHODS = ("luminance", "histogram")
 
@@ -156,3 +158,20 @@ def color_output(method: str | None, stylized: torch.Tensor, content: torch.Tens
     if check_color_method(method) == "luminance":
         return combine_luminance(stylized, content)
     return stylized
+
+
+def preserve_method(style: StyleSettings) -> str | None:
+    """The colour method in force for these style settings (None unless --preserve-colors)."""
+    return check_color_method(style.color_method) if style.preserve_colors else None
+
+
+def network_content(method: str | None, content: torch.Tensor) -> torch.Tensor:
+    """What the network sees of a content frame: its luminance as gray RGB for ``luminance``."""
+    return luminance_input(content) if method == "luminance" else content
+
+
+def recolor_frame(method: str | None, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+    """:func:`color_output` on HxWx3 uint8 arrays: the frame as it is encoded (a video's last step)."""
+    if method != "luminance":
+        return stylized
+    return to_uint8(combine_luminance(to_tensor(stylized), to_tensor(frame)))

@@ -23,6 +23,7 @@ import torch
 from .cartoon import cartoonize, fit_palette
 from .features import LAYER_INDEX, VGGFeatures, resolve_state_dict
 from .imageio import load_image, to_tensor, to_uint8
+from .colors import preserve_method, recolor_frame
 from .pipeline import DecodedFrame, decode_frames, stylize_sequence
 from .remux import to_fraction
 from .runtime import resolve_device
@@ -255,7 +256,7 @@ def run_segment(
             else:
                 warm_iters += result.iterations
             if number >= first:
-                image = to_uint8(result.image)
+                image = recolor_frame(preserve_method(settings.style), frame.image, to_uint8(result.image))
                 if settings.cartoon.enabled:  # changes what is encoded, never what the next frame starts from
                     if palette is None:
                         palette = fit_palette(image, settings.cartoon.colors)
@@ -290,8 +291,9 @@ def first_frame_palette(settings: VideoSettings, *, weights: tuple[dict, str] | 
     size = processing_size(info.width, info.height, settings.size)
     stylizer = build_stylizer(settings, weights, styles)
     frames = decode_frames(settings.input, size, start=settings.start, duration=settings.duration, max_frames=1)
-    for _, result, _ in stylize_sequence(frames, stylizer, settings):
-        return fit_palette(to_uint8(result.image), settings.cartoon.colors)
+    for item, result, _ in stylize_sequence(frames, stylizer, settings):
+        image = recolor_frame(preserve_method(settings.style), item.frame.image, to_uint8(result.image))
+        return fit_palette(image, settings.cartoon.colors)
     raise VideoError(f"{settings.input}: no frames to stylize (check --start/--duration)")
 
 

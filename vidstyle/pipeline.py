@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .errors import Interrupted, VidstyleError
+from .colors import network_content, preserve_method, recolor_frame
 from .flow import FlowEstimator, fill_masked, occlusion_mask, warp
 from .imageio import to_tensor, to_uint8
 from .segments import assemble
@@ -124,6 +125,9 @@ def stylize_sequence(
 ) -> Iterator[tuple[DecodedFrame, StylizeResult, bool]]:
     """Stylize frames in order; yields ``(item, result, cold)``.
 
+    With ``--preserve-colors luminance`` the chain runs on the frames' luminance (gray), and
+    :func:`vidstyle.colors.recolor_frame` puts the frame's chroma back only when encoding.
+
     The first frame (when ``previous`` is None) and every frame in ``independent`` mode is a
     cold start with ``optim.iters``; the others start from ``previous`` — as it is (``prev``)
     or warped along the flow with rejected regions filled from the content frame (``flow``)
@@ -133,8 +137,9 @@ def stylize_sequence(
     """
     if settings.init_mode not in INIT_MODES:
         raise ValueError(f"unknown init mode {settings.init_mode!r}; choose one of {', '.join(INIT_MODES)}")
+    colors = preserve_method(settings.style)
     for item in items:
-        content = device_tensor(item.frame.image, stylizer.device)
+        content = network_content(colors, device_tensor(item.frame.image, stylizer.device))
         cold = previous is None or settings.init_mode == "independent"
         if cold:
             result = stylizer.stylize(content, None, settings.optim.iters, tol=settings.tol)
@@ -195,6 +200,21 @@ class CartoonPost:
             self.palette = fit_palette(stylized, self.settings.colors)
             self.folder.save_array("palette", self.palette)
         return cartoonize(frame, stylized, self.settings, self.palette)
+
+
+def encoding_look(settings: VideoSettings, folder: WorkFolder) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """What turns ``(frame, stylized)`` into the encoded picture: the content's colours back
+    (``--preserve-colors luminance``), then the cartoon look; None when neither is on."""
+    colors = preserve_method(settings.style)
+    cartoon = CartoonPost(settings.cartoon, folder) if settings.cartoon.enabled else None
+    if colors != "luminance" and cartoon is None:
+        return None
+
+    def look(frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+        image = recolor_frame(colors, frame, stylized)
+        return cartoon(frame, image) if cartoon is not None else image
+
+    return look
 
 
 def _encode_segments(
@@ -296,7 +316,7 @@ def run_video(
     encoder = BackgroundConsumer(
         lambda items: _encode_segments(items, folder, segment_frames=settings.segment_frames, out_size=out_size,
                                        info=info, codec=settings.codec, crf=settings.crf,
-                                       post=CartoonPost(settings.cartoon, folder) if settings.cartoon.enabled else None),
+                                       post=encoding_look(settings, folder)),
         maxsize=settings.queue_size, name="encoder",
     )
     started = time.perf_counter()

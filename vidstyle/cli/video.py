@@ -13,6 +13,7 @@ from .options import (
     EXIT_OK,
     CommandError,
     add_cartoon_options,
+    add_color_options,
     add_common_options,
     add_loss_options,
     add_model_options,
@@ -22,6 +23,24 @@ from .options import (
     video_settings,
 )
 from .ray import add_ray_options, run_video_on_ray
+
+
+def _styles_for_colors(settings: VideoSettings, styles: list) -> list:
+    """With --preserve-colors, the style images as the network should see them: matched to the
+    clip's first frame (luminance statistics, or colour mean and covariance), once per run."""
+    from ..colors import color_inputs, preserve_method
+    from ..imageio import to_tensor
+    from ..video import processing_size, probe, read_frames
+
+    method = preserve_method(settings.style)
+    if method is None:
+        return styles
+    info = probe(settings.input)
+    size = processing_size(info.width, info.height, settings.size)
+    first = next(read_frames(settings.input, size=size, start=settings.start, max_frames=1), None)
+    if first is None:
+        return styles
+    return color_inputs(method, to_tensor(first.image), styles)[1]
 
 
 def run_video(args: argparse.Namespace) -> int:
@@ -48,6 +67,7 @@ def run_video(args: argparse.Namespace) -> int:
     check_writable(settings.output)
     if Path(settings.output).exists() and not settings.overwrite:
         raise CommandError(f"{settings.output} exists; pass --overwrite to replace it")
+    styles = _styles_for_colors(settings, styles)
     if getattr(args, "ray", None) is not None:  # --ray [ADDRESS]: vidstyle/distributed.py
         return run_video_on_ray(args, settings, styles)
     if getattr(args, "segments", None) is not None or getattr(args, "lead_in", None) is not None:
@@ -123,6 +143,7 @@ def _add_video_command(commands) -> None:  # noqa: ANN001
     video.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
     video.add_argument("-o", "--output", default=None, help="output video [default: INPUT-STEM_STYLE-STEM.mp4 here]")
     add_video_options(video)
+    add_color_options(video)
     add_cartoon_options(video)
     add_style_options(video)
     add_loss_options(video)
