@@ -98,3 +98,23 @@ def test_eval_cli_writes_json_and_plot(tmp_path, capsys):
 def test_eval_bad_input(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "none.mp4"), "--reference", str(tmp_path / "x.mp4")]) == 1
     assert "video file not found" in capsys.readouterr().err
+
+
+def test_eval_of_a_part_compares_the_same_part_of_the_input(tmp_path, capsys):
+    scene = structured_image(32, 48 + 12, seed=3)
+    offsets = [0, 0, 0, 0, 3, 6, 9, 12]  # still for 4 frames, then a 3 px/frame pan
+    source = make_clip(tmp_path / "in.mp4", images=[np.ascontiguousarray(scene[:, o:o + 48]) for o in offsets],
+                       audio=False, crf="10")
+    frames = [f.image for f in read_frames(source)]
+    part = make_clip(tmp_path / "part.mp4", images=frames[4:7], audio=False, crf="10")
+
+    def evaluate(*extra):
+        assert main(["eval", str(part), "--reference", str(source), *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    aligned, misaligned = evaluate("--start", "0.4"), evaluate()
+    assert aligned["num_frames"] == misaligned["num_frames"] == 3
+    # Against frames 4..6 of its input the part is as steady as the input there (within 25%);
+    # against frames 0..2 (still) its own motion counts as instability, many times more.
+    assert aligned["mean"] == pytest.approx(aligned["floor_mean"], rel=0.25)
+    assert misaligned["mean"] > 3 * aligned["mean"]

@@ -316,16 +316,21 @@ def plot_error_curve(
     return img
 
 
-def evaluate_video(output: str, reference: str, flow_preset: str = "medium") -> WarpingErrorResult:
+def evaluate_video(
+    output: str, reference: str, flow_preset: str = "medium", *, reference_start: float | None = None
+) -> WarpingErrorResult:
     """:func:`warping_error` of video file ``output`` against its input video ``reference``.
 
     Both are decoded as a stream (upright, see :func:`vidstyle.video.read_frames`); the
-    reference is resized to the output's size when they differ.
+    reference is resized to the output's size when they differ. A stylized part of a clip
+    (``--start``, ``--max-frames``) is compared with the same part of the reference: from
+    ``reference_start`` seconds, as many frames as the output has.
     """
     from .video import read_frames
 
+    count = sum(1 for _ in read_frames(output))
     return warping_error(
         (frame.image for frame in read_frames(output)),
-        (frame.image for frame in read_frames(reference)),
+        (frame.image for frame in read_frames(reference, start=reference_start, max_frames=count)),
         FlowEstimator(flow_preset),
     )

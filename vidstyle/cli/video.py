@@ -10,6 +10,7 @@ from ..settings import OptimSettings, VideoSettings
 from .image import run_image
 from .options import (
     _FORMATTER,
+    _positive_float,
     EXIT_OK,
     CommandError,
     add_cartoon_options,
@@ -119,7 +120,7 @@ def run_eval(args: argparse.Namespace) -> int:
             from ..imageio import check_writable
 
             check_writable(path)
-    result = evaluate_video(args.output_video, args.reference, args.flow_preset)
+    result = evaluate_video(args.output_video, args.reference, args.flow_preset, reference_start=args.start)
     text = json.dumps(result.to_dict(), indent=2)
     if args.json is not None:
         Path(args.json).write_text(text + "\n")
@@ -168,6 +169,9 @@ def _add_eval_command(commands) -> None:  # noqa: ANN001
     evaluate.add_argument("--reference", required=True, metavar="INPUT", help="the video it was made from")
     evaluate.add_argument("--json", metavar="FILE", help="write the JSON here instead of to stdout")
     evaluate.add_argument("--plot", metavar="FILE", help="write a PNG plot of the per-frame error curve")
+    evaluate.add_argument("--start", type=_positive_float, default=None, metavar="SECONDS",
+                          help="the output was made from INPUT starting here (its --start); the same number of "
+                               "frames as OUTPUT is compared [default: the beginning]")
     evaluate.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"), default=VideoSettings().flow_preset,
                           help=f"OpenCV DIS optical flow preset [default: {VideoSettings().flow_preset}]")
     evaluate.add_argument("--debug", action="store_true", help="show tracebacks for errors")
