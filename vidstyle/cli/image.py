@@ -10,9 +10,9 @@ from typing import Any
 
 from ..settings import MAX_AUTO_SIZE, ImageSettings, StyleSettings
 from .options import (
-    _FORMATTER,
-    EXIT_OK,
     CommandError,
+    EXIT_OK,
+    _FORMATTER,
     _fill,
     _layer_list,
     _nonnegative_int,
@@ -21,13 +21,11 @@ from .options import (
     _positive_int,
     _sweep_values,
     _value,
-    add_cartoon_options,
-    add_color_options,
     add_common_options,
     add_loss_options,
     add_model_options,
     add_optim_options,
-    add_style_options,
+    add_stylize_options,
     cartoon_settings,
     loss_settings,
     model_settings,
@@ -247,12 +245,7 @@ def _add_image_command(commands) -> None:  # noqa: ANN001
     image.add_argument("-o", "--output", required=True, help="output image file (PNG, JPEG, ...)")
     _opt(image, "--size", type=_positive_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
          help="long side of the working image in pixels")
-    add_style_options(image)
-    add_color_options(image)
-    add_cartoon_options(image)
-    add_loss_options(image)
-    add_optim_options(image)
-    add_model_options(image)
+    add_stylize_options(image)
     add_common_options(image)
     image.set_defaults(run=run_image)
 
@@ -300,15 +293,11 @@ def _add_sweep_command(commands) -> None:  # noqa: ANN001
     p.add_argument("-o", "--output", required=True, help="output grid image (PNG, JPEG, ...)")
     _opt(p, "--size", type=_positive_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
          help="long side of the working image in pixels")
-    add_style_options(p)
-    add_color_options(p)
-    add_loss_options(p)
+    add_stylize_options(p, "iterations per cell", cartoon=False)
     for name in ("alpha", "beta"):
         action = p._option_string_actions[f"--{name}"]
         action.type, action.metavar = _sweep_values, "V1,V2,..."
         action.help = action.help.replace("[default:", "; comma-separated values to sweep [default:")
-    add_optim_options(p, "iterations per cell")
-    add_model_options(p)
     add_common_options(p)
     p.set_defaults(run=run_sweep)
 

@@ -187,6 +187,25 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     _opt(g, "--style-blend", type=_float_list, default=d.blend, help="blend weights W1,W2,... for several style images")
 
 
+def add_stylize_options(parser: argparse.ArgumentParser, iters_help: str = "iterations", *, colors: bool = True,
+                        cartoon: bool = True, video: bool = False) -> None:
+    """The groups every stylizing command shares: style (colour, cartoon), loss, optimisation, network.
+
+    ``video``: ``--tol`` shows the video default (videos stop every frame early by default).
+    """
+    add_style_options(parser)
+    if colors:
+        add_color_options(parser)
+    if cartoon:
+        add_cartoon_options(parser)
+    add_loss_options(parser)
+    add_optim_options(parser, iters_help)
+    if video:
+        tol = parser._option_string_actions["--tol"]
+        tol.help = tol.help.replace(f"[default: {OptimSettings().tol}]", f"[default: {VideoSettings().tol}]")
+    add_model_options(parser)
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("general")
     from ..settings import describe_preset

@@ -10,20 +10,17 @@ import sys
 import warnings
 from typing import Any
 
-from ..settings import OptimSettings, VideoSettings
+from ..settings import VideoSettings
 from .options import (
-    _FORMATTER,
-    EXIT_OK,
     CommandError,
+    EXIT_OK,
+    _FORMATTER,
     _nonnegative_int,
     _opt,
     _positive_int,
     _value,
     add_common_options,
-    add_loss_options,
-    add_model_options,
-    add_optim_options,
-    add_style_options,
+    add_stylize_options,
     add_video_options,
     video_settings,
 )
@@ -149,12 +146,7 @@ def _add_batch_video_command(commands) -> None:  # noqa: ANN001
     p.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder (created if missing)")
     add_video_options(p)
-    add_style_options(p)
-    add_loss_options(p)
-    add_optim_options(p, "iterations of each clip's first (cold) frame")
-    p._option_string_actions["--tol"].help = p._option_string_actions["--tol"].help.replace(
-        f"[default: {OptimSettings().tol}]", f"[default: {VideoSettings().tol}]")
-    add_model_options(p)
+    add_stylize_options(p, "iterations of each clip's first (cold) frame", colors=False, cartoon=False, video=True)
     add_ray_options(p, segments=False)
     add_common_options(p)
     p.set_defaults(run=run_batch_video)

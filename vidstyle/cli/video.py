@@ -6,20 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..settings import OptimSettings, VideoSettings
+from ..settings import VideoSettings
 from .image import run_image
 from .options import (
+    CommandError,
+    EXIT_OK,
     _FORMATTER,
     _positive_float,
-    EXIT_OK,
-    CommandError,
-    add_cartoon_options,
-    add_color_options,
     add_common_options,
-    add_loss_options,
-    add_model_options,
-    add_optim_options,
-    add_style_options,
+    add_stylize_options,
     add_video_options,
     video_settings,
 )
@@ -144,14 +139,7 @@ def _add_video_command(commands) -> None:  # noqa: ANN001
     video.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
     video.add_argument("-o", "--output", default=None, help="output video [default: INPUT-STEM_STYLE-STEM.mp4 here]")
     add_video_options(video)
-    add_color_options(video)
-    add_cartoon_options(video)
-    add_style_options(video)
-    add_loss_options(video)
-    add_optim_options(video, "iterations of the first (cold) frame")
-    video._option_string_actions["--tol"].help = video._option_string_actions["--tol"].help.replace(
-        f"[default: {OptimSettings().tol}]", f"[default: {VideoSettings().tol}]")
-    add_model_options(video)
+    add_stylize_options(video, "iterations of the first (cold) frame", video=True)
     add_ray_options(video)
     add_common_options(video)
     video.set_defaults(run=run_video)
