@@ -113,3 +113,24 @@ def test_video_presets_fill_video_settings_and_explicit_options_win():
     assert (explicit.keyframe_every, explicit.size, explicit.cartoon.enabled, explicit.tol) == (0, 200, False, 0.0)
     plain = video()
     assert (plain.size, plain.tol, plain.init_mode) == (512, 1e-3, "flow")
+
+
+def test_cuda_graphs_and_compile_flags_reach_the_stylizer(image_files, tmp_path, monkeypatch):
+    from vidstyle.stylizer import Stylizer
+
+    seen = {}
+    original = Stylizer.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.update(compile=kwargs.get("compile"), cuda_graphs=kwargs.get("cuda_graphs"))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Stylizer, "__init__", spy)
+    content, style = image_files
+    out = str(tmp_path / "o.png")
+    common = ["image", str(content), str(style), "-o", out, "--weights", "random", "--iters", "1", "--quiet",
+              "--optimizer", "adam", "--size", "24"]
+    assert main([*common, "--cuda-graphs"]) == 0
+    assert seen == {"compile": False, "cuda_graphs": True}  # on the CPU the eager loop runs
+    assert main(common) == 0
+    assert seen == {"compile": False, "cuda_graphs": False}

@@ -171,7 +171,8 @@ def build_stylizer(settings: VideoSettings, weights: tuple[dict, str] | None = N
     layers = _layers(settings)
     extractor = VGGFeatures(layers, state, pooling=settings.model.pooling).to(device)
     stylizer = Stylizer(extractor, styles, loss=settings.loss, optim=settings.optim, style=settings.style,
-                        device=device, precision=settings.model.precision, compile=settings.model.compile)
+                        device=device, precision=settings.model.precision, compile=settings.model.compile,
+                        cuda_graphs=settings.model.cuda_graphs)
     stylizer.weights_label = label
     return stylizer
 

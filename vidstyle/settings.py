@@ -66,6 +66,7 @@ class ModelSettings:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N" or "mps"
     precision: str = "auto"  # "auto", "fp32", "tf32", "bf16" or "fp16"
     compile: bool = False
+    cuda_graphs: bool = False  # capture each frame size's Adam iteration once (CUDA, Adam, no compile)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class VideoSettings:
 # Settings that do not change a single output pixel: a resumed run may change them freely.
 RESUME_FREE_FIELDS = (
     "output", "max_frames", "segment_frames", "queue_size", "overwrite", "resume",
-    "model.device", "model.compile",
+    "model.device", "model.compile", "model.cuda_graphs",
 )
 
 

@@ -122,7 +122,7 @@ class Stylizer:
             layers, model.weights, pooling=model.pooling, seed=optim.seed, device=device, progress=progress
         )
         stylizer = cls(extractor, styles, loss=loss, optim=optim, style=style, device=device, precision=model.precision,
-                       compile=model.compile)
+                       compile=model.compile, cuda_graphs=model.cuda_graphs)
         stylizer.weights_label = label
         return stylizer
 

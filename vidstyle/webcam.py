@@ -372,11 +372,12 @@ def build_stylizers(styles: Sequence[Any], settings: WebcamSettings, *, extracto
                                        progress=progress)
     else:
         first = Stylizer(extractor, [styles[0]], device=resolve_device(settings.model.device),
-                         precision=settings.model.precision, compile=settings.model.compile, **common)
+                         precision=settings.model.precision, compile=settings.model.compile,
+                         cuda_graphs=settings.model.cuda_graphs, **common)
     result = [first]
     for image in styles[1:]:
         other = Stylizer(first.extractor, [image], device=first.device, precision=first.precision,
-                         compile=settings.model.compile, **common)
+                         compile=settings.model.compile, cuda_graphs=settings.model.cuda_graphs, **common)
         other.weights_label = first.weights_label
         result.append(other)
     return result

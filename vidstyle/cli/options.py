@@ -175,7 +175,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     _opt(g, "--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps")
     _opt(g, "--precision", choices=("auto", "fp32", "tf32", "bf16", "fp16"), default=d.precision,
          help="network precision: auto is bf16 autocast on CUDA, fp32 elsewhere; Gram matrices and losses stay fp32")
-    g.add_argument("--compile", action="store_true", default=None, help="torch.compile the loss step (once per frame size)")
+    g.add_argument("--compile", action="store_true", default=None, help="torch.compile the loss step (once per frame size) [default: off]")
+    g.add_argument("--cuda-graphs", action="store_true", default=None,
+                   help="capture each frame size's Adam iteration as a CUDA graph and replay it (small frames; "
+                        "CUDA and --optimizer adam only, not with --compile; falls back with a warning) [default: off]")
 
 
 def add_style_options(parser: argparse.ArgumentParser) -> None:
@@ -311,7 +314,7 @@ def optim_settings(args: argparse.Namespace) -> OptimSettings:
 
 def model_settings(args: argparse.Namespace) -> ModelSettings:
     settings = _fill(ModelSettings, args)
-    return dataclasses.replace(settings, compile=bool(settings.compile))
+    return dataclasses.replace(settings, compile=bool(settings.compile), cuda_graphs=bool(settings.cuda_graphs))
 
 
 def style_settings(args: argparse.Namespace) -> StyleSettings:
