@@ -80,3 +80,16 @@ def test_help_documents_every_option_with_its_default():
             if action.default is None and not action.dest in ("quiet", "debug", "compile", "preset", "output"):
                 assert "[default:" in action.help, action.dest
     assert "relu4_2" in text and "lbfgs" in text
+
+
+def test_images_too_small_for_the_deepest_layer_are_one_clear_line(image_files, tmp_path, capsys):
+    content, style = image_files
+    out = tmp_path / "o.png"
+    assert main(["image", str(content), str(style), "-o", str(out), *FAST, "--size", "12"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "too small for layer relu5_1 (at least 16 px per side)" in err[0], err
+    # Shallower layers need less: relu2_1 and relu1_1 only need 2 px.
+    assert main(["image", str(content), str(style), "-o", str(out), *FAST, "--size", "12",
+                 "--content-layer", "relu2_1", "--style-layers", "relu1_1,relu2_1"]) == 0
+    assert main(["image", str(content), str(style), "-o", str(out), *FAST, "--style-size", "8"]) == 1
+    assert "style image at its working size is 8x8 px" in capsys.readouterr().err

@@ -53,6 +53,20 @@ def check_layer_name(name: str) -> str:
     return name
 
 
+def check_image_size(height: int, width: int, layers: Iterable[str], what: str = "image") -> None:
+    """Raise ``ValueError`` if an image is too small to reach the deepest of ``layers``.
+
+    Every pooling layer before it halves the size; at least one pixel must be left.
+    """
+    deepest = max((check_layer_name(name) for name in layers), key=LAYER_INDEX.__getitem__)
+    pools = sum(1 for name in LAYER_NAMES[: LAYER_INDEX[deepest]] if name.startswith("pool"))
+    if min(height, width) < 2**pools:
+        raise ValueError(
+            f"the {what} is {width}x{height} px, too small for layer {deepest} (at least {2**pools} px per "
+            "side); use a larger --size (or --style-size), or shallower layers"
+        )
+
+
 def build_vgg19_features(depth: int, pooling: str = "max") -> nn.Sequential:
     """VGG19's ``features`` up to and including index ``depth - 1``, weights uninitialised.
 

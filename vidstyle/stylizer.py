@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .features import VGGFeatures, load_vgg_features
+from .features import VGGFeatures, check_image_size, load_vgg_features
 from .imageio import resize, resize_long_side, scaled_size
 from .losses import StyleTransferLoss, blend_grams
 from .optimize import GraphedAdam, OptimResult, ProgressCallback, optimize_pixels
@@ -148,7 +148,9 @@ class Stylizer:
             per_style = []
             with torch.no_grad():
                 for image in self.styles:
-                    per_style.append(self.loss.grams(self.features(resize_long_side(image, side))))
+                    image = resize_long_side(image, side)
+                    check_image_size(*image.shape[-2:], self.loss.layers, "style image at its working size")
+                    per_style.append(self.loss.grams(self.features(image)))
             self._gram_cache[side] = {
                 name: blend_grams([grams[name] for grams in per_style], self.blend) for name in per_style[0]
             }
@@ -171,6 +173,7 @@ class Stylizer:
         temporal: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         """Content features of ``content``, style Grams at its size, and the temporal target."""
+        check_image_size(*content.shape[-2:], self.loss.layers, "content image at its working size")
         with torch.no_grad():
             self.loss.set_content(self.features(content))
         self.loss.set_style_grams(self.style_grams(max(content.shape[-2:])))
