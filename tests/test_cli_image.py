@@ -93,3 +93,17 @@ def test_images_too_small_for_the_deepest_layer_are_one_clear_line(image_files, 
                  "--content-layer", "relu2_1", "--style-layers", "relu1_1,relu2_1"]) == 0
     assert main(["image", str(content), str(style), "-o", str(out), *FAST, "--style-size", "8"]) == 1
     assert "style image at its working size is 8x8 px" in capsys.readouterr().err
+
+
+def test_running_out_of_host_memory_is_one_line(image_files, tmp_path, capsys, monkeypatch):
+    from vidstyle.stylizer import Stylizer
+
+    def no_memory(self, *args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 123456789 bytes.")
+
+    monkeypatch.setattr(Stylizer, "stylize", no_memory)
+    content, style = image_files
+    assert main(["image", str(content), str(style), "-o", str(tmp_path / "o.png"), *FAST]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "out of memory" in err[0] and "try a smaller --size" in err[0]

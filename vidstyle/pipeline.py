@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import Interrupted, VidstyleError
 from .colors import network_content, preserve_method, recolor_frame
+from .errors import Interrupted, VidstyleError
 from .flow import FlowEstimator, fill_masked, occlusion_mask, warp
 from .imageio import to_tensor, to_uint8
 from .segments import assemble
@@ -31,7 +31,8 @@ from .threads import BackgroundConsumer, BackgroundIterator
 from .video import Frame, VideoError, VideoInfo, VideoWriter, probe, processing_size, read_frames
 from .workdir import WorkFolder, file_fingerprint, flatten, work_folder_for
 
-_OUT_OF_MEMORY = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError})
+# torch.OutOfMemoryError (torch >= 2.5) is the base of torch.cuda.OutOfMemoryError; older torch has only the latter.
+_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
 class RunFailed(VidstyleError):

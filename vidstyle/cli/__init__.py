@@ -115,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vidstyle: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except RuntimeError as error:
-        if args.debug or "out of memory" not in str(error):
+        # CUDA says "out of memory"; the CPU allocator "can't allocate memory".
+        if args.debug or not any(text in str(error) for text in ("out of memory", "can't allocate memory")):
             raise
         print(f"vidstyle: error: out of memory ({str(error).splitlines()[0]}); try a smaller --size", file=sys.stderr)
         return EXIT_ERROR
