@@ -54,10 +54,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.overrides import TorchFunctionMode  # noqa: E402
 
-from vidstyle.features import LAYER_CHANNELS, LAYER_INDEX, LAYER_NAMES, VGGFeatures  # noqa: E402
-from vidstyle.runtime import backend_context, resolve_device, resolve_precision, synchronize  # noqa: E402
+from vidstyle.core.features import LAYER_CHANNELS, LAYER_INDEX, LAYER_NAMES, VGGFeatures  # noqa: E402
+from vidstyle.core.runtime import backend_context, resolve_device, resolve_precision, synchronize  # noqa: E402
 from vidstyle.settings import DEFAULT_STYLE_LAYERS, LossSettings, ModelSettings, OptimSettings, VideoSettings  # noqa: E402
-from vidstyle.stylizer import Stylizer  # noqa: E402
+from vidstyle.core.stylizer import Stylizer  # noqa: E402
 
 DEFAULT_LAYERS = tuple(dict.fromkeys([LossSettings().content_layer, *(n for n, _ in DEFAULT_STYLE_LAYERS)]))
 NAMED_SIZES = {"720p": (720, 1280), "1080p": (1080, 1920), "4k": (2160, 3840)}
@@ -167,7 +167,7 @@ def structured(height: int, width: int, batch: int = 1, seed: int = 0) -> torch.
 
 
 def make_extractor(weights: str, device: torch.device) -> tuple[VGGFeatures, str]:
-    from vidstyle.features import load_vgg_features
+    from vidstyle.core.features import load_vgg_features
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -276,7 +276,7 @@ def bench_step(args: argparse.Namespace, device: torch.device, extractor: VGGFea
             "tflop_per_iter": round(flop / 1e12, 5),
             "tflops": round(flop / (ms / 1000) / 1e12, 3),
         })
-        from vidstyle.runtime import compile_failure
+        from vidstyle.core.runtime import compile_failure
 
         record["compile_active"] = compile_ and compile_failure() is None
     except Exception as error:  # noqa: BLE001 - OOM or a broken mode: record it and go on
@@ -321,7 +321,7 @@ def bench_memory(args: argparse.Namespace, device: torch.device, extractor: VGGF
 
 def write_clip(path: Path, width: int, height: int, frames: int, fps: int = 24) -> None:
     """A panning, textured clip (H.264 via vidstyle's writer; mpeg4 where libx264 is missing)."""
-    from vidstyle.video import VideoWriter
+    from vidstyle.media.video_files import VideoWriter
 
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     with VideoWriter(path, width, height, time_base=Fraction(1, fps), rate=Fraction(fps), crf=18) as writer:
@@ -387,7 +387,7 @@ def kernel_busy_seconds(prof) -> float:  # noqa: ANN001
 
 
 def bench_video(args: argparse.Namespace, device: torch.device, workdir: Path, out: list[dict], stream) -> None:  # noqa: ANN001
-    from vidstyle.pipeline import run_video
+    from vidstyle.video.pipeline import run_video
 
     cw, ch = (int(v) for v in args.clip_size.lower().split("x"))
     clip = workdir / "bench_clip.mp4"

@@ -37,11 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from clips import make_clip  # noqa: E402
 from conftest import stripes_image, structured_image  # noqa: E402
 
-from vidstyle.distributed import build_stylizer, plan_segments, run_distributed  # noqa: E402
-from vidstyle.metrics import warping_error  # noqa: E402
-from vidstyle.pipeline import run_video  # noqa: E402
+from vidstyle.scale.distributed import build_stylizer, plan_segments, run_distributed  # noqa: E402
+from vidstyle.video.metrics import warping_error  # noqa: E402
+from vidstyle.video.pipeline import run_video  # noqa: E402
 from vidstyle.settings import DistributedSettings, ModelSettings, OptimSettings, StyleSettings, VideoSettings  # noqa: E402
-from vidstyle.video import read_frames  # noqa: E402
+from vidstyle.media.video_files import read_frames  # noqa: E402
 
 
 def pan(count: int, width: int, height: int) -> list[np.ndarray]:
@@ -50,7 +50,7 @@ def pan(count: int, width: int, height: int) -> list[np.ndarray]:
 
 
 def _warm_up() -> int:
-    import vidstyle.distributed  # noqa: F401 - imports torch, cv2 and av in the worker
+    import vidstyle.scale.distributed  # noqa: F401 - imports torch, cv2 and av in the worker
 
     return os.getpid()
 

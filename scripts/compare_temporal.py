@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from vidstyle.imageio import load_image
-from vidstyle.metrics import evaluate_video
-from vidstyle.pipeline import run_video
+from vidstyle.media.image_files import load_image
+from vidstyle.video.metrics import evaluate_video
+from vidstyle.video.pipeline import run_video
 from vidstyle.settings import LossSettings, ModelSettings, OptimSettings, StyleSettings, VideoSettings
-from vidstyle.stylizer import Stylizer
+from vidstyle.core.stylizer import Stylizer
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ SAMPLES = ROOT / "samples"
 sys.path.insert(0, str(ROOT))
 
 from vidstyle.cli import main as vidstyle  # noqa: E402
-from vidstyle.grids import label_grid  # noqa: E402
+from vidstyle.tools.grids import label_grid  # noqa: E402
 
 JPEG_QUALITY = 80  # the six pictures stay under 300 KB together
 

@@ -15,7 +15,7 @@ import av
 import cv2
 import numpy as np
 
-from vidstyle.video import VideoWriter
+from vidstyle.media.video_files import VideoWriter
 
 SEED = 2015  # the year of Gatys et al.
 

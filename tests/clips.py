@@ -5,7 +5,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from vidstyle.video import probe, read_frames
+from vidstyle.media.video_files import probe, read_frames
 
 W, H, N, FPS = 48, 32, 12, 10
 AUDIO_RATE = 16000

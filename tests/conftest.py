@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidstyle.features import LAYER_INDEX, VGGFeatures, random_state_dict
+from vidstyle.core.features import LAYER_INDEX, VGGFeatures, random_state_dict
 from vidstyle.settings import DEFAULT_STYLE_LAYERS, LossSettings
 
 # One intra-op thread: tests share 2 cores with decoder/encoder threads (and, locally, with other

@@ -8,7 +8,7 @@ import torch
 
 import vidstyle
 from conftest import as_tensor, stripes_image, structured_image
-from vidstyle.augment import RandomStylize
+from vidstyle.tools.augment import RandomStylize
 from vidstyle.settings import AugmentSettings, OptimSettings
 
 

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-import vidstyle.stylebank
+import vidstyle.tools.style_bank
 from conftest import stripes_image, structured_image
-from vidstyle.batch import MANIFEST, choose_style
+from vidstyle.tools.image_batch import MANIFEST, choose_style
 from vidstyle.cli import main
 
 FAST = ["--weights", "random", "--iters", "2", "--optimizer", "adam", "--device", "cpu"]
@@ -41,13 +41,13 @@ def folders(tmp_path):
 def calls(monkeypatch):
     """The batch shape and styles of every StyleBank.stylize call."""
     seen = []
-    original = vidstyle.stylebank.StyleBank.stylize
+    original = vidstyle.tools.style_bank.StyleBank.stylize
 
     def spy(self, content, indices, *args, **kwargs):
         seen.append((tuple(content.shape), list(indices)))
         return original(self, content, indices, *args, **kwargs)
 
-    monkeypatch.setattr(vidstyle.stylebank.StyleBank, "stylize", spy)
+    monkeypatch.setattr(vidstyle.tools.style_bank.StyleBank, "stylize", spy)
     return seen
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import stripes_image, structured_image
-from vidstyle.cartoon import cartoonize, edge_mask, fit_palette, quantize
+from vidstyle.core.cartoon import cartoonize, edge_mask, fit_palette, quantize
 from vidstyle.settings import CartoonSettings
 
 

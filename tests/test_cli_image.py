@@ -96,7 +96,7 @@ def test_images_too_small_for_the_deepest_layer_are_one_clear_line(image_files, 
 
 
 def test_running_out_of_host_memory_is_one_line(image_files, tmp_path, capsys, monkeypatch):
-    from vidstyle.stylizer import Stylizer
+    from vidstyle.core.stylizer import Stylizer
 
     def no_memory(self, *args, **kwargs):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "

@@ -6,7 +6,7 @@ import torch
 
 from conftest import as_tensor, stripes_image, structured_image
 from vidstyle.cli import main
-from vidstyle.colors import (
+from vidstyle.core.colors import (
     color_inputs,
     color_output,
     combine_luminance,

@@ -16,14 +16,14 @@ import pytest
 from clips import audio_packets, frame_times, make_clip
 from conftest import stripes_image, structured_image
 from vidstyle.cli import main
-from vidstyle.distributed import (FAIL_ENV, RayMissing, build_stylizer, frame_table, plan_segments, record_path,
+from vidstyle.scale.distributed import (FAIL_ENV, RayMissing, build_stylizer, frame_table, plan_segments, record_path,
                                   run_distributed, run_segment)
 from vidstyle.errors import Interrupted
-from vidstyle.metrics import warping_error
-from vidstyle.pipeline import run_video
+from vidstyle.video.metrics import warping_error
+from vidstyle.video.pipeline import run_video
 from vidstyle.settings import DistributedSettings, ModelSettings, OptimSettings, StyleSettings, VideoSettings
-from vidstyle.video import probe, read_frames
-from vidstyle.workdir import work_folder_for
+from vidstyle.media.video_files import probe, read_frames
+from vidstyle.video.workdir import work_folder_for
 
 W, H, N = 32, 24, 12
 FAST = ["--weights", "random", "--iters", "3", "--warm-iters", "2", "--optimizer", "adam", "--quiet",

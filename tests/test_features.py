@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vidstyle.features import (
+from vidstyle.core.features import (
     LAYER_INDEX,
     VGGFeatures,
     WeightsError,

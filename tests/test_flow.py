@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidstyle.flow import (
+from vidstyle.video.flow import (
     FlowEstimator,
     fill_masked,
     occlusion_mask,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vidstyle.grids import fit_text, label_grid, wrap_text
+from vidstyle.tools.grids import fit_text, label_grid, wrap_text
 
 
 def tiles(rows, cols, h=20, w=30):

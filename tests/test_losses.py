@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vidstyle.losses import (
+from vidstyle.core.losses import (
     StyleTransferLoss,
     blend_grams,
     content_loss,

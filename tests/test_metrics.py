@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vidstyle.flow import FlowEstimator, occlusion_mask
-from vidstyle.metrics import WarpingErrorResult, plot_error_curve, warping_error
+from vidstyle.video.flow import FlowEstimator, occlusion_mask
+from vidstyle.video.metrics import WarpingErrorResult, plot_error_curve, warping_error
 
 H = W = 96
 DX, DY = 3, -2

@@ -17,11 +17,11 @@ import torch
 from clips import FPS, audio_packets, frame_image, frame_times, make_clip
 from conftest import as_tensor, stripes_image, structured_image
 from vidstyle.cli import main
-from vidstyle.pipeline import run_video
+from vidstyle.video.pipeline import run_video
 from vidstyle.settings import OptimSettings, VideoSettings
-from vidstyle.stylizer import Stylizer
-from vidstyle.video import probe, read_frames
-from vidstyle.workdir import work_folder_for
+from vidstyle.core.stylizer import Stylizer
+from vidstyle.media.video_files import probe, read_frames
+from vidstyle.video.workdir import work_folder_for
 
 FAST = ["--weights", "random", "--iters", "3", "--warm-iters", "2", "--optimizer", "adam", "--quiet",
         "--device", "cpu"]
@@ -275,9 +275,9 @@ def test_zero_frames(clip, style_file, tmp_path, capsys):
 
 
 def test_unreadable_style_is_reported_before_decoding(tmp_path, capsys, monkeypatch):
-    import vidstyle.video
+    import vidstyle.media.video_files
 
-    monkeypatch.setattr(vidstyle.video, "probe", lambda *a: pytest.fail("decoded before checking the style"))
+    monkeypatch.setattr(vidstyle.media.video_files, "probe", lambda *a: pytest.fail("decoded before checking the style"))
     (tmp_path / "style.png").write_text("not an image")
     assert run([tmp_path / "missing.mp4", tmp_path / "style.png", *FAST]) == 1
     assert "style file is not a readable image" in capsys.readouterr().err
@@ -325,7 +325,7 @@ def test_keyframe_mode_runs_the_full_budget_only_on_keyframes(tmp_path, extracto
 
 
 def test_cartoon_look_is_encoded_but_never_fed_back(tmp_path, style_file, monkeypatch):
-    import vidstyle.pipeline as pipeline
+    import vidstyle.video.pipeline as pipeline
 
     source = make_clip(tmp_path / "pan.mp4", images=pan_frames(4), audio=False)
     plain, cartoon = tmp_path / "plain.mp4", tmp_path / "cartoon.mp4"
@@ -348,9 +348,9 @@ def test_cartoon_look_is_encoded_but_never_fed_back(tmp_path, style_file, monkey
 
 
 def test_cartoon_palette_is_kept_for_a_resumed_run(tmp_path):
-    from vidstyle.pipeline import CartoonPost
+    from vidstyle.video.pipeline import CartoonPost
     from vidstyle.settings import CartoonSettings
-    from vidstyle.workdir import WorkFolder
+    from vidstyle.video.workdir import WorkFolder
 
     folder = WorkFolder.open(tmp_path / "work", {"x": 1})
     frame = structured_image(24, 32)
@@ -361,7 +361,7 @@ def test_cartoon_palette_is_kept_for_a_resumed_run(tmp_path):
 
 
 def test_preserve_colors_keeps_each_frames_chroma(tmp_path, style_file):
-    from vidstyle.colors import rgb_to_yiq
+    from vidstyle.core.colors import rgb_to_yiq
 
     source = make_clip(tmp_path / "pan.mp4", images=pan_frames(4), audio=False, crf="10")
     plain, kept = tmp_path / "plain.mp4", tmp_path / "kept.mp4"

@@ -116,7 +116,7 @@ def test_video_presets_fill_video_settings_and_explicit_options_win():
 
 
 def test_cuda_graphs_and_compile_flags_reach_the_stylizer(image_files, tmp_path, monkeypatch):
-    from vidstyle.stylizer import Stylizer
+    from vidstyle.core.stylizer import Stylizer
 
     seen = {}
     original = Stylizer.__init__

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-import vidstyle.grids
+import vidstyle.tools.grids
 from conftest import as_tensor, structured_image
 from vidstyle.cli import main
-from vidstyle.reconstruct import reconstruct, reconstruction_plan, truncated
+from vidstyle.tools.reconstruct import reconstruct, reconstruction_plan, truncated
 from vidstyle.settings import LossSettings, OptimSettings
-from vidstyle.sweep import check_axes, sweep_grid
+from vidstyle.tools.sweep import check_axes, sweep_grid
 
 FAST = ["--weights", "random", "--quiet", "--device", "cpu"]
 
@@ -19,13 +19,13 @@ FAST = ["--weights", "random", "--quiet", "--device", "cpu"]
 def captured(monkeypatch):
     """The Grid objects the commands save (the PNG is still written)."""
     grids = []
-    original = vidstyle.grids.save_grid
+    original = vidstyle.tools.grids.save_grid
 
     def save(grid, path):
         grids.append(grid)
         original(grid, path)
 
-    monkeypatch.setattr(vidstyle.grids, "save_grid", save)
+    monkeypatch.setattr(vidstyle.tools.grids, "save_grid", save)
     return grids
 
 

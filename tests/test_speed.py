@@ -34,15 +34,15 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from vidstyle import runtime
-from vidstyle.batched import stylize_batch, stylize_sequences
-from vidstyle.features import LAYER_INDEX, VGGFeatures, random_state_dict
-from vidstyle.optimize import GraphedAdam, optimize_pixels
-from vidstyle.pipeline import DecodedFrame, stylize_sequence
-from vidstyle.runtime import backend_context, fp16_grad_scale, resolve_precision, scale_grad
+from vidstyle.core import runtime
+from vidstyle.video.sequences import stylize_batch, stylize_sequences
+from vidstyle.core.features import LAYER_INDEX, VGGFeatures, random_state_dict
+from vidstyle.core.optimize import GraphedAdam, optimize_pixels
+from vidstyle.video.pipeline import DecodedFrame, stylize_sequence
+from vidstyle.core.runtime import backend_context, fp16_grad_scale, resolve_precision, scale_grad
 from vidstyle.settings import LossSettings, OptimSettings, VideoSettings
-from vidstyle.stylizer import Stylizer
-from vidstyle.video import Frame
+from vidstyle.core.stylizer import Stylizer
+from vidstyle.media.video_files import Frame
 
 from conftest import as_tensor, stripes_image, structured_image
 
@@ -126,7 +126,7 @@ def test_cuda_flags_are_set_for_the_block_and_restored(precision, tf32):
 
 def test_backward_runs_inside_the_backend_context(net, style, content, monkeypatch):
     """The optimisation's backward pass sees the precision's flags, not only the forward."""
-    import vidstyle.stylizer as stylizer_module
+    import vidstyle.core.stylizer as stylizer_module
 
     inside = []
     state = {"open": False}

@@ -8,7 +8,7 @@ import torch
 from conftest import as_tensor, stripes_image, structured_image
 from vidstyle.cli import main
 from vidstyle.settings import StyleSettings
-from vidstyle.stylizer import Stylizer
+from vidstyle.core.stylizer import Stylizer
 
 FAST = ["--weights", "random", "--iters", "3", "--quiet", "--device", "cpu"]
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from vidstyle.optimize import optimize_pixels
+from vidstyle.core.optimize import optimize_pixels
 from vidstyle.settings import OptimSettings, StyleSettings
-from vidstyle.stylizer import Stylizer
+from vidstyle.core.stylizer import Stylizer
 
 
 @pytest.mark.parametrize("optimizer, iters, factor", [("lbfgs", 30, 5.0), ("adam", 30, 2.0)])

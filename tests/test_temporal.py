@@ -9,11 +9,11 @@ import pytest
 from clips import make_clip
 from conftest import as_tensor, stripes_image, structured_image
 from vidstyle.cli import main
-from vidstyle.metrics import evaluate_video
-from vidstyle.pipeline import run_video
+from vidstyle.video.metrics import evaluate_video
+from vidstyle.video.pipeline import run_video
 from vidstyle.settings import LossSettings, OptimSettings, VideoSettings
-from vidstyle.stylizer import Stylizer
-from vidstyle.video import read_frames
+from vidstyle.core.stylizer import Stylizer
+from vidstyle.media.video_files import read_frames
 
 
 def pan_clip(path, frames=5, width=48, height=32, step=1):

@@ -8,10 +8,10 @@ import av
 import numpy as np
 import pytest
 
-from vidstyle import video
+from vidstyle.media import video_files as video
 from vidstyle.errors import VidstyleError
-from vidstyle.segments import assemble, write_segment
-from vidstyle.video import (
+from vidstyle.media.segments import assemble, write_segment
+from vidstyle.media.video_files import (
     VideoError,
     VideoWriter,
     is_video_file,

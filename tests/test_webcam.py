@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from vidstyle import webcam
+from vidstyle.live import loop as webcam
 from vidstyle.cli import main
 from vidstyle.settings import ModelSettings, WebcamSettings
-from vidstyle.video import read_frames
-from vidstyle.webcam import (
+from vidstyle.media.video_files import read_frames
+from vidstyle.live.loop import (
     ESC,
     LatestFrameGrabber,
     SyntheticSource,

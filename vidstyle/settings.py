@@ -218,7 +218,7 @@ def parse_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
 
     Raises ``ValueError`` on unknown layers, non-numeric or negative weights.
     """
-    from .features import check_layer_name
+    from .core.features import check_layer_name
 
     result: list[tuple[str, float]] = []
     for item in (part.strip() for part in text.split(",")):

@@ -69,9 +69,9 @@ class _RunsBar:
 
 def run_image(args: argparse.Namespace) -> int:
     """``vidstyle image CONTENT STYLE... -o OUT``."""
-    from ..colors import color_inputs, color_output
-    from ..imageio import check_writable, load_image, resize_long_side, save_image
-    from ..stylizer import Stylizer
+    from ..core.colors import color_inputs, color_output
+    from ..media.image_files import check_writable, load_image, resize_long_side, save_image
+    from ..core.stylizer import Stylizer
 
     settings = ImageSettings(
         content=args.content, output=args.output, size=_value(args, "size", None),
@@ -97,8 +97,8 @@ def run_image(args: argparse.Namespace) -> int:
         result = stylizer.stylize(net_content, init, callback=callback)
     image = color_output(colors, result.image, content)
     if settings.cartoon.enabled:
-        from ..cartoon import cartoonize
-        from ..imageio import to_tensor, to_uint8
+        from ..core.cartoon import cartoonize
+        from ..media.image_files import to_tensor, to_uint8
 
         image = to_tensor(cartoonize(to_uint8(content), to_uint8(image), settings.cartoon))
     save_image(image, settings.output)
@@ -113,11 +113,11 @@ def run_image(args: argparse.Namespace) -> int:
 
 def run_reconstruct(args: argparse.Namespace) -> int:
     """``vidstyle reconstruct IMAGE -o GRID``."""
-    from ..features import load_vgg_features
-    from ..grids import save_grid
-    from ..imageio import check_writable, load_image, resize_long_side
-    from ..reconstruct import reconstruct_all, reconstruction_grid, reconstruction_plan
-    from ..runtime import resolve_device, resolve_precision
+    from ..core.features import load_vgg_features
+    from ..tools.grids import save_grid
+    from ..media.image_files import check_writable, load_image, resize_long_side
+    from ..tools.reconstruct import reconstruct_all, reconstruction_grid, reconstruction_plan
+    from ..core.runtime import resolve_device, resolve_precision
     from ..settings import ReconstructSettings
 
     d = ReconstructSettings()
@@ -146,12 +146,12 @@ def run_sweep(args: argparse.Namespace) -> int:
     """``vidstyle sweep CONTENT STYLE... --alpha A1,A2,... [--beta B1,...] -o GRID``."""
     from pathlib import Path
 
-    from ..colors import color_inputs, color_output
-    from ..grids import save_grid
-    from ..imageio import check_writable, load_image, resize_long_side
+    from ..core.colors import color_inputs, color_output
+    from ..tools.grids import save_grid
+    from ..media.image_files import check_writable, load_image, resize_long_side
     from ..settings import DEFAULT_SWEEP, SWEEPABLE, SweepSettings
-    from ..stylizer import Stylizer
-    from ..sweep import check_axes, run_sweep as sweep, sweep_grid, sweep_picture
+    from ..core.stylizer import Stylizer
+    from ..tools.sweep import check_axes, run_sweep as sweep, sweep_grid, sweep_picture
 
     axes = tuple((name, getattr(args, name)) for name in SWEEPABLE if getattr(args, name) is not None)
     unswept = argparse.Namespace(**{**vars(args), **{name: None for name in SWEEPABLE}})
@@ -194,10 +194,10 @@ def run_batch(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from ..batch import check_folders, check_manifest, load_style_folder, stylize_folder
+    from ..tools.image_batch import check_folders, check_manifest, load_style_folder, stylize_folder
     from ..settings import BatchSettings
-    from ..stylebank import StyleBank
-    from ..stylizer import Stylizer
+    from ..tools.style_bank import StyleBank
+    from ..core.stylizer import Stylizer
 
     d = BatchSettings()
     settings = BatchSettings(

@@ -91,7 +91,7 @@ def _layer_weights(text: str) -> tuple[tuple[str, float], ...]:
 
 
 def _layer(text: str) -> str:
-    from ..features import check_layer_name
+    from ..core.features import check_layer_name
 
     try:
         return check_layer_name(text)
@@ -221,7 +221,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_color_options(parser: argparse.ArgumentParser) -> None:
-    from ..colors import COLOR_METHODS
+    from ..core.colors import COLOR_METHODS
 
     g = parser.add_argument_group("colour")
     g.add_argument("--preserve-colors", action=argparse.BooleanOptionalAction, default=None,
@@ -328,7 +328,7 @@ def style_settings(args: argparse.Namespace) -> StyleSettings:
 
 
 def cartoon_settings(args: argparse.Namespace):  # noqa: ANN201
-    from ..cartoon import check_cartoon_settings
+    from ..core.cartoon import check_cartoon_settings
     from ..settings import CartoonSettings
 
     settings = _fill(CartoonSettings, args, {"enabled": "cartoon", "blend": "cartoon_blend",

@@ -62,7 +62,7 @@ def run_video_on_ray(args: argparse.Namespace, settings: VideoSettings, styles: 
     """``vidstyle INPUT STYLE --ray [ADDRESS]``: the video in frame ranges, one Ray task each."""
     from tqdm import tqdm
 
-    from ..distributed import require_ray, run_distributed
+    from ..scale.distributed import require_ray, run_distributed
 
     require_ray()  # before any weights are loaded
     dist = distributed_settings(args)
@@ -99,9 +99,9 @@ def run_batch_video(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from ..batch_video import run_batch_video as batch
-    from ..cluster import require_ray
-    from ..imageio import load_image
+    from ..scale.clip_folder import run_batch_video as batch
+    from ..scale.cluster import require_ray
+    from ..media.image_files import load_image
 
     if args.ray is not None:
         require_ray()

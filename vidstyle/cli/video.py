@@ -24,9 +24,9 @@ from .ray import add_ray_options, run_video_on_ray
 def _styles_for_colors(settings: VideoSettings, styles: list) -> list:
     """With --preserve-colors, the style images as the network should see them: matched to the
     clip's first frame (luminance statistics, or colour mean and covariance), once per run."""
-    from ..colors import color_inputs, preserve_method
-    from ..imageio import to_tensor
-    from ..video import processing_size, probe, read_frames
+    from ..core.colors import color_inputs, preserve_method
+    from ..media.image_files import to_tensor
+    from ..media.video_files import processing_size, probe, read_frames
 
     method = preserve_method(settings.style)
     if method is None:
@@ -41,10 +41,10 @@ def _styles_for_colors(settings: VideoSettings, styles: list) -> list:
 
 def run_video(args: argparse.Namespace) -> int:
     """``vidstyle INPUT STYLE... [-o OUTPUT]``: stylize a video (an image INPUT falls through to image mode)."""
-    from ..imageio import IMAGE_EXTENSIONS, check_writable, load_image
-    from ..pipeline import default_output, run_video as run_pipeline, same_file
-    from ..stylizer import Stylizer
-    from ..video import probe
+    from ..media.image_files import IMAGE_EXTENSIONS, check_writable, load_image
+    from ..video.pipeline import default_output, run_video as run_pipeline, same_file
+    from ..core.stylizer import Stylizer
+    from ..media.video_files import probe
 
     if args.output is None:
         args.output = default_output(args.input, args.style[0])
@@ -105,14 +105,14 @@ def run_eval(args: argparse.Namespace) -> int:
     """``vidstyle eval OUTPUT --reference INPUT``: temporal warping error (Lai et al. 2018) as JSON."""
     import json
 
-    from ..metrics import evaluate_video, plot_error_curve
+    from ..video.metrics import evaluate_video, plot_error_curve
 
     for path in (args.output_video, args.reference):
         if not Path(path).is_file():
             raise CommandError(f"video file not found: {path}")
     for path in (args.json, args.plot):
         if path is not None:
-            from ..imageio import check_writable
+            from ..media.image_files import check_writable
 
             check_writable(path)
     result = evaluate_video(args.output_video, args.reference, args.flow_preset, reference_start=args.start)

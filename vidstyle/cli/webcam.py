@@ -86,8 +86,8 @@ def run_webcam(args: argparse.Namespace) -> int:
     """``vidstyle webcam STYLE... [--camera 0|PATH|URL]``: live preview in a window (or headless)."""
     from tqdm import tqdm
 
-    from ..imageio import load_image
-    from ..webcam import run_session
+    from ..media.image_files import load_image
+    from ..live.loop import run_session
 
     settings = webcam_settings(args)
     styles = [load_image(path, "style") for path in settings.style.paths]  # before the camera is opened

@@ -46,15 +46,15 @@ import torch
 
 from .cluster import (RAY_EXTRA_HINT, RayMissing, _cancel, _gather, _one_line, _task_options, _TaskFailure, connect,
                       require_ray, task_slots)
-from .errors import Interrupted, VidstyleError
+from ..errors import Interrupted, VidstyleError
 from .frame_ranges import (SegmentPlan, SegmentResult, build_stylizer, count_frames, finished_segment,
                            first_frame_palette, frame_table, plan_segments, plans_from_bounds, record_path,
                            resolve_weights, run_segment)
-from .imageio import load_image
-from .pipeline import assemble_output, run_identity
-from .settings import DistributedSettings, VideoSettings
-from .video import VideoError, VideoInfo, probe, processing_size
-from .workdir import STATE_FILE, WorkFolder, work_folder_for
+from ..media.image_files import load_image
+from ..video.pipeline import assemble_output, run_identity
+from ..settings import DistributedSettings, VideoSettings
+from ..media.video_files import VideoError, VideoInfo, probe, processing_size
+from ..video.workdir import STATE_FILE, WorkFolder, work_folder_for
 
 __all__ = [
     # vidstyle.cluster

@@ -69,7 +69,7 @@ from .display import (
     fit_into,
     handle_key,
 )
-from .settings import WebcamSettings
+from ..settings import WebcamSettings
 
 __all__ = [
     # vidstyle.camera
@@ -161,8 +161,8 @@ def stylize_frame(stylizer: _Stylizer, frame: np.ndarray, previous: _Previous | 
     the previous stylized frame (``"prev"``) or that frame warped along the optical flow, with
     occlusions filled from the content and the temporal-loss target set (``"flow"``).
     """
-    from .flow import warm_start_init
-    from .imageio import to_tensor
+    from ..video.flow import warm_start_init
+    from ..media.image_files import to_tensor
 
     content = to_tensor(frame, stylizer.device)
     if previous is None or init_mode == "independent":
@@ -211,8 +211,8 @@ def run_loop(
     read from ``display`` (none when headless). Ctrl-C ends the loop like ``q`` does, so a
     recording is still finished.
     """
-    from .flow import FlowEstimator
-    from .imageio import to_uint8
+    from ..video.flow import FlowEstimator
+    from ..media.image_files import to_uint8
 
     source = grabber.source
     size = grabber.size
@@ -362,8 +362,8 @@ def build_stylizers(styles: Sequence[Any], settings: WebcamSettings, *, extracto
 
     Weights and device come from ``settings.model`` unless ``extractor`` is given (tests).
     """
-    from .runtime import resolve_device
-    from .stylizer import Stylizer
+    from ..core.runtime import resolve_device
+    from ..core.stylizer import Stylizer
 
     style = dataclasses.replace(settings.style, blend=None)
     common = dict(loss=settings.loss, optim=settings.optim, style=style)
@@ -403,8 +403,8 @@ def run_session(
     camera. ``extractor``, ``stylizers``, ``source`` and ``display`` replace the real ones (tests,
     benchmarks). A recording is finished whenever the loop ends without an error.
     """
-    from .imageio import check_writable
-    from .video import VideoError, VideoWriter
+    from ..media.image_files import check_writable
+    from ..media.video_files import VideoError, VideoWriter
 
     names = list(names) if names else [Path(p).stem for p in settings.style.paths] or \
         [f"style{i + 1}" for i in range(len(styles))]

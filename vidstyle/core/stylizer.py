@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .features import VGGFeatures, check_image_size, load_vgg_features
-from .imageio import resize, resize_long_side, scaled_size
+from ..media.image_files import resize, resize_long_side, scaled_size
 from .losses import StyleTransferLoss, blend_grams
 from .optimize import GraphedAdam, OptimResult, ProgressCallback, optimize_pixels
 from .runtime import (
@@ -25,7 +25,7 @@ from .runtime import (
     resolve_precision,
     scale_grad,
 )
-from .settings import LossSettings, ModelSettings, OptimSettings, StyleSettings
+from ..settings import LossSettings, ModelSettings, OptimSettings, StyleSettings
 
 # A cold start at this many levels begins at 1/2^(levels-1) of the size.
 _MIN_MULTISCALE_SIDE = 32

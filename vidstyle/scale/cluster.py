@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import VidstyleError
-from .settings import DistributedSettings
+from ..errors import VidstyleError
+from ..settings import DistributedSettings
 
 
 RAY_EXTRA_HINT = "pip install 'vidstyle[ray]'"

@@ -29,10 +29,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
-from .optimize import _Checks, make_adam
-from .runtime import backend_context
-from .settings import INIT_MODES, VideoSettings
-from .stylizer import Stylizer, StylizeResult
+from ..core.optimize import _Checks, make_adam
+from ..core.runtime import backend_context
+from ..settings import INIT_MODES, VideoSettings
+from ..core.stylizer import Stylizer, StylizeResult
 
 BatchCallback = Callable[[int, int, float], None]  # (image index, iteration, loss)
 

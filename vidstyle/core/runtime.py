@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import VidstyleError
+from ..errors import VidstyleError
 
 import contextlib
 import warnings

@@ -11,12 +11,12 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .features import VGGFeatures
+from ..core.features import VGGFeatures
 from .grids import Grid, label_grid
-from .imageio import to_uint8
-from .optimize import ProgressCallback
-from .settings import SWEEPABLE, LossSettings, OptimSettings, StyleSettings
-from .stylizer import Stylizer
+from ..media.image_files import to_uint8
+from ..core.optimize import ProgressCallback
+from ..settings import SWEEPABLE, LossSettings, OptimSettings, StyleSettings
+from ..core.stylizer import Stylizer
 
 Axis = tuple[str, tuple[float, ...]]
 

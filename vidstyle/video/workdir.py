@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import VidstyleError
+from ..errors import VidstyleError
 
 STATE_FILE = "state.json"
 STATE_VERSION = 1

@@ -20,17 +20,17 @@ import cv2
 import numpy as np
 import torch
 
-from .cartoon import cartoonize, fit_palette
-from .features import LAYER_INDEX, VGGFeatures, resolve_state_dict
-from .imageio import load_image, to_tensor, to_uint8
-from .colors import preserve_method, recolor_frame
-from .pipeline import DecodedFrame, decode_frames, stylize_sequence
-from .remux import to_fraction
-from .runtime import resolve_device
-from .settings import VideoSettings
-from .stylizer import Stylizer
-from .threads import BackgroundIterator
-from .video import (VideoError, VideoInfo, VideoWriter, _open_input, _require_video_stream, probe, processing_size,
+from ..core.cartoon import cartoonize, fit_palette
+from ..core.features import LAYER_INDEX, VGGFeatures, resolve_state_dict
+from ..media.image_files import load_image, to_tensor, to_uint8
+from ..core.colors import preserve_method, recolor_frame
+from ..video.pipeline import DecodedFrame, decode_frames, stylize_sequence
+from ..media.remux import to_fraction
+from ..core.runtime import resolve_device
+from ..settings import VideoSettings
+from ..core.stylizer import Stylizer
+from ..video.threads import BackgroundIterator
+from ..media.video_files import (VideoError, VideoInfo, VideoWriter, _open_input, _require_video_stream, probe, processing_size,
                     read_frames)
 
 

@@ -7,7 +7,7 @@ normalisation happens inside the extractor so callers never see it.
 
 from __future__ import annotations
 
-from .errors import VidstyleError
+from ..errors import VidstyleError
 
 import os
 import warnings

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import torch
 
-from .errors import VidstyleError
-from .imageio import IMAGE_EXTENSIONS, ImageError, load_image, read_image, resize_long_side, save_image, scaled_size
-from .settings import MAX_AUTO_SIZE, BatchSettings, settings_hash
-from .stylebank import StyleBank
+from ..errors import VidstyleError
+from ..media.image_files import IMAGE_EXTENSIONS, ImageError, load_image, read_image, resize_long_side, save_image, scaled_size
+from ..settings import MAX_AUTO_SIZE, BatchSettings, settings_hash
+from .style_bank import StyleBank
 
 MANIFEST = "vidstyle-batch.json"
 

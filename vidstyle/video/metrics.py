@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from vidstyle.flow import FlowEstimator, occlusion_mask, warp
+from .flow import FlowEstimator, occlusion_mask, warp
 
 __all__ = ["WarpingErrorResult", "warping_error", "plot_error_curve"]
 
@@ -326,7 +326,7 @@ def evaluate_video(
     (``--start``, ``--max-frames``) is compared with the same part of the reference: from
     ``reference_start`` seconds, as many frames as the output has.
     """
-    from .video import read_frames
+    from ..media.video_files import read_frames
 
     count = sum(1 for _ in read_frames(output))
     return warping_error(

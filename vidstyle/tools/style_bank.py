@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import torch
 
-from .imageio import resize_long_side
-from .optimize import OptimResult, ProgressCallback
-from .stylizer import Stylizer
+from ..media.image_files import resize_long_side
+from ..core.optimize import OptimResult, ProgressCallback
+from ..core.stylizer import Stylizer
 
 
 class StyleBank:

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .imageio import load_image, resize, resize_long_side, to_tensor
-from .settings import AugmentSettings
+from ..media.image_files import load_image, resize, resize_long_side, to_tensor
+from ..settings import AugmentSettings
 
 
 def _style_tensor(style: Any) -> torch.Tensor:
@@ -96,13 +96,13 @@ class RandomStylize:
     def bank(self):  # noqa: ANN201
         """The :class:`~vidstyle.stylebank.StyleBank` that does the work (built on first call)."""
         if self._bank is None:
-            from .stylebank import StyleBank
-            from .stylizer import Stylizer
+            from .style_bank import StyleBank
+            from ..core.stylizer import Stylizer
 
             s = self.settings
             first = self.styles[:1]
             if self.extractor is not None:
-                from .runtime import resolve_device
+                from ..core.runtime import resolve_device
 
                 device = resolve_device(s.model.device)
                 stylizer = Stylizer(self.extractor, first, loss=s.loss, optim=s.optim, style=s.style,

@@ -24,8 +24,8 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from vidstyle.remux import add_audio_copy, configure_muxer, temporary_path, to_fraction
-from vidstyle.video import VideoError, VideoWriter, _open_input, _require_video_stream
+from .remux import add_audio_copy, configure_muxer, temporary_path, to_fraction
+from .video_files import VideoError, VideoWriter, _open_input, _require_video_stream
 
 
 def write_segment(

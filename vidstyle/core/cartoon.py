@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .settings import CartoonSettings
+from ..settings import CartoonSettings
 
 
 def _check_rgb(image: np.ndarray, what: str) -> np.ndarray:

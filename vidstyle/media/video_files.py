@@ -15,8 +15,8 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from vidstyle.errors import VidstyleError
-from vidstyle.remux import add_audio_copy, configure_muxer, seek, temporary_path, to_fraction
+from ..errors import VidstyleError
+from .remux import add_audio_copy, configure_muxer, seek, temporary_path, to_fraction
 
 #: File extensions that are still images even though FFmpeg can open them as one-frame "video".
 IMAGE_EXTENSIONS = frozenset(

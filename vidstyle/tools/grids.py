@@ -161,6 +161,6 @@ def label_grid(
 
 def save_grid(grid: Grid, path) -> None:
     """Write the grid's picture to ``path`` (format from the extension; never half-written)."""
-    from .imageio import save_image, to_tensor
+    from ..media.image_files import save_image, to_tensor
 
     save_image(to_tensor(grid.image), path)

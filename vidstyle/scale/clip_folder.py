@@ -16,12 +16,12 @@ from typing import Any
 import torch
 
 from .cluster import _gather, _one_line, _task_options, _TaskFailure, connect, require_ray, task_slots
-from .errors import Interrupted, VidstyleError
+from ..errors import Interrupted, VidstyleError
 from .frame_ranges import build_stylizer, resolve_weights
-from .imageio import load_image
-from .settings import DistributedSettings, VideoSettings
-from .stylizer import Stylizer
-from .video import is_video_file
+from ..media.image_files import load_image
+from ..settings import DistributedSettings, VideoSettings
+from ..core.stylizer import Stylizer
+from ..media.video_files import is_video_file
 
 
 class BatchVideoError(VidstyleError):
@@ -78,7 +78,7 @@ class _ClipDone:
 def run_clip(settings: VideoSettings, weights: tuple[dict, str] | None = None,
              styles: Sequence[torch.Tensor] | None = None, stylizer: Stylizer | None = None) -> _ClipDone:
     """One clip through the single-machine pipeline (resumable through its own work folder)."""
-    from .pipeline import run_video
+    from ..video.pipeline import run_video
 
     if stylizer is None:
         stylizer = build_stylizer(settings, weights, styles)

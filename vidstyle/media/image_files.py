@@ -5,7 +5,7 @@ Tensors are (1, 3, H, W) float32 RGB in [0, 1]; files are whatever OpenCV reads 
 
 from __future__ import annotations
 
-from .errors import VidstyleError
+from ..errors import VidstyleError
 
 import os
 from pathlib import Path

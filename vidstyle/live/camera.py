@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from .errors import VidstyleError
+from ..errors import VidstyleError
 
 
 class WebcamError(VidstyleError):

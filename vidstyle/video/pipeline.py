@@ -20,15 +20,15 @@ import cv2
 import numpy as np
 import torch
 
-from .colors import network_content, preserve_method, recolor_frame
-from .errors import Interrupted, VidstyleError
+from ..core.colors import network_content, preserve_method, recolor_frame
+from ..errors import Interrupted, VidstyleError
 from .flow import FlowEstimator, fill_masked, occlusion_mask, warp
-from .imageio import to_tensor, to_uint8
-from .segments import assemble
-from .settings import INIT_MODES, RESUME_FREE_FIELDS, CartoonSettings, VideoSettings
-from .stylizer import Stylizer, StylizeResult
+from ..media.image_files import to_tensor, to_uint8
+from ..media.segments import assemble
+from ..settings import INIT_MODES, RESUME_FREE_FIELDS, CartoonSettings, VideoSettings
+from ..core.stylizer import Stylizer, StylizeResult
 from .threads import BackgroundConsumer, BackgroundIterator
-from .video import Frame, VideoError, VideoInfo, VideoWriter, probe, processing_size, read_frames
+from ..media.video_files import Frame, VideoError, VideoInfo, VideoWriter, probe, processing_size, read_frames
 from .workdir import WorkFolder, file_fingerprint, flatten, work_folder_for
 
 # torch.OutOfMemoryError (torch >= 2.5) is the base of torch.cuda.OutOfMemoryError; older torch has only the latter.
@@ -195,7 +195,7 @@ class CartoonPost:
         self.palette: np.ndarray | None = folder.load_array("palette")
 
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
-        from .cartoon import cartoonize, fit_palette
+        from ..core.cartoon import cartoonize, fit_palette
 
         if self.palette is None:
             self.palette = fit_palette(stylized, self.settings.colors)

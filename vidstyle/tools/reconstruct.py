@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 import torch
 
-from .features import LAYER_INDEX, VGGFeatures
+from ..core.features import LAYER_INDEX, VGGFeatures
 from .grids import Grid, label_grid
-from .imageio import to_uint8
-from .losses import content_loss, gram_matrix, style_loss
-from .optimize import OptimResult, ProgressCallback, optimize_pixels
-from .runtime import backend_context, precision_context
-from .settings import OptimSettings
+from ..media.image_files import to_uint8
+from ..core.losses import content_loss, gram_matrix, style_loss
+from ..core.optimize import OptimResult, ProgressCallback, optimize_pixels
+from ..core.runtime import backend_context, precision_context
+from ..settings import OptimSettings
 
 
 @dataclass(frozen=True)
