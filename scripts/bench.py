@@ -56,8 +56,8 @@ from torch.overrides import TorchFunctionMode  # noqa: E402
 
 from vidstyle.core.features import LAYER_CHANNELS, LAYER_INDEX, LAYER_NAMES, VGGFeatures  # noqa: E402
 from vidstyle.core.runtime import backend_context, resolve_device, resolve_precision, synchronize  # noqa: E402
-from vidstyle.settings import DEFAULT_STYLE_LAYERS, LossSettings, ModelSettings, OptimSettings, VideoSettings  # noqa: E402
 from vidstyle.core.stylizer import Stylizer  # noqa: E402
+from vidstyle.settings import DEFAULT_STYLE_LAYERS, LossSettings, ModelSettings, OptimSettings, VideoSettings  # noqa: E402
 
 DEFAULT_LAYERS = tuple(dict.fromkeys([LossSettings().content_layer, *(n for n, _ in DEFAULT_STYLE_LAYERS)]))
 NAMED_SIZES = {"720p": (720, 1280), "1080p": (1080, 1920), "4k": (2160, 3840)}
@@ -221,8 +221,9 @@ def bench_step(args: argparse.Namespace, device: torch.device, extractor: VGGFea
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            stylizer = Stylizer(extractor, [style], optim=optim, device=device, precision=precision,
-                                compile=compile_, cuda_graphs=graphs)
+            stylizer = Stylizer(extractor, [style], optim=optim,
+                                model=ModelSettings(device=str(device), precision=precision, compile=compile_,
+                                                    cuda_graphs=graphs))
             record["resolved_precision"] = stylizer.precision
             content = structured(h, w, batch, seed=1).to(device)
             stylizer.set_targets(content)
@@ -250,7 +251,8 @@ def bench_step(args: argparse.Namespace, device: torch.device, extractor: VGGFea
                 stylizer.loss_terms(x)["total"].sum().backward()
             key = (h, w)
             if key not in reference_grads:  # eager fp32: the reference for every mode at this size
-                reference = Stylizer(extractor, [style], optim=optim, device=device, precision="fp32")
+                reference = Stylizer(extractor, [style], optim=optim,
+                                     model=ModelSettings(device=str(device), precision="fp32"))
                 reference.set_targets(content[:1])
                 y = start[:1].clone().requires_grad_(True)
                 with backend_context("fp32", device):
@@ -259,7 +261,8 @@ def bench_step(args: argparse.Namespace, device: torch.device, extractor: VGGFea
             ref = reference_grads[key]
             record["grad_rel_err_vs_fp32"] = float((x.grad - ref).norm() / ref.norm())
             if graphs and device.type == "cuda":
-                eager = Stylizer(extractor, [style], optim=optim, device=device, precision=precision)
+                eager = Stylizer(extractor, [style], optim=optim,
+                                 model=ModelSettings(device=str(device), precision=precision))
                 eager.set_targets(content)
                 stylizer.set_targets(content)
                 a = eager.optimize(start, args.iters).image
@@ -295,7 +298,7 @@ def bench_memory(args: argparse.Namespace, device: torch.device, extractor: VGGF
     scale = max(1, args.memory_scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        stylizer = Stylizer(extractor, [structured(64, 64)], device=device, precision=precision)
+        stylizer = Stylizer(extractor, [structured(64, 64)], model=ModelSettings(device=str(device), precision=precision))
     points = []
     for mh, mw in ((max(32, h // scale), max(32, w // scale)), (max(16, h // (2 * scale)), max(16, w // (2 * scale)))):
         content = structured(mh, mw).to(device)
@@ -336,28 +339,36 @@ def write_clip(path: Path, width: int, height: int, frames: int, fps: int = 24) 
 
 
 class BusyMeter:
-    """Wraps ``stylizer.stylize``: device time inside it (CUDA events) or wall time on the CPU."""
+    """While open, wraps ``Stylizer.stylize`` (every Stylizer, e.g. the one a video run builds):
+    device time inside it (CUDA events) or wall time on the CPU."""
 
-    def __init__(self, stylizer: Stylizer) -> None:
-        self.stylizer, self.device = stylizer, stylizer.device
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
         self.pairs: list = []
         self.cpu_seconds = 0.0
-        original = stylizer.stylize
+        self.original = Stylizer.stylize
 
-        def stylize(*a, **k):  # noqa: ANN002, ANN003
+    def __enter__(self) -> "BusyMeter":
+        original = self.original
+
+        def stylize(stylizer, *a, **k):  # noqa: ANN001, ANN002, ANN003
             if self.device.type == "cuda":
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 start.record()
-                result = original(*a, **k)
+                result = original(stylizer, *a, **k)
                 end.record()
                 self.pairs.append((start, end))
                 return result
             t0 = time.perf_counter()
-            result = original(*a, **k)
+            result = original(stylizer, *a, **k)
             self.cpu_seconds += time.perf_counter() - t0
             return result
 
-        stylizer.stylize = stylize
+        Stylizer.stylize = stylize
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        Stylizer.stylize = self.original
 
     def busy_seconds(self) -> float:
         if self.device.type == "cuda":
@@ -406,27 +417,25 @@ def bench_video(args: argparse.Namespace, device: torch.device, workdir: Path, o
     style = structured(256, 256, seed=7)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        stylizer = Stylizer.from_settings([style], settings.loss, settings.optim, settings.style, settings.model,
-                                          progress=False)
-        meter = BusyMeter(stylizer)
         profile = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) \
             if args.profile and device.type == "cuda" else contextlib.nullcontext()
         wall0 = time.perf_counter()
-        with profile as prof:
-            report = run_video(settings, stylizer)
+        with BusyMeter(device) as meter, profile as prof:
+            report = run_video(settings, styles=[style], progress=False)
         wall = time.perf_counter() - wall0
     busy = meter.busy_seconds()
     cold, warm = report.cold_iterations, report.warm_iterations
     emit({
         "kind": "iterations", "clip": f"{cw}x{ch}", "processing_size": "x".join(map(str, report.processing_size)),
         "optimizer": settings.optim.optimizer, "iters": settings.optim.iters, "warm_iters": settings.warm_iters,
-        "tol": settings.optim.tol, "init_mode": settings.init_mode, "weights": stylizer.weights_label,
+        "tol": settings.optim.tol, "init_mode": settings.init_mode, "weights": report.weights_label,
         "cold": cold, "warm": warm,
         "cold_mean": statistics.fmean(cold) if cold else None, "warm_mean": statistics.fmean(warm) if warm else None,
     }, out, stream)
     record = {
         "kind": "video", "device": str(device), "clip": f"{cw}x{ch}", "frames": report.frames,
-        "processing_size": "x".join(map(str, report.processing_size)), "precision": stylizer.precision,
+        "processing_size": "x".join(map(str, report.processing_size)),
+        "precision": resolve_precision(settings.model.precision, device),
         "compile": settings.model.compile, "seconds": round(report.seconds, 3), "wall_seconds": round(wall, 3),
         "frames_per_second": round(report.frames_per_second, 4),
         "busy_seconds": round(busy, 3),

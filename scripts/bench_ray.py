@@ -35,13 +35,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from clips import make_clip  # noqa: E402
-from conftest import stripes_image, structured_image  # noqa: E402
+from helpers import stripes_image, structured_image  # noqa: E402
 
-from vidstyle.scale.distributed import build_stylizer, plan_segments, run_distributed  # noqa: E402
+from vidstyle.core.factory import load_network, network_layers  # noqa: E402
+from vidstyle.media.video_files import read_frames  # noqa: E402
+from vidstyle.scale.distributed import run_distributed  # noqa: E402
+from vidstyle.scale.frame_ranges import plan_segments  # noqa: E402
+from vidstyle.settings import DistributedSettings, ModelSettings, OptimSettings, StyleSettings, VideoSettings  # noqa: E402
 from vidstyle.video.metrics import warping_error  # noqa: E402
 from vidstyle.video.pipeline import run_video  # noqa: E402
-from vidstyle.settings import DistributedSettings, ModelSettings, OptimSettings, StyleSettings, VideoSettings  # noqa: E402
-from vidstyle.media.video_files import read_frames  # noqa: E402
 
 
 def pan(count: int, width: int, height: int) -> list[np.ndarray]:
@@ -104,7 +106,7 @@ def main() -> None:
         return VideoSettings(**{**base.__dict__, "output": str(out)})
 
     timings: dict[str, list[float]] = {"in_process": [], "ray_1_worker": [], "ray_2_workers": []}
-    stylizer = build_stylizer(base)
+    network = load_network(network_layers(base.loss), base.model, seed=base.optim.seed, progress=False)
     load_before = os.getloadavg()
     start = time.perf_counter()
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
@@ -119,7 +121,7 @@ def main() -> None:
     reports = {}
     for _ in range(args.repeat):  # interleaved, so a burst of load from elsewhere hits all three alike
         start = time.perf_counter()
-        run_video(settings("in_process"), stylizer)
+        run_video(settings("in_process"), extractor=network, progress=False)
         timings["in_process"].append(time.perf_counter() - start)
         for name, segments in (("ray_1_worker", 1), ("ray_2_workers", 2)):
             start = time.perf_counter()

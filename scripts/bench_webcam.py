@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from vidstyle.core.runtime import resolve_device, synchronize  # noqa: E402
+from vidstyle.live.camera import SyntheticSource  # noqa: E402
+from vidstyle.live.loop import run_session  # noqa: E402
 from vidstyle.settings import ModelSettings, WebcamSettings  # noqa: E402
-from vidstyle.live.loop import SyntheticSource, run_session  # noqa: E402
 
 
 def _ints(text: str) -> list[int]:

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import torch
 
-from vidstyle.media.image_files import load_image
+from vidstyle.core.runtime import resolve_device
+from vidstyle.settings import LossSettings, ModelSettings, OptimSettings, StyleSettings, VideoSettings
 from vidstyle.video.metrics import evaluate_video
 from vidstyle.video.pipeline import run_video
-from vidstyle.settings import LossSettings, ModelSettings, OptimSettings, StyleSettings, VideoSettings
-from vidstyle.core.stylizer import Stylizer
 
 
 def main() -> None:
@@ -49,13 +48,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for mode, weight in configs:
             loss = LossSettings(temporal_weight=weight)
-            stylizer = Stylizer.from_settings([load_image(args.style, "style")], loss, optim, style, model,
-                                              progress=False)
             out = str(Path(folder) / f"{mode}_{weight:g}.mp4")
             settings = VideoSettings(input=args.clip, output=out, size=args.size, warm_iters=args.warm_iters,
                                      init_mode=mode, max_frames=args.frames, loss=loss, optim=optim, model=model,
                                      style=style)
-            report = run_video(settings, stylizer)
+            report = run_video(settings, progress=False)
             error = evaluate_video(out, args.clip)
             iterations = report.cold_iterations + report.warm_iterations
             row = {
@@ -64,7 +61,7 @@ def main() -> None:
                 "mean_iterations": sum(iterations) / len(iterations),
                 "seconds_per_frame": report.seconds / len(iterations),
                 "frames": len(iterations), "size": list(report.processing_size),
-                "weights": stylizer.weights_label, "device": str(stylizer.device),
+                "weights": report.weights_label, "device": str(resolve_device(model.device)),
                 "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
             }
             rows.append(row)

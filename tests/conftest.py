@@ -1,10 +1,18 @@
-"""Shared fixtures: a tiny seeded random VGG, small structured images, files written on demand."""
+"""Shared fixtures: a tiny seeded random VGG, small structured images, files written on demand,
+and the ``--device`` option that reruns the numeric tests on a GPU.
+
+``pytest --device cuda`` runs the tests that take the ``device`` fixture on CUDA and enables
+the ``gpu``-marked ones (skipped on the default CPU run: they need a CUDA device to mean
+anything). Everything else stays on the CPU.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import warnings
+
 import pytest
 import torch
+from helpers import as_tensor, stripes_image, structured_image
 
 from vidstyle.core.features import LAYER_INDEX, VGGFeatures, random_state_dict
 from vidstyle.settings import DEFAULT_STYLE_LAYERS, LossSettings
@@ -14,6 +22,29 @@ from vidstyle.settings import DEFAULT_STYLE_LAYERS, LossSettings
 torch.set_num_threads(1)
 
 ALL_LAYERS = tuple(dict.fromkeys([LossSettings().content_layer, *(n for n, _ in DEFAULT_STYLE_LAYERS)]))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu",
+                     help="device for the numeric tests (cpu, cuda, cuda:N); cuda also runs the gpu-marked tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.device(config.getoption("--device")).type == "cuda":
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device: run with --device cuda")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig) -> torch.device:
+    """The device of the numeric tests (``--device``); a missing CUDA device is an error, not a skip."""
+    device = torch.device(pytestconfig.getoption("--device"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError("--device cuda was given, but CUDA is not available here")
+    return device
 
 
 @pytest.fixture(autouse=True)
@@ -27,33 +58,20 @@ def _isolated_torch_home(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("NO_PROXY", raising=False)
 
 
+@pytest.fixture
+def per_image_convolution():
+    """oneDNN off: the CPU's native convolution computes each image of a batch as it would alone."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "TF32 acceleration on top of oneDNN..." from the flags call
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
+
+
 @pytest.fixture(scope="session")
 def extractor() -> VGGFeatures:
     """Seeded random VGG19 features up to relu5_1 (every default loss layer)."""
     depth = max(LAYER_INDEX[n] for n in ALL_LAYERS) + 1
     return VGGFeatures(ALL_LAYERS, random_state_dict(depth, seed=0))
-
-
-def structured_image(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """An HxWx3 uint8 image with gradients, a shape and texture (so losses have something to see)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    image = np.stack([xx / width, yy / height, 0.5 + 0.5 * np.sin((xx + yy) / 3.0 + seed)], axis=-1)
-    top, left = rng.integers(0, height // 2), rng.integers(0, width // 2)
-    image[top:top + height // 3, left:left + width // 3] = rng.random(3)
-    image += rng.normal(0, 0.03, image.shape)
-    return (np.clip(image, 0, 1) * 255).astype(np.uint8)
-
-
-def stripes_image(height: int, width: int, seed: int = 1) -> np.ndarray:
-    """A colourful striped texture for a style."""
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    image = np.stack([np.sin(xx / 2.0 + seed), np.sin((xx + 2 * yy) / 3.0), np.cos(yy / 2.5)], axis=-1)
-    return ((image * 0.5 + 0.5) * 255).astype(np.uint8)
-
-
-def as_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).contiguous()
 
 
 @pytest.fixture

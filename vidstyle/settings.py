@@ -77,13 +77,13 @@ class StyleSettings:
     blend: tuple[float, ...] | None = None  # one weight per style; None: equal weights
     size: int | None = None  # long side of the style image; None: same as the content's
     scale: float = 1.0  # style size relative to the content's long side, when size is None
-    preserve_colors: bool = False  # keep the content's colours (vidstyle/colors.py)
+    preserve_colors: bool = False  # keep the content's colours (vidstyle/core/colors.py)
     color_method: str = "luminance"  # "luminance" (YIQ luminance-only transfer) or "histogram"
 
 
 @dataclass(frozen=True)
 class CartoonSettings:
-    """The cartoon post-process (``--cartoon``; on in the ``cartoon`` preset), see vidstyle/cartoon.py."""
+    """The cartoon post-process (``--cartoon``; on in the ``cartoon`` preset), see vidstyle/core/cartoon.py."""
 
     enabled: bool = False
     blend: float = 0.7  # weight of the flat, reduced-palette picture against the stylized one
@@ -160,7 +160,7 @@ RESUME_FREE_FIELDS = (
 
 @dataclass(frozen=True)
 class DistributedSettings:
-    """``--ray [ADDRESS]``: a video split into frame ranges, one Ray task each (vidstyle/distributed.py).
+    """``--ray [ADDRESS]``: a video split into frame ranges, one Ray task each (vidstyle/scale/distributed.py).
 
     Segment k > 0 first stylizes the ``lead_in`` frames before its range (a cold start, then warm
     frames) and discards them, so its first kept frame is warm-started like any other.
@@ -211,31 +211,6 @@ class WebcamSettings:
     loss: LossSettings = field(default_factory=LossSettings)
     optim: OptimSettings = field(default_factory=_webcam_optim)
     model: ModelSettings = field(default_factory=ModelSettings)
-
-
-def parse_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
-    """``"relu1_1:1,relu2_1:0.5,relu3_1"`` -> ``(("relu1_1", 1.0), ("relu2_1", 0.5), ("relu3_1", 1.0))``.
-
-    Raises ``ValueError`` on unknown layers, non-numeric or negative weights.
-    """
-    from .core.features import check_layer_name
-
-    result: list[tuple[str, float]] = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        name, _, weight_text = item.partition(":")
-        check_layer_name(name.strip())
-        try:
-            weight = float(weight_text) if weight_text else 1.0
-        except ValueError:
-            raise ValueError(f"layer weight {weight_text!r} for {name} is not a number") from None
-        if weight < 0 or weight != weight:
-            raise ValueError(f"layer weight for {name} must be >= 0, not {weight_text}")
-        result.append((name.strip(), weight))
-    if not result:
-        raise ValueError("no style layers given")
-    return tuple(result)
 
 
 # Parameter bundles for --preset. Keys are CLI option names (dashes as underscores); an explicit

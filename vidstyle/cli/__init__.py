@@ -4,7 +4,7 @@ This package is the only place that knows about argparse, tqdm and exit statuses
 it takes settings dataclasses and reports progress through callbacks. One module per concern:
 
 * :mod:`.options`: the parser class, option types, option groups shared by commands, settings
-  builders, exit codes;
+  builders (tests build settings from parsed arguments with them), exit codes;
 * :mod:`.image`: ``image``, ``reconstruct``, ``sweep``, ``batch``;
 * :mod:`.video`: ``video`` (the default command) and ``eval``;
 * :mod:`.webcam`: ``webcam``;
@@ -22,33 +22,11 @@ from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..errors import Interrupted, VidstyleError
-from .image import _add_batch_command, _add_image_command, _add_reconstruct_command, _add_sweep_command
-from .options import (
-    _FORMATTER,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    CommandError,
-    _Parser,
-    _value,
-    cartoon_settings,
-    loss_settings,
-    model_settings,
-    optim_settings,
-    style_settings,
-    video_settings,
-)
-from .ray import _add_batch_video_command, distributed_settings
-from .video import _add_eval_command, _add_video_command
-from .webcam import _add_webcam_command, webcam_settings
-
-# Re-exported: the exit statuses and the settings builders (tests build settings from parsed arguments).
-__all__ = [
-    "COMMANDS", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "CommandError", "_value", "build_parser",
-    "cartoon_settings", "distributed_settings", "loss_settings", "main", "model_settings", "optim_settings",
-    "style_settings", "video_settings", "webcam_settings",
-]
+from .image import add_batch_command, add_image_command, add_reconstruct_command, add_sweep_command
+from .options import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, FORMATTER, Parser
+from .ray import add_batch_video_command
+from .video import add_eval_command, add_video_command
+from .webcam import add_webcam_command
 
 
 @contextlib.contextmanager
@@ -67,23 +45,23 @@ def _warnings_as_lines(debug: bool) -> Iterator[None]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser: ``vidstyle COMMAND ...``; ``vidstyle INPUT STYLE`` means ``vidstyle video``."""
-    parser = _Parser(
+    parser = Parser(
         prog="vidstyle",
         description="Neural style transfer (Gatys et al. 2015) for videos, images and webcams. "
                     "'vidstyle INPUT STYLE [options]' is short for 'vidstyle video INPUT STYLE [options]'.",
-        formatter_class=_FORMATTER,
+        formatter_class=FORMATTER,
     )
     parser.add_argument("--version", action="version", version=f"vidstyle {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    _add_image_command(commands)
-    _add_video_command(commands)
-    _add_eval_command(commands)
-    _add_webcam_command(commands)
-    _add_reconstruct_command(commands)
-    _add_sweep_command(commands)
-    _add_batch_command(commands)
-    _add_batch_video_command(commands)
+    add_image_command(commands)
+    add_video_command(commands)
+    add_eval_command(commands)
+    add_webcam_command(commands)
+    add_reconstruct_command(commands)
+    add_sweep_command(commands)
+    add_batch_command(commands)
+    add_batch_video_command(commands)
     return parser
 
 

@@ -1,4 +1,8 @@
-"""``vidstyle image``, ``reconstruct``, ``sweep`` and ``batch``: still images, and the iteration bars."""
+"""``vidstyle image``, ``reconstruct``, ``sweep`` and ``batch``: still images, and the iteration bars.
+
+Each command parses, loads its files (so a typo fails before the network is built), calls the
+library (:mod:`vidstyle.core.stylize_image`, :mod:`vidstyle.tools`), saves and draws progress.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +10,34 @@ import argparse
 import dataclasses
 import sys
 import warnings
-from typing import Any
 
 from ..settings import MAX_AUTO_SIZE, ImageSettings, StyleSettings
 from .options import (
-    CommandError,
     EXIT_OK,
-    _FORMATTER,
-    _fill,
-    _layer_list,
-    _nonnegative_int,
-    _opt,
-    _positive_float,
-    _positive_int,
-    _sweep_values,
-    _value,
+    FORMATTER,
+    CommandError,
     add_common_options,
     add_loss_options,
     add_model_options,
     add_optim_options,
+    add_option,
     add_stylize_options,
-    cartoon_settings,
+    fill_settings,
+    image_settings,
+    layer_list,
     loss_settings,
     model_settings,
+    nonnegative_int,
     optim_settings,
+    option_value,
+    positive_float,
+    positive_int,
     style_settings,
+    sweep_values,
 )
 
 
-def iteration_bar(total: int, quiet: bool, desc: str):
+def iteration_bar(total: int, quiet: bool, desc: str):  # noqa: ANN201
     """A tqdm bar over optimisation iterations, and the callback that advances it."""
     from tqdm import tqdm
 
@@ -47,11 +50,7 @@ def iteration_bar(total: int, quiet: bool, desc: str):
     return bar, callback
 
 
-def _color_method(settings: StyleSettings) -> str | None:
-    return settings.color_method if settings.preserve_colors else None
-
-
-class _RunsBar:
+class RunsBar:
     """One iteration bar over several optimisation runs of ``iters`` each."""
 
     def __init__(self, runs: int, iters: int, quiet: bool, desc: str) -> None:
@@ -67,143 +66,110 @@ class _RunsBar:
         self._advance(self.offset + iteration, loss)
 
 
-def run_image(args: argparse.Namespace) -> int:
-    """``vidstyle image CONTENT STYLE... -o OUT``."""
-    from ..core.colors import color_inputs, color_output
-    from ..media.image_files import check_writable, load_image, resize_long_side, save_image
-    from ..core.stylizer import Stylizer
+def stylize_image_file(settings: ImageSettings, quiet: bool) -> int:
+    """Load, stylize (:func:`~vidstyle.core.stylize_image.stylize_image`), save, report."""
+    from ..core.stylize_image import stylize_image
+    from ..media.image_files import check_writable, load_image, load_init, save_image
 
-    settings = ImageSettings(
-        content=args.content, output=args.output, size=_value(args, "size", None),
-        style=style_settings(args), loss=loss_settings(args), optim=optim_settings(args), model=model_settings(args),
-        cartoon=cartoon_settings(args),
-    )
     # Every input is checked before the network is built: a typo should fail in a second.
     content = load_image(settings.content, "content")
     styles = [load_image(path, "style") for path in settings.style.paths]
     check_writable(settings.output)
-    init: Any = settings.optim.init
-    if init not in ("content", "random"):
-        init = load_image(init, "init")
-    long_side = settings.size or min(max(content.shape[-2:]), MAX_AUTO_SIZE)
-    content = resize_long_side(content, long_side)
-    colors = _color_method(settings.style)
-    net_content, styles, init = color_inputs(colors, content, styles, init)
-
-    stylizer = Stylizer.from_settings(styles, settings.loss, settings.optim, settings.style, settings.model,
-                                      progress=not args.quiet)
-    bar, callback = iteration_bar(settings.optim.iters, args.quiet, "stylize")
+    init = load_init(settings.optim.init)
+    bar, callback = iteration_bar(settings.optim.iters, quiet, "stylize")
     with bar:
-        result = stylizer.stylize(net_content, init, callback=callback)
-    image = color_output(colors, result.image, content)
-    if settings.cartoon.enabled:
-        from ..core.cartoon import cartoonize
-        from ..media.image_files import to_tensor, to_uint8
-
-        image = to_tensor(cartoonize(to_uint8(content), to_uint8(image), settings.cartoon))
-    save_image(image, settings.output)
-    if not args.quiet:
+        done = stylize_image(content, styles, settings, init=init, progress=not quiet, callback=callback)
+    save_image(done.image, settings.output)
+    if not quiet:
+        result = done.result
         h, w = result.image.shape[-2:]
         stop = " (stopped early)" if result.stopped_early else ""
         print(f"wrote {settings.output} ({w}x{h}, {result.iterations} iterations{stop}, "
-              f"loss {result.losses[-1] if result.losses else float('nan'):.4g}, weights: {stylizer.weights_label})",
+              f"loss {result.losses[-1] if result.losses else float('nan'):.4g}, weights: {done.weights_label})",
               file=sys.stderr)
     return EXIT_OK
 
 
-def run_reconstruct(args: argparse.Namespace) -> int:
+def image_command(args: argparse.Namespace) -> int:
+    """``vidstyle image CONTENT STYLE... -o OUT``."""
+    return stylize_image_file(image_settings(args, args.content, args.output), args.quiet)
+
+
+def reconstruct_command(args: argparse.Namespace) -> int:
     """``vidstyle reconstruct IMAGE -o GRID``."""
-    from ..core.features import load_vgg_features
-    from ..tools.grids import save_grid
-    from ..media.image_files import check_writable, load_image, resize_long_side
-    from ..tools.reconstruct import reconstruct_all, reconstruction_grid, reconstruction_plan
-    from ..core.runtime import resolve_device, resolve_precision
+    from ..media.image_files import check_writable, load_image
     from ..settings import ReconstructSettings
+    from ..tools.grids import save_grid
+    from ..tools.reconstruct import reconstruction_grid, reconstruction_plan, run_reconstructions
 
     d = ReconstructSettings()
-    optim = dataclasses.replace(d.optim, **{name: _value(args, name, getattr(d.optim, name))
+    optim = dataclasses.replace(d.optim, **{name: option_value(args, name, getattr(d.optim, name))
                                             for name in ("optimizer", "iters", "lr", "tol", "check_every", "seed")})
-    settings = ReconstructSettings(image=args.image, output=args.output, layers=_value(args, "layers", d.layers),
-                                   size=_value(args, "size", d.size), optim=optim, model=model_settings(args))
-    image = resize_long_side(load_image(settings.image, "image"), settings.size)
+    settings = ReconstructSettings(image=args.image, output=args.output, layers=option_value(args, "layers", d.layers),
+                                   size=option_value(args, "size", d.size), optim=optim, model=model_settings(args))
+    image = load_image(settings.image, "image")
     check_writable(settings.output)
-    device = resolve_device(settings.model.device)
-    extractor, label = load_vgg_features(settings.layers, settings.model.weights, pooling=settings.model.pooling,
-                                         seed=optim.seed, device=device, progress=not args.quiet)
-    runs = _RunsBar(len(reconstruction_plan(settings.layers)), optim.iters, args.quiet, "reconstruct")
+    runs = RunsBar(len(reconstruction_plan(settings.layers)), optim.iters, args.quiet, "reconstruct")
     with runs.bar:
-        done = reconstruct_all(extractor, image, settings.layers, optim,
-                               precision=resolve_precision(settings.model.precision, device),
-                               on_start=runs.start, callback=runs.callback)
-    title = f"reconstructions from noise, {optim.iters} {optim.optimizer} iterations each; weights: {label}"
-    save_grid(reconstruction_grid(image, done, title), settings.output)
+        run = run_reconstructions(settings, image, progress=not args.quiet, on_start=runs.start,
+                                  callback=runs.callback)
+    title = f"reconstructions from noise, {optim.iters} {optim.optimizer} iterations each; weights: {run.weights_label}"
+    save_grid(reconstruction_grid(run.image, run.done, title), settings.output)
     if not args.quiet:
-        print(f"wrote {settings.output} ({len(done)} reconstructions, weights: {label})", file=sys.stderr)
+        print(f"wrote {settings.output} ({len(run.done)} reconstructions, weights: {run.weights_label})",
+              file=sys.stderr)
     return EXIT_OK
 
 
-def run_sweep(args: argparse.Namespace) -> int:
+def sweep_command(args: argparse.Namespace) -> int:
     """``vidstyle sweep CONTENT STYLE... --alpha A1,A2,... [--beta B1,...] -o GRID``."""
     from pathlib import Path
 
-    from ..core.colors import color_inputs, color_output
-    from ..tools.grids import save_grid
-    from ..media.image_files import check_writable, load_image, resize_long_side
+    from ..media.image_files import check_writable, load_image, load_init
     from ..settings import DEFAULT_SWEEP, SWEEPABLE, SweepSettings
-    from ..core.stylizer import Stylizer
-    from ..tools.sweep import check_axes, run_sweep as sweep, sweep_grid, sweep_picture
+    from ..tools.grids import save_grid
+    from ..tools.sweep import check_axes, run_sweep, sweep_grid, sweep_picture
 
     axes = tuple((name, getattr(args, name)) for name in SWEEPABLE if getattr(args, name) is not None)
     unswept = argparse.Namespace(**{**vars(args), **{name: None for name in SWEEPABLE}})
-    settings = SweepSettings(content=args.content, output=args.output, size=_value(args, "size", None),
+    settings = SweepSettings(content=args.content, output=args.output, size=option_value(args, "size", None),
                              axes=check_axes(axes or DEFAULT_SWEEP), style=style_settings(args),
                              loss=loss_settings(unswept), optim=optim_settings(args), model=model_settings(args))
     content = load_image(settings.content, "content")
     styles = [load_image(path, "style") for path in settings.style.paths]
     check_writable(settings.output)
-    init: Any = settings.optim.init
-    if init not in ("content", "random"):
-        init = load_image(init, "init")
-    content = resize_long_side(content, settings.size or min(max(content.shape[-2:]), MAX_AUTO_SIZE))
-    method = _color_method(settings.style)
-    net_content, net_styles, init = color_inputs(method, content, styles, init)
-
+    init = load_init(settings.optim.init)
     grid = sweep_grid(settings.loss, settings.axes)
-    first = Stylizer.from_settings(net_styles, grid[0][0], settings.optim, settings.style, settings.model,
-                                   progress=not args.quiet)
-    cells = sum(len(row) for row in grid)
-    runs = _RunsBar(cells, settings.optim.iters, args.quiet, "sweep")
+    cells, columns = sum(len(row) for row in grid), len(grid[0])
+    runs = RunsBar(cells, settings.optim.iters, args.quiet, "sweep")
     with runs.bar:
-        images = sweep(first.extractor, net_content, net_styles, grid, settings.optim, settings.style, init=init,
-                       device=first.device, precision=first.precision,
-                       on_cell=lambda r, c: runs.start(f"cell {r * len(grid[0]) + c + 1}/{cells}"),
-                       callback=runs.callback)
-    images = [[color_output(method, image, content) for image in row] for row in images]
+        sweep = run_sweep(settings, content, styles, init=init, progress=not args.quiet,
+                          on_cell=lambda r, c: runs.start(f"cell {r * columns + c + 1}/{cells}"),
+                          callback=runs.callback)
     names = " + ".join(Path(p).name for p in settings.style.paths)
     title = (f"{Path(settings.content).name} x {names}: {settings.optim.iters} {settings.optim.optimizer} "
-             f"iterations per cell; weights: {first.weights_label}")
-    save_grid(sweep_picture(images, grid, settings.axes, title), settings.output)
+             f"iterations per cell; weights: {sweep.weights_label}")
+    save_grid(sweep_picture(sweep.images, sweep.grid, settings.axes, title), settings.output)
     if not args.quiet:
-        print(f"wrote {settings.output} ({cells} cells, weights: {first.weights_label})", file=sys.stderr)
+        print(f"wrote {settings.output} ({cells} cells, weights: {sweep.weights_label})", file=sys.stderr)
     return EXIT_OK
 
 
-def run_batch(args: argparse.Namespace) -> int:
+def batch_command(args: argparse.Namespace) -> int:
     """``vidstyle batch IN_DIR --styles DIR -o OUT_DIR --seed S``."""
     from collections import Counter
 
     from tqdm import tqdm
 
-    from ..tools.image_batch import check_folders, check_manifest, load_style_folder, stylize_folder
+    from ..media.image_files import load_init
     from ..settings import BatchSettings
-    from ..tools.style_bank import StyleBank
-    from ..core.stylizer import Stylizer
+    from ..tools.image_batch import check_folders, check_manifest, folder_bank, load_style_folder, stylize_folder
 
     d = BatchSettings()
     settings = BatchSettings(
-        input_dir=args.input_dir, styles_dir=args.styles, output_dir=args.output, size=_value(args, "size", None),
-        batch_size=_value(args, "batch_size", d.batch_size),
-        style=_fill(StyleSettings, args, {"size": "style_size", "scale": "style_scale"}),
+        input_dir=args.input_dir, styles_dir=args.styles, output_dir=args.output,
+        size=option_value(args, "size", None), batch_size=option_value(args, "batch_size", d.batch_size),
+        style=fill_settings(StyleSettings, args, {"size": "style_size", "scale": "style_scale"}),
         loss=loss_settings(args), optim=optim_settings(args), model=model_settings(args),
     )
     check_folders(settings)
@@ -213,12 +179,12 @@ def run_batch(args: argparse.Namespace) -> int:
     if not styles:
         raise CommandError(f"no readable style images in {settings.styles_dir}")
     check_manifest(settings, names)
-    stylizer = Stylizer.from_settings(styles[:1], settings.loss, settings.optim, settings.style, settings.model,
-                                      progress=not args.quiet)
+    load_init(settings.optim.init)  # a bad --init fails before the network is built
+    bank = folder_bank(settings, styles, progress=not args.quiet)
     counts: Counter[str] = Counter()
     bad: list[str] = []
     with tqdm(desc="images", unit="image", disable=args.quiet, dynamic_ncols=True) as bar:
-        for event in stylize_folder(settings, StyleBank(stylizer, styles), names):
+        for event in stylize_folder(settings, bank, names):
             counts[event.kind] += 1
             if event.kind == "plan":
                 bar.reset(total=event.count)
@@ -232,25 +198,25 @@ def run_batch(args: argparse.Namespace) -> int:
         warnings.warn(f"{len(bad)} unreadable file(s) in {settings.input_dir} skipped", stacklevel=1)
     if not args.quiet:
         print(f"{settings.output_dir}: {counts['done']} stylized, {counts['skipped']} already done, "
-              f"{counts['bad']} unreadable skipped ({len(styles)} styles, weights: {stylizer.weights_label})",
+              f"{counts['bad']} unreadable skipped ({len(styles)} styles, weights: {bank.stylizer.weights_label})",
               file=sys.stderr)
     return EXIT_OK
 
 
-def _add_image_command(commands) -> None:  # noqa: ANN001
+def add_image_command(commands) -> None:  # noqa: ANN001
     image = commands.add_parser("image", help="stylize one image", description="Stylize one image.",
-                                formatter_class=_FORMATTER)
+                                formatter_class=FORMATTER)
     image.add_argument("content", help="content image file")
     image.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
     image.add_argument("-o", "--output", required=True, help="output image file (PNG, JPEG, ...)")
-    _opt(image, "--size", type=_positive_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
-         help="long side of the working image in pixels")
+    add_option(image, "--size", type=positive_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
+               help="long side of the working image in pixels")
     add_stylize_options(image)
     add_common_options(image)
-    image.set_defaults(run=run_image)
+    image.set_defaults(run=image_command)
 
 
-def _add_reconstruct_command(commands) -> None:  # noqa: ANN001
+def add_reconstruct_command(commands) -> None:  # noqa: ANN001
     from ..settings import ReconstructSettings
 
     d = ReconstructSettings()
@@ -259,26 +225,27 @@ def _add_reconstruct_command(commands) -> None:  # noqa: ANN001
         description="Rebuild IMAGE from seeded noise from its content representation on each layer (first row) "
                     "and from its style representation on the layers up to each layer (second row: texture "
                     "synthesis), as in Gatys et al. (2015), Fig. 1. Writes a labelled grid.",
-        formatter_class=_FORMATTER)
+        formatter_class=FORMATTER)
     p.add_argument("image", help="image file")
     p.add_argument("-o", "--output", required=True, help="output grid image (PNG, JPEG, ...)")
-    _opt(p, "--layers", type=_layer_list, default=d.layers, help="layers, comma-separated")
-    _opt(p, "--size", type=_positive_int, default=d.size, help="long side of the working image in pixels")
+    add_option(p, "--layers", type=layer_list, default=d.layers, help="layers, comma-separated")
+    add_option(p, "--size", type=positive_int, default=d.size, help="long side of the working image in pixels")
     g = p.add_argument_group("optimisation")
-    _opt(g, "--iters", type=_nonnegative_int, default=d.optim.iters, help="iterations per reconstruction")
-    _opt(g, "--optimizer", choices=("lbfgs", "adam"), default=d.optim.optimizer, help="optimiser of the pixels")
-    _opt(g, "--lr", type=_positive_float, default="1.0 for lbfgs, 0.02 for adam", help="step size")
-    _opt(g, "--tol", type=_positive_float, default=d.optim.tol, help="early-stop tolerance (0: never)")
-    _opt(g, "--check-every", type=_positive_int, default=d.optim.check_every, help="iterations between loss read-backs")
-    _opt(g, "--seed", type=int, default=d.optim.seed, help="seed of the noise start and of random weights")
-    add_model_options(p)
+    add_option(g, "--iters", type=nonnegative_int, default=d.optim.iters, help="iterations per reconstruction")
+    add_option(g, "--optimizer", choices=("lbfgs", "adam"), default=d.optim.optimizer, help="optimiser of the pixels")
+    add_option(g, "--lr", type=positive_float, default="1.0 for lbfgs, 0.02 for adam", help="step size")
+    add_option(g, "--tol", type=positive_float, default=d.optim.tol, help="early-stop tolerance (0: never)")
+    add_option(g, "--check-every", type=positive_int, default=d.optim.check_every,
+               help="iterations between loss read-backs")
+    add_option(g, "--seed", type=int, default=d.optim.seed, help="seed of the noise start and of random weights")
+    add_model_options(p, speed=False)  # a small diagnostic picture: its own loop, no Stylizer
     g = p.add_argument_group("general")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    p.set_defaults(run=run_reconstruct)
+    p.set_defaults(run=reconstruct_command)
 
 
-def _add_sweep_command(commands) -> None:  # noqa: ANN001
+def add_sweep_command(commands) -> None:  # noqa: ANN001
     from ..settings import DEFAULT_SWEEP
 
     p = commands.add_parser(
@@ -287,22 +254,22 @@ def _add_sweep_command(commands) -> None:  # noqa: ANN001
                     "start and seed, and write a labelled grid: the first swept parameter varies along the "
                     "columns, the second down the rows. Without --alpha or --beta, alpha is swept over "
                     + ",".join(f"{v:g}" for v in DEFAULT_SWEEP[0][1]) + ".",
-        formatter_class=_FORMATTER)
+        formatter_class=FORMATTER)
     p.add_argument("content", help="content image file")
     p.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
     p.add_argument("-o", "--output", required=True, help="output grid image (PNG, JPEG, ...)")
-    _opt(p, "--size", type=_positive_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
-         help="long side of the working image in pixels")
+    add_option(p, "--size", type=positive_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
+               help="long side of the working image in pixels")
     add_stylize_options(p, "iterations per cell", cartoon=False)
     for name in ("alpha", "beta"):
         action = p._option_string_actions[f"--{name}"]
-        action.type, action.metavar = _sweep_values, "V1,V2,..."
+        action.type, action.metavar = sweep_values, "V1,V2,..."
         action.help = action.help.replace("[default:", "; comma-separated values to sweep [default:")
     add_common_options(p)
-    p.set_defaults(run=run_sweep)
+    p.set_defaults(run=sweep_command)
 
 
-def _add_batch_command(commands) -> None:  # noqa: ANN001
+def add_batch_command(commands) -> None:  # noqa: ANN001
     from ..settings import BatchSettings
 
     d = BatchSettings()
@@ -313,20 +280,22 @@ def _add_batch_command(commands) -> None:  # noqa: ANN001
                     "size are optimised together on the device. Rerunning skips finished files; unreadable "
                     "files are skipped with a warning and counted. OUT_DIR/vidstyle-batch.json records each "
                     "image's style.",
-        formatter_class=_FORMATTER)
+        formatter_class=FORMATTER)
     p.add_argument("input_dir", metavar="IN_DIR", help="folder of content images (not recursive)")
     p.add_argument("--styles", required=True, metavar="DIR", help="folder of style images")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder (created if missing)")
-    _opt(p, "--size", type=_positive_int, default=f"each image's size, at most {MAX_AUTO_SIZE}",
-         help="long side of the working images in pixels")
-    _opt(p, "--batch-size", type=_positive_int, default=d.batch_size,
-         help="images of the same size optimised at once (with lbfgs they share its step history; "
-              "adam or 1 make each image independent of its batch mates)")
+    add_option(p, "--size", type=positive_int, default=f"each image's size, at most {MAX_AUTO_SIZE}",
+               help="long side of the working images in pixels")
+    add_option(p, "--batch-size", type=positive_int, default=d.batch_size,
+               help="images of the same size optimised at once (with lbfgs they share its step history; "
+                    "adam or 1 make each image independent of its batch mates)")
     g = p.add_argument_group("style")
-    _opt(g, "--style-size", type=_positive_int, default=d.style.size, help="long side of the style images in pixels")
-    _opt(g, "--style-scale", type=_positive_float, default=d.style.scale, help="style size relative to the content's")
+    add_option(g, "--style-size", type=positive_int, default=d.style.size,
+               help="long side of the style images in pixels")
+    add_option(g, "--style-scale", type=positive_float, default=d.style.scale,
+               help="style size relative to the content's")
     add_loss_options(p)
     add_optim_options(p)
     add_model_options(p)
     add_common_options(p)
-    p.set_defaults(run=run_batch)
+    p.set_defaults(run=batch_command)

@@ -1,7 +1,7 @@
 """What every command shares: the parser class, option types and groups, settings builders, exit codes.
 
-Options are parsed with a default of None (:func:`_opt`) so that a ``--preset`` can fill what the
-user left out; :func:`_value` and :func:`_fill` then build the settings dataclasses.
+Options are parsed with a default of None (:func:`add_option`) so that a ``--preset`` can fill what the
+user left out; :func:`option_value` and :func:`fill_settings` then build the settings dataclasses.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from typing import Any, NoReturn
 
 from ..errors import VidstyleError
 from ..settings import (
-    PRESETS,
     INIT_MODES,
+    PRESETS,
+    ImageSettings,
     LossSettings,
     ModelSettings,
     OptimSettings,
     StyleSettings,
     VideoSettings,
-    parse_layer_weights,
 )
-
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -30,14 +29,14 @@ class CommandError(VidstyleError):
     """A bad combination of options found after parsing: one line, exit status 1."""
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in one line (and still exits 2)."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-_FORMATTER = argparse.HelpFormatter
+FORMATTER = argparse.HelpFormatter
 
 
 def _default_text(value: Any) -> str:
@@ -51,7 +50,7 @@ def _default_text(value: Any) -> str:
     return str(value)
 
 
-def _opt(group: argparse._ActionsContainer, *flags: str, default: Any, help: str, **kwargs: Any) -> None:
+def add_option(group: argparse._ActionsContainer, *flags: str, default: Any, help: str, **kwargs: Any) -> None:
     """An option whose parsed default is None, so presets can fill what the user left out.
 
     The real default (from the settings dataclass) is shown in --help.
@@ -59,7 +58,8 @@ def _opt(group: argparse._ActionsContainer, *flags: str, default: Any, help: str
     group.add_argument(*flags, default=None, help=f"{help} [default: {_default_text(default)}]", **kwargs)
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
+    """An option type: a finite number >= 0."""
     try:
         value = float(text)
     except ValueError:
@@ -69,7 +69,8 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An option type: a whole number >= 1."""
     try:
         value = int(text)
     except ValueError:
@@ -79,18 +80,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _nonnegative_int(text: str) -> int:
-    return 0 if text.strip() == "0" else _positive_int(text)
+def nonnegative_int(text: str) -> int:
+    """An option type: a whole number >= 0."""
+    return 0 if text.strip() == "0" else positive_int(text)
 
 
-def _layer_weights(text: str) -> tuple[tuple[str, float], ...]:
+def layer_weights(text: str) -> tuple[tuple[str, float], ...]:
+    """An option type: ``NAME:W,...`` style layers with weights."""
+    from ..core.features import parse_layer_weights
+
     try:
         return parse_layer_weights(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _layer(text: str) -> str:
+def layer_name(text: str) -> str:
+    """An option type: one VGG19 layer name."""
     from ..core.features import check_layer_name
 
     try:
@@ -99,7 +105,8 @@ def _layer(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _float_list(text: str) -> tuple[float, ...]:
+def float_list(text: str) -> tuple[float, ...]:
+    """An option type: comma-separated numbers."""
     try:
         values = tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError:
@@ -109,22 +116,25 @@ def _float_list(text: str) -> tuple[float, ...]:
     return values
 
 
-def _unit_float(text: str) -> float:
-    value = _positive_float(text)
+def unit_float(text: str) -> float:
+    """An option type: a number in [0, 1]."""
+    value = positive_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
     return value
 
 
-def _layer_list(text: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(_layer(part.strip()) for part in text.split(",") if part.strip()))
+def layer_list(text: str) -> tuple[str, ...]:
+    """An option type: comma-separated VGG19 layer names (duplicates dropped)."""
+    names = tuple(dict.fromkeys(layer_name(part.strip()) for part in text.split(",") if part.strip()))
     if not names:
         raise argparse.ArgumentTypeError("no layers given")
     return names
 
 
-def _sweep_values(text: str) -> tuple[float, ...]:
-    values = _float_list(text)
+def sweep_values(text: str) -> tuple[float, ...]:
+    """An option type: comma-separated finite numbers >= 0 to sweep."""
+    values = float_list(text)
     if any(not v >= 0 or v == float("inf") for v in values):
         raise argparse.ArgumentTypeError(f"{text!r}: sweep values must be finite numbers >= 0")
     return values
@@ -134,47 +144,58 @@ def _sweep_values(text: str) -> tuple[float, ...]:
 
 
 def add_loss_options(parser: argparse.ArgumentParser) -> None:
+    """The loss group: layers, alpha, beta, Gram and TV kinds."""
     d = LossSettings()
     g = parser.add_argument_group("loss (L = L_content + alpha * sum_l w_l L_style_l + beta * L_tv)")
-    _opt(g, "--content-layer", type=_layer, default=d.content_layer, help="layer for the content loss; deeper keeps less detail")
-    _opt(g, "--style-layers", type=_layer_weights, default=d.style_layers,
-         help="style layers with weights, NAME:W,... (weight 1 if omitted); deeper layers give larger, more abstract patterns")
-    _opt(g, "--alpha", type=_positive_float, default=d.alpha, help="style weight: higher means more style, less content")
-    _opt(g, "--beta", type=_positive_float, default=d.beta,
-         help="total-variation weight: higher means smoother. TV is a mean over pixels, so one value works at any resolution")
-    _opt(g, "--gram", choices=("plain", "centered"), default=d.gram,
-         help="Gram matrix F F^T/(HW); 'centered' subtracts each channel's mean first")
-    _opt(g, "--tv", choices=("l2", "l1", "pow"), default=d.tv,
-         help="total variation: squared (l2) or absolute (l1) neighbour differences, or (dx^2+dy^2)^gamma (pow)")
-    _opt(g, "--tv-gamma", type=_positive_float, default=d.tv_gamma, help="exponent gamma of --tv pow")
+    add_option(g, "--content-layer", type=layer_name, default=d.content_layer,
+               help="layer for the content loss; deeper keeps less detail")
+    add_option(g, "--style-layers", type=layer_weights, default=d.style_layers,
+               help="style layers with weights, NAME:W,... (weight 1 if omitted); deeper layers give larger, more abstract patterns")
+    add_option(g, "--alpha", type=positive_float, default=d.alpha,
+               help="style weight: higher means more style, less content")
+    add_option(g, "--beta", type=positive_float, default=d.beta,
+               help="total-variation weight: higher means smoother. TV is a mean over pixels, so one value works at any resolution")
+    add_option(g, "--gram", choices=("plain", "centered"), default=d.gram,
+               help="Gram matrix F F^T/(HW); 'centered' subtracts each channel's mean first")
+    add_option(g, "--tv", choices=("l2", "l1", "pow"), default=d.tv,
+               help="total variation: squared (l2) or absolute (l1) neighbour differences, or (dx^2+dy^2)^gamma (pow)")
+    add_option(g, "--tv-gamma", type=positive_float, default=d.tv_gamma, help="exponent gamma of --tv pow")
 
 
 def add_optim_options(parser: argparse.ArgumentParser, iters_help: str = "iterations") -> None:
+    """The optimisation group: optimiser, iterations, step size, early stop, init, seed."""
     d = OptimSettings()
     g = parser.add_argument_group("optimisation")
-    _opt(g, "--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help="optimiser of the pixels")
-    _opt(g, "--iters", type=_nonnegative_int, default=d.iters, help=iters_help)
-    _opt(g, "--lr", type=_positive_float, default="1.0 for lbfgs, 0.02 for adam", help="step size")
-    _opt(g, "--tol", type=_positive_float, default=d.tol,
-         help="stop early when the loss falls by less than this fraction over --check-every iterations (0: never)")
-    _opt(g, "--check-every", type=_positive_int, default=d.check_every,
-         help="iterations between loss read-backs (progress and early stopping)")
-    _opt(g, "--init", default=d.init, help="start from 'content' (fast), 'random' (seeded noise) or an image PATH")
-    _opt(g, "--multiscale", type=_positive_int, default=d.multiscale,
-         help="coarse-to-fine levels for cold starts (each level doubles the size)")
-    _opt(g, "--seed", type=int, default=d.seed, help="seed for noise init and random weights (same seed, same device: same image)")
+    add_option(g, "--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help="optimiser of the pixels")
+    add_option(g, "--iters", type=nonnegative_int, default=d.iters, help=iters_help)
+    add_option(g, "--lr", type=positive_float, default="1.0 for lbfgs, 0.02 for adam", help="step size")
+    add_option(g, "--tol", type=positive_float, default=d.tol,
+               help="stop early when the loss falls by less than this fraction over --check-every iterations (0: never)")
+    add_option(g, "--check-every", type=positive_int, default=d.check_every,
+               help="iterations between loss read-backs (progress and early stopping)")
+    add_option(g, "--init", default=d.init,
+               help="start from 'content' (fast), 'random' (seeded noise) or an image PATH")
+    add_option(g, "--multiscale", type=positive_int, default=d.multiscale,
+               help="coarse-to-fine levels for cold starts (each level doubles the size)")
+    add_option(g, "--seed", type=int, default=d.seed,
+               help="seed for noise init and random weights (same seed, same device: same image)")
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
+def add_model_options(parser: argparse.ArgumentParser, *, speed: bool = True) -> None:
+    """The network and device group: weights, pooling, device, precision, and (``speed``) the
+    Stylizer's --compile and --cuda-graphs."""
     d = ModelSettings()
     g = parser.add_argument_group("network and device")
-    _opt(g, "--weights", default=d.weights,
-         help="'auto' (ImageNet VGG19 from the torch hub cache or a download; falls back to random with a warning), "
-              "'imagenet' (the same, but an error when unavailable), 'random' (seeded), or a PATH to a VGG19 state dict")
-    _opt(g, "--pooling", choices=("max", "avg"), default=d.pooling, help="VGG pooling; avg gives smoother results")
-    _opt(g, "--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps")
-    _opt(g, "--precision", choices=("auto", "fp32", "tf32", "bf16", "fp16"), default=d.precision,
-         help="network precision: auto is bf16 autocast on CUDA, fp32 elsewhere; Gram matrices and losses stay fp32")
+    add_option(g, "--weights", default=d.weights,
+               help="'auto' (ImageNet VGG19 from the torch hub cache or a download; falls back to random with a warning), "
+                    "'imagenet' (the same, but an error when unavailable), 'random' (seeded), or a PATH to a VGG19 state dict")
+    add_option(g, "--pooling", choices=("max", "avg"), default=d.pooling,
+               help="VGG pooling; avg gives smoother results")
+    add_option(g, "--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps")
+    add_option(g, "--precision", choices=("auto", "fp32", "tf32", "bf16", "fp16"), default=d.precision,
+               help="network precision: auto is bf16 autocast on CUDA, fp32 elsewhere; Gram matrices and losses stay fp32")
+    if not speed:
+        return
     g.add_argument("--compile", action="store_true", default=None, help="torch.compile the loss step (once per frame size) [default: off]")
     g.add_argument("--cuda-graphs", action="store_true", default=None,
                    help="capture each frame size's Adam iteration as a CUDA graph and replay it (small frames; "
@@ -182,12 +203,14 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_style_options(parser: argparse.ArgumentParser) -> None:
+    """The style group: style size, scale and blend weights."""
     d = StyleSettings()
     g = parser.add_argument_group("style")
-    _opt(g, "--style-size", type=_positive_int, default=d.size,
-         help="long side of the style image in pixels (default: the content's working size times --style-scale)")
-    _opt(g, "--style-scale", type=_positive_float, default=d.scale, help="style size relative to the content's")
-    _opt(g, "--style-blend", type=_float_list, default=d.blend, help="blend weights W1,W2,... for several style images")
+    add_option(g, "--style-size", type=positive_int, default=d.size,
+               help="long side of the style image in pixels (default: the content's working size times --style-scale)")
+    add_option(g, "--style-scale", type=positive_float, default=d.scale, help="style size relative to the content's")
+    add_option(g, "--style-blend", type=float_list, default=d.blend,
+               help="blend weights W1,W2,... for several style images")
 
 
 def add_stylize_options(parser: argparse.ArgumentParser, iters_help: str = "iterations", *, colors: bool = True,
@@ -210,6 +233,7 @@ def add_stylize_options(parser: argparse.ArgumentParser, iters_help: str = "iter
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """The general group: --preset, --quiet, --debug."""
     g = parser.add_argument_group("general")
     from ..settings import describe_preset
 
@@ -221,17 +245,19 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_color_options(parser: argparse.ArgumentParser) -> None:
+    """The colour group: --preserve-colors and its method."""
     from ..core.colors import COLOR_METHODS
 
     g = parser.add_argument_group("colour")
     g.add_argument("--preserve-colors", action=argparse.BooleanOptionalAction, default=None,
                    help="keep the content's colours (Gatys et al. 2016) [default: off]")
-    _opt(g, "--color-method", choices=COLOR_METHODS, default=StyleSettings().color_method,
-         help="how --preserve-colors works: 'luminance' stylizes the luminance only and keeps the content's "
-              "YIQ chroma; 'histogram' moves the style's colours to the content's mean and covariance first")
+    add_option(g, "--color-method", choices=COLOR_METHODS, default=StyleSettings().color_method,
+               help="how --preserve-colors works: 'luminance' stylizes the luminance only and keeps the content's "
+                    "YIQ chroma; 'histogram' moves the style's colours to the content's mean and covariance first")
 
 
 def add_cartoon_options(parser: argparse.ArgumentParser) -> None:
+    """The cartoon post-process group."""
     from ..settings import CartoonSettings
 
     d = CartoonSettings()
@@ -239,41 +265,43 @@ def add_cartoon_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--cartoon", action=argparse.BooleanOptionalAction, default=None,
                    help="flatten the result to a small palette with edge-preserving smoothing, darken the "
                         "content's outlines, blend with the stylized image [default: off]")
-    _opt(g, "--cartoon-blend", type=_unit_float, default=d.blend,
-         help="weight of the flat picture against the stylized one (0..1)")
-    _opt(g, "--cartoon-colors", type=_positive_int, default=d.colors, help="palette size (at least 2)")
-    _opt(g, "--cartoon-edges", type=_unit_float, default=d.edge_strength, help="outline darkness (0: none, 1: black)")
+    add_option(g, "--cartoon-blend", type=unit_float, default=d.blend,
+               help="weight of the flat picture against the stylized one (0..1)")
+    add_option(g, "--cartoon-colors", type=positive_int, default=d.colors, help="palette size (at least 2)")
+    add_option(g, "--cartoon-edges", type=unit_float, default=d.edge_strength,
+               help="outline darkness (0: none, 1: black)")
 
 
 def add_video_options(parser: argparse.ArgumentParser) -> None:
+    """The video group: size, budgets, init mode, flow, encoder, range, segments, overwrite/resume."""
     d = VideoSettings()
     g = parser.add_argument_group("video")
-    _opt(g, "--size", type=_positive_int, default=d.size,
-         help="long side of the processing size in pixels (never above the source's; both sides made even)")
-    _opt(g, "--warm-iters", type=_nonnegative_int, default=d.warm_iters,
-         help="iteration budget of every frame after the first (the first uses --iters)")
-    _opt(g, "--keyframe-every", type=_nonnegative_int, metavar="K", default=d.keyframe_every,
-         help="keyframe mode for cheap clips: the full --iters on every K-th frame, --refine-iters on the "
-              "flow-propagated frames between (0: off)")
-    _opt(g, "--refine-iters", type=_nonnegative_int, default=d.refine_iters,
-         help="iterations of the frames between keyframes (with --keyframe-every)")
-    _opt(g, "--init-mode", choices=INIT_MODES, default=d.init_mode,
-         help="start each frame from: its content (independent), the previous stylized frame (prev), "
-              "or the previous stylized frame warped along the optical flow, occluded regions filled from the content (flow)")
-    _opt(g, "--temporal-weight", type=_positive_float, default=LossSettings().temporal_weight,
-         help="weight of the temporal loss mean(c * (x - warp(x_prev))^2) with occlusion mask c (Ruder et al. 2016)")
-    _opt(g, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
-         help="OpenCV DIS optical flow preset for --init-mode flow")
-    _opt(g, "--codec", default=d.codec, help="video encoder (libx264 falls back to mpeg4 if missing)")
-    _opt(g, "--crf", type=int, default=d.crf, help="encoder quality (lower is better and larger)")
-    _opt(g, "--output-size", choices=("processing", "source"), default=d.output_size,
-         help="encode at the processing size, or upscale back to the source size")
+    add_option(g, "--size", type=positive_int, default=d.size,
+               help="long side of the processing size in pixels (never above the source's; both sides made even)")
+    add_option(g, "--warm-iters", type=nonnegative_int, default=d.warm_iters,
+               help="iteration budget of every frame after the first (the first uses --iters)")
+    add_option(g, "--keyframe-every", type=nonnegative_int, metavar="K", default=d.keyframe_every,
+               help="keyframe mode for cheap clips: the full --iters on every K-th frame, --refine-iters on the "
+                    "flow-propagated frames between (0: off)")
+    add_option(g, "--refine-iters", type=nonnegative_int, default=d.refine_iters,
+               help="iterations of the frames between keyframes (with --keyframe-every)")
+    add_option(g, "--init-mode", choices=INIT_MODES, default=d.init_mode,
+               help="start each frame from: its content (independent), the previous stylized frame (prev), "
+                    "or the previous stylized frame warped along the optical flow, occluded regions filled from the content (flow)")
+    add_option(g, "--temporal-weight", type=positive_float, default=LossSettings().temporal_weight,
+               help="weight of the temporal loss mean(c * (x - warp(x_prev))^2) with occlusion mask c (Ruder et al. 2016)")
+    add_option(g, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
+               help="OpenCV DIS optical flow preset for --init-mode flow")
+    add_option(g, "--codec", default=d.codec, help="video encoder (libx264 falls back to mpeg4 if missing)")
+    add_option(g, "--crf", type=int, default=d.crf, help="encoder quality (lower is better and larger)")
+    add_option(g, "--output-size", choices=("processing", "source"), default=d.output_size,
+               help="encode at the processing size, or upscale back to the source size")
     g.add_argument("--no-audio", dest="audio", action="store_false", default=None, help="drop the audio (default: copy it unchanged)")
-    _opt(g, "--start", type=_positive_float, default=d.start, help="start at this time in seconds")
-    _opt(g, "--duration", type=_positive_float, default=d.duration, help="stylize this many seconds")
-    _opt(g, "--max-frames", type=_positive_int, default=d.max_frames, help="stylize at most this many frames")
-    _opt(g, "--segment-frames", type=_positive_int, default=d.segment_frames,
-         help="frames per resumable segment in the work folder")
+    add_option(g, "--start", type=positive_float, default=d.start, help="start at this time in seconds")
+    add_option(g, "--duration", type=positive_float, default=d.duration, help="stylize this many seconds")
+    add_option(g, "--max-frames", type=positive_int, default=d.max_frames, help="stylize at most this many frames")
+    add_option(g, "--segment-frames", type=positive_int, default=d.segment_frames,
+               help="frames per resumable segment in the work folder")
     g.add_argument("--overwrite", action="store_true", default=None, help="replace an existing OUTPUT")
     g.add_argument("--resume", action="store_true", default=None,
                    help="insist on resuming an interrupted run (a plain rerun with the same settings resumes too)")
@@ -282,7 +310,7 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
 # -- building settings from parsed arguments -----------------------------------------------
 
 
-def _value(args: argparse.Namespace, name: str, default: Any) -> Any:
+def option_value(args: argparse.Namespace, name: str, default: Any) -> Any:
     """The explicit option if given, else the preset's value, else the dataclass default."""
     explicit = getattr(args, name, None)
     if explicit is not None:
@@ -291,7 +319,7 @@ def _value(args: argparse.Namespace, name: str, default: Any) -> Any:
     return preset.get(name, default)
 
 
-def _fill(cls: type, args: argparse.Namespace, names: dict[str, str] | None = None, **fixed: Any) -> Any:
+def fill_settings(cls: type, args: argparse.Namespace, names: dict[str, str] | None = None, **fixed: Any) -> Any:
     """Build dataclass ``cls`` from args; ``names`` maps field -> argparse dest where they differ."""
     names = names or {}
     defaults = cls()
@@ -300,25 +328,29 @@ def _fill(cls: type, args: argparse.Namespace, names: dict[str, str] | None = No
         if f.name in fixed:
             values[f.name] = fixed[f.name]
         else:
-            values[f.name] = _value(args, names.get(f.name, f.name), getattr(defaults, f.name))
+            values[f.name] = option_value(args, names.get(f.name, f.name), getattr(defaults, f.name))
     return cls(**values)
 
 
 def loss_settings(args: argparse.Namespace) -> LossSettings:
-    return _fill(LossSettings, args)
+    """LossSettings from parsed arguments (explicit option, else preset, else default)."""
+    return fill_settings(LossSettings, args)
 
 
 def optim_settings(args: argparse.Namespace) -> OptimSettings:
-    return _fill(OptimSettings, args)
+    """OptimSettings from parsed arguments."""
+    return fill_settings(OptimSettings, args)
 
 
 def model_settings(args: argparse.Namespace) -> ModelSettings:
-    settings = _fill(ModelSettings, args)
+    """ModelSettings from parsed arguments."""
+    settings = fill_settings(ModelSettings, args)
     return dataclasses.replace(settings, compile=bool(settings.compile), cuda_graphs=bool(settings.cuda_graphs))
 
 
 def style_settings(args: argparse.Namespace) -> StyleSettings:
-    settings = _fill(StyleSettings, args, {"size": "style_size", "scale": "style_scale", "blend": "style_blend"},
+    """StyleSettings from parsed arguments (``args.style`` holds the paths); bad blends are refused."""
+    settings = fill_settings(StyleSettings, args, {"size": "style_size", "scale": "style_scale", "blend": "style_blend"},
                      paths=tuple(args.style))
     if settings.blend is not None and len(settings.blend) != len(settings.paths):
         raise CommandError(f"{len(settings.blend)} --style-blend weights given for {len(settings.paths)} style images")
@@ -328,10 +360,11 @@ def style_settings(args: argparse.Namespace) -> StyleSettings:
 
 
 def cartoon_settings(args: argparse.Namespace):  # noqa: ANN201
+    """CartoonSettings from parsed arguments, checked."""
     from ..core.cartoon import check_cartoon_settings
     from ..settings import CartoonSettings
 
-    settings = _fill(CartoonSettings, args, {"enabled": "cartoon", "blend": "cartoon_blend",
+    settings = fill_settings(CartoonSettings, args, {"enabled": "cartoon", "blend": "cartoon_blend",
                                              "colors": "cartoon_colors", "edge_strength": "cartoon_edges"})
     try:
         return check_cartoon_settings(dataclasses.replace(settings, enabled=bool(settings.enabled)))
@@ -340,9 +373,19 @@ def cartoon_settings(args: argparse.Namespace):  # noqa: ANN201
 
 
 def video_settings(args: argparse.Namespace) -> VideoSettings:
-    optim = _fill(OptimSettings, args)
-    optim = dataclasses.replace(optim, tol=_value(args, "tol", VideoSettings().tol))
-    settings = _fill(VideoSettings, args, input=args.input, output=args.output, style=style_settings(args),
+    """VideoSettings from parsed arguments (videos stop every frame early at the video --tol)."""
+    optim = fill_settings(OptimSettings, args)
+    optim = dataclasses.replace(optim, tol=option_value(args, "tol", VideoSettings().tol))
+    settings = fill_settings(VideoSettings, args, input=args.input, output=args.output, style=style_settings(args),
                      loss=loss_settings(args), optim=optim, model=model_settings(args),
                      cartoon=cartoon_settings(args))
     return dataclasses.replace(settings, tol=optim.tol, overwrite=bool(settings.overwrite), resume=bool(settings.resume))
+
+
+def image_settings(args: argparse.Namespace, content: str, output: str) -> ImageSettings:
+    """ImageSettings from parsed arguments (``vidstyle image``, and ``vidstyle INPUT STYLE`` with an image INPUT)."""
+    return ImageSettings(
+        content=content, output=output, size=option_value(args, "size", None), style=style_settings(args),
+        loss=loss_settings(args), optim=optim_settings(args), model=model_settings(args),
+        cartoon=cartoon_settings(args),
+    )

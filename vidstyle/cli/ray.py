@@ -1,6 +1,6 @@
 """Ray: ``vidstyle INPUT STYLE --ray`` (one video in frame ranges) and ``vidstyle batch-video``.
 
-The work itself is in :mod:`vidstyle.distributed` and :mod:`vidstyle.batch_video`.
+The work itself is in :mod:`vidstyle.scale.distributed` and :mod:`vidstyle.scale.clip_folder`.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from typing import Any
 
 from ..settings import VideoSettings
 from .options import (
-    CommandError,
     EXIT_OK,
-    _FORMATTER,
-    _nonnegative_int,
-    _opt,
-    _positive_int,
-    _value,
+    FORMATTER,
+    CommandError,
     add_common_options,
+    add_option,
     add_stylize_options,
     add_video_options,
+    nonnegative_int,
+    option_value,
+    positive_int,
     video_settings,
 )
 
@@ -37,14 +37,14 @@ def add_ray_options(parser: argparse.ArgumentParser, segments: bool = True) -> N
                         "started on this machine, or a new local Ray. Inputs and the work folder beside the output "
                         "must be on storage every node can read [default: off]")
     if segments:
-        _opt(g, "--segments", type=_positive_int, metavar="N", default="one per task slot of the cluster",
-             help="frame ranges to split the video into, one task each")
-        _opt(g, "--lead-in", type=_nonnegative_int, metavar="L", default=d.lead_in,
-             help="frames before each range (after the first) stylized to warm the frame chain up, then discarded")
-    _opt(g, "--ray-retries", type=_nonnegative_int, metavar="N", default=d.max_retries,
-         help="retries of a failed task (crashed worker, lost node, error) before the run gives up")
-    _opt(g, "--ray-cpus", type=_positive_int, metavar="N", default=d.cpus_per_task,
-         help="CPU cores (and torch threads) per task on a cluster without GPUs")
+        add_option(g, "--segments", type=positive_int, metavar="N", default="one per task slot of the cluster",
+                   help="frame ranges to split the video into, one task each")
+        add_option(g, "--lead-in", type=nonnegative_int, metavar="L", default=d.lead_in,
+                   help="frames before each range (after the first) stylized to warm the frame chain up, then discarded")
+    add_option(g, "--ray-retries", type=nonnegative_int, metavar="N", default=d.max_retries,
+               help="retries of a failed task (crashed worker, lost node, error) before the run gives up")
+    add_option(g, "--ray-cpus", type=positive_int, metavar="N", default=d.cpus_per_task,
+               help="CPU cores (and torch threads) per task on a cluster without GPUs")
 
 
 def distributed_settings(args: argparse.Namespace) -> Any:
@@ -52,17 +52,18 @@ def distributed_settings(args: argparse.Namespace) -> Any:
 
     d = DistributedSettings()
     return DistributedSettings(
-        address=args.ray or None, segments=_value(args, "segments", d.segments),
-        lead_in=_value(args, "lead_in", d.lead_in), max_retries=_value(args, "ray_retries", d.max_retries),
-        cpus_per_task=_value(args, "ray_cpus", d.cpus_per_task),
+        address=args.ray or None, segments=option_value(args, "segments", d.segments),
+        lead_in=option_value(args, "lead_in", d.lead_in), max_retries=option_value(args, "ray_retries", d.max_retries),
+        cpus_per_task=option_value(args, "ray_cpus", d.cpus_per_task),
     )
 
 
-def run_video_on_ray(args: argparse.Namespace, settings: VideoSettings, styles: list) -> int:
+def video_on_ray(args: argparse.Namespace, settings: VideoSettings, styles: list) -> int:
     """``vidstyle INPUT STYLE --ray [ADDRESS]``: the video in frame ranges, one Ray task each."""
     from tqdm import tqdm
 
-    from ..scale.distributed import require_ray, run_distributed
+    from ..scale.cluster import require_ray
+    from ..scale.distributed import run_distributed
 
     require_ray()  # before any weights are loaded
     dist = distributed_settings(args)
@@ -93,15 +94,15 @@ def run_video_on_ray(args: argparse.Namespace, settings: VideoSettings, styles: 
     return EXIT_OK
 
 
-def run_batch_video(args: argparse.Namespace) -> int:
+def batch_video_command(args: argparse.Namespace) -> int:
     """``vidstyle batch-video IN_DIR STYLE... -o OUT_DIR [--ray [ADDRESS]]``."""
     from collections import Counter
 
     from tqdm import tqdm
 
-    from ..scale.clip_folder import run_batch_video as batch
-    from ..scale.cluster import require_ray
     from ..media.image_files import load_image
+    from ..scale.clip_folder import run_batch_video
+    from ..scale.cluster import require_ray
 
     if args.ray is not None:
         require_ray()
@@ -121,7 +122,7 @@ def run_batch_video(args: argparse.Namespace) -> int:
             if event.kind in ("bad", "failed"):
                 problems.append(event)
 
-        batch(template, args.input_dir, args.output, dist, styles=styles, progress=not args.quiet, on_event=on_event)
+        run_batch_video(template, args.input_dir, args.output, dist, styles=styles, progress=not args.quiet, on_event=on_event)
     for event in problems:  # after the bar, so the lines stay whole
         what = "skipped" if event.kind == "bad" else "failed"
         warnings.warn(f"{what}: {event.name}: {event.message}", stacklevel=1)
@@ -134,14 +135,14 @@ def run_batch_video(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_batch_video_command(commands) -> None:  # noqa: ANN001
+def add_batch_video_command(commands) -> None:  # noqa: ANN001
     p = commands.add_parser(
         "batch-video", help="stylize every video of a folder (as Ray tasks with --ray; finished outputs skipped)",
         description="Stylize every video of IN_DIR into OUT_DIR/STEM.mp4 with the same settings. With --ray each "
                     "clip is a Ray task (one GPU each where the cluster has GPUs); without, the clips run one after "
                     "another here. Existing outputs are skipped (rerun to continue), files that are not videos are "
                     "skipped with a warning, and a clip that fails does not stop the others.",
-        formatter_class=_FORMATTER)
+        formatter_class=FORMATTER)
     p.add_argument("input_dir", metavar="IN_DIR", help="folder of videos (not recursive)")
     p.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder (created if missing)")
@@ -149,4 +150,4 @@ def _add_batch_video_command(commands) -> None:  # noqa: ANN001
     add_stylize_options(p, "iterations of each clip's first (cold) frame", colors=False, cartoon=False, video=True)
     add_ray_options(p, segments=False)
     add_common_options(p)
-    p.set_defaults(run=run_batch_video)
+    p.set_defaults(run=batch_video_command)

@@ -7,70 +7,48 @@ import sys
 from pathlib import Path
 
 from ..settings import VideoSettings
-from .image import run_image
+from .image import stylize_image_file
 from .options import (
-    CommandError,
     EXIT_OK,
-    _FORMATTER,
-    _positive_float,
+    FORMATTER,
+    CommandError,
     add_common_options,
     add_stylize_options,
     add_video_options,
+    image_settings,
+    positive_float,
     video_settings,
 )
-from .ray import add_ray_options, run_video_on_ray
+from .ray import add_ray_options, video_on_ray
 
 
-def _styles_for_colors(settings: VideoSettings, styles: list) -> list:
-    """With --preserve-colors, the style images as the network should see them: matched to the
-    clip's first frame (luminance statistics, or colour mean and covariance), once per run."""
-    from ..core.colors import color_inputs, preserve_method
-    from ..media.image_files import to_tensor
-    from ..media.video_files import processing_size, probe, read_frames
-
-    method = preserve_method(settings.style)
-    if method is None:
-        return styles
-    info = probe(settings.input)
-    size = processing_size(info.width, info.height, settings.size)
-    first = next(read_frames(settings.input, size=size, start=settings.start, max_frames=1), None)
-    if first is None:
-        return styles
-    return color_inputs(method, to_tensor(first.image), styles)[1]
-
-
-def run_video(args: argparse.Namespace) -> int:
+def video_command(args: argparse.Namespace) -> int:
     """``vidstyle INPUT STYLE... [-o OUTPUT]``: stylize a video (an image INPUT falls through to image mode)."""
-    from ..media.image_files import IMAGE_EXTENSIONS, check_writable, load_image
-    from ..video.pipeline import default_output, run_video as run_pipeline, same_file
-    from ..core.stylizer import Stylizer
+    from ..media.image_files import STILL_IMAGE_EXTENSIONS, check_writable, load_image, load_init
     from ..media.video_files import probe
+    from ..video.pipeline import default_output, run_video, same_file
 
-    if args.output is None:
-        args.output = default_output(args.input, args.style[0])
-    settings = video_settings(args)
+    output = args.output if args.output is not None else default_output(args.input, args.style[0])
+    settings = video_settings(argparse.Namespace(**{**vars(args), "output": output}))
     styles = [load_image(path, "style") for path in settings.style.paths]  # before any decoding
     if not Path(settings.input).exists():
         raise CommandError(f"input file not found: {settings.input}")
-    if Path(settings.input).suffix.lower() in IMAGE_EXTENSIONS:
-        if args.output.endswith(".mp4") and args.output == default_output(args.input, args.style[0]):
-            args.output = str(Path(args.output).with_suffix(".png"))
-        args.content = args.input
-        return run_image(args)
+    if Path(settings.input).suffix.lower() in STILL_IMAGE_EXTENSIONS:
+        if args.output is None:
+            output = str(Path(output).with_suffix(".png"))
+        return stylize_image_file(image_settings(args, settings.input, output), args.quiet)
+    load_init(settings.optim.init)  # a bad --init fails before anything is decoded
     probe(settings.input)  # a readable video stream, before the network is built
     if same_file(settings.input, settings.output):
         raise CommandError(f"the output would overwrite the input {settings.input}; choose another -o")
     check_writable(settings.output)
     if Path(settings.output).exists() and not settings.overwrite:
         raise CommandError(f"{settings.output} exists; pass --overwrite to replace it")
-    styles = _styles_for_colors(settings, styles)
-    if getattr(args, "ray", None) is not None:  # --ray [ADDRESS]: vidstyle/distributed.py
-        return run_video_on_ray(args, settings, styles)
+    if getattr(args, "ray", None) is not None:  # --ray [ADDRESS]: vidstyle/scale/distributed.py
+        return video_on_ray(args, settings, styles)
     if getattr(args, "segments", None) is not None or getattr(args, "lead_in", None) is not None:
         raise CommandError("--segments and --lead-in need --ray")
 
-    stylizer = Stylizer.from_settings(styles, settings.loss, settings.optim, settings.style, settings.model,
-                                      progress=not args.quiet)
     from tqdm import tqdm
 
     bars = []
@@ -86,7 +64,7 @@ def run_video(args: argparse.Namespace) -> int:
         bars[0].update(1)
 
     try:
-        report = run_pipeline(settings, stylizer, on_start=on_start, on_frame=on_frame)
+        report = run_video(settings, styles=styles, progress=not args.quiet, on_start=on_start, on_frame=on_frame)
     finally:
         for bar in bars:
             bar.close()
@@ -96,12 +74,12 @@ def run_video(args: argparse.Namespace) -> int:
         w, h = report.processing_size
         print(f"wrote {settings.output}: {report.frames} frames at {w}x{h}, {report.frames_per_second:.2f} frames/s, "
               f"iterations per frame cold {mean(cold):.0f} / warm {mean(warm):.1f}, "
-              f"peak memory {report.peak_memory_bytes / 2**20:.0f} MiB, weights: {stylizer.weights_label}",
+              f"peak memory {report.peak_memory_bytes / 2**20:.0f} MiB, weights: {report.weights_label}",
               file=sys.stderr)
     return EXIT_OK
 
 
-def run_eval(args: argparse.Namespace) -> int:
+def eval_command(args: argparse.Namespace) -> int:
     """``vidstyle eval OUTPUT --reference INPUT``: temporal warping error (Lai et al. 2018) as JSON."""
     import json
 
@@ -128,13 +106,13 @@ def run_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_video_command(commands) -> None:  # noqa: ANN001
+def add_video_command(commands) -> None:  # noqa: ANN001
     video = commands.add_parser(
         "video", help="stylize a video (the default command: 'vidstyle INPUT STYLE')",
         description="Stylize a video: decode with PyAV, stylize each frame warm-started from the previous one, "
                     "encode with PyAV (audio copied). Finished segments are kept in a work folder beside the "
                     "output, so an interrupted run resumes when rerun with the same settings.",
-        formatter_class=_FORMATTER)
+        formatter_class=FORMATTER)
     video.add_argument("input", help="input video (anything FFmpeg reads); an image falls through to image mode")
     video.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
     video.add_argument("-o", "--output", default=None, help="output video [default: INPUT-STEM_STYLE-STEM.mp4 here]")
@@ -142,25 +120,25 @@ def _add_video_command(commands) -> None:  # noqa: ANN001
     add_stylize_options(video, "iterations of the first (cold) frame", video=True)
     add_ray_options(video)
     add_common_options(video)
-    video.set_defaults(run=run_video)
+    video.set_defaults(run=video_command)
 
 
-def _add_eval_command(commands) -> None:  # noqa: ANN001
+def add_eval_command(commands) -> None:  # noqa: ANN001
     evaluate = commands.add_parser(
         "eval", help="measure how stable a stylized video is (warping error)",
         description="Warping error of Lai et al. 2018: for each frame t, optical flow and occlusion mask from the "
                     "INPUT frames t-1 and t, then the masked mean squared difference between output frame t and "
                     "output frame t-1 warped to t, averaged over frames (RGB in [0, 1]; lower is more stable). "
                     "Also reports the same number for the input itself (the floor) and the mean absolute "
-                    "frame difference.", formatter_class=_FORMATTER)
+                    "frame difference.", formatter_class=FORMATTER)
     evaluate.add_argument("output_video", metavar="OUTPUT", help="the stylized video")
     evaluate.add_argument("--reference", required=True, metavar="INPUT", help="the video it was made from")
     evaluate.add_argument("--json", metavar="FILE", help="write the JSON here instead of to stdout")
     evaluate.add_argument("--plot", metavar="FILE", help="write a PNG plot of the per-frame error curve")
-    evaluate.add_argument("--start", type=_positive_float, default=None, metavar="SECONDS",
+    evaluate.add_argument("--start", type=positive_float, default=None, metavar="SECONDS",
                           help="the output was made from INPUT starting here (its --start); the same number of "
                                "frames as OUTPUT is compared [default: the beginning]")
     evaluate.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"), default=VideoSettings().flow_preset,
                           help=f"OpenCV DIS optical flow preset [default: {VideoSettings().flow_preset}]")
     evaluate.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    evaluate.set_defaults(run=run_eval)
+    evaluate.set_defaults(run=eval_command)

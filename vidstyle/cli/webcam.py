@@ -13,18 +13,17 @@ from .options import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    _fill,
-    _opt,
-    _positive_float,
-    _positive_int,
-    _value,
     add_loss_options,
     add_model_options,
+    add_option,
+    fill_settings,
     loss_settings,
     model_settings,
+    option_value,
+    positive_float,
+    positive_int,
     style_settings,
 )
-
 
 WEBCAM_KEYS = """keys in the window:
   q, Esc   quit                       s      save a snapshot (stylized and original PNG)
@@ -37,57 +36,59 @@ def add_webcam_options(parser: argparse.ArgumentParser) -> None:
 
     d = WebcamSettings()
     g = parser.add_argument_group("camera, window and recording")
-    _opt(g, "--camera", default=d.camera,
-         help="camera index, video file (played at its frame rate, like a camera) or stream URL (rtsp://, http://)")
-    _opt(g, "--size", type=_positive_int, default=d.size,
-         help="short side of the working image in pixels (never above the camera's; both sides made even)")
-    _opt(g, "--display-size", type=_positive_int, default=d.display_size, help="short side of the image in the window")
+    add_option(g, "--camera", default=d.camera,
+               help="camera index, video file (played at its frame rate, like a camera) or stream URL (rtsp://, http://)")
+    add_option(g, "--size", type=positive_int, default=d.size,
+               help="short side of the working image in pixels (never above the camera's; both sides made even)")
+    add_option(g, "--display-size", type=positive_int, default=d.display_size,
+               help="short side of the image in the window")
     g.add_argument("--headless", action="store_true", default=None,
                    help="no window (servers, tests); stop with --max-frames, --seconds or Ctrl-C")
-    _opt(g, "--max-frames", type=_positive_int, default=d.max_frames, help="stop after this many stylized frames")
-    _opt(g, "--seconds", type=_positive_float, default=d.seconds, help="stop after this many seconds")
-    _opt(g, "--record", metavar="OUT.mp4", default=d.record,
-         help="write the shown frames (without the text overlay) to this video with PyAV")
-    _opt(g, "--snapshot-dir", default=d.snapshot_dir, help="folder for the snapshots of the s key")
+    add_option(g, "--max-frames", type=positive_int, default=d.max_frames, help="stop after this many stylized frames")
+    add_option(g, "--seconds", type=positive_float, default=d.seconds, help="stop after this many seconds")
+    add_option(g, "--record", metavar="OUT.mp4", default=d.record,
+               help="write the shown frames (without the text overlay) to this video with PyAV")
+    add_option(g, "--snapshot-dir", default=d.snapshot_dir, help="folder for the snapshots of the s key")
     o = parser.add_argument_group("per-frame optimisation")
-    _opt(o, "--iters", type=_positive_int, default=d.optim.iters,
-         help="optimiser iterations per frame (+ and - change it live)")
-    _opt(o, "--optimizer", choices=("lbfgs", "adam"), default=d.optim.optimizer, help="optimiser of the pixels")
-    _opt(o, "--lr", type=_positive_float, default=f"{d.optim.lr:g} for {d.optim.optimizer}, "
-         f"{OptimSettings(optimizer='lbfgs').learning_rate():g} for lbfgs", help="step size")
-    _opt(o, "--init-mode", choices=INIT_MODES, default=d.init_mode,
-         help="start each frame from: its content (independent), the previous stylized frame (prev), "
-              "or that frame warped along the optical flow, occlusions filled from the content (flow)")
-    _opt(o, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
-         help="OpenCV DIS optical flow preset for --init-mode flow")
-    _opt(o, "--temporal-weight", type=_positive_float, default=d.loss.temporal_weight,
-         help="weight of the temporal loss against the flow-warped previous frame (--init-mode flow)")
-    _opt(o, "--seed", type=int, default=d.optim.seed, help="seed for random weights")
+    add_option(o, "--iters", type=positive_int, default=d.optim.iters,
+               help="optimiser iterations per frame (+ and - change it live)")
+    add_option(o, "--optimizer", choices=("lbfgs", "adam"), default=d.optim.optimizer, help="optimiser of the pixels")
+    add_option(o, "--lr", type=positive_float, default=f"{d.optim.lr:g} for {d.optim.optimizer}, "
+               f"{OptimSettings(optimizer='lbfgs').learning_rate():g} for lbfgs", help="step size")
+    add_option(o, "--init-mode", choices=INIT_MODES, default=d.init_mode,
+               help="start each frame from: its content (independent), the previous stylized frame (prev), "
+                    "or that frame warped along the optical flow, occlusions filled from the content (flow)")
+    add_option(o, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
+               help="OpenCV DIS optical flow preset for --init-mode flow")
+    add_option(o, "--temporal-weight", type=positive_float, default=d.loss.temporal_weight,
+               help="weight of the temporal loss against the flow-warped previous frame (--init-mode flow)")
+    add_option(o, "--seed", type=int, default=d.optim.seed, help="seed for random weights")
     s = parser.add_argument_group("style")
-    _opt(s, "--style-size", type=_positive_int, default=d.style.size,
-         help="long side of the style images in pixels (default: the working image's long side times --style-scale)")
-    _opt(s, "--style-scale", type=_positive_float, default=d.style.scale, help="style size relative to the working image's")
+    add_option(s, "--style-size", type=positive_int, default=d.style.size,
+               help="long side of the style images in pixels (default: the working image's long side times --style-scale)")
+    add_option(s, "--style-scale", type=positive_float, default=d.style.scale,
+               help="style size relative to the working image's")
 
 
 def webcam_settings(args: argparse.Namespace) -> Any:
     from ..settings import WebcamSettings
 
     d = WebcamSettings()
-    optimizer = _value(args, "optimizer", d.optim.optimizer)
+    optimizer = option_value(args, "optimizer", d.optim.optimizer)
     lr = args.lr if args.lr is not None else (d.optim.lr if optimizer == d.optim.optimizer else None)
-    optim = dataclasses.replace(d.optim, optimizer=optimizer, lr=lr, iters=_value(args, "iters", d.optim.iters),
-                                seed=_value(args, "seed", d.optim.seed))
-    settings = _fill(WebcamSettings, args, style=style_settings(args), loss=loss_settings(args), optim=optim,
+    optim = dataclasses.replace(d.optim, optimizer=optimizer, lr=lr, iters=option_value(args, "iters", d.optim.iters),
+                                seed=option_value(args, "seed", d.optim.seed))
+    settings = fill_settings(WebcamSettings, args, style=style_settings(args), loss=loss_settings(args), optim=optim,
                      model=model_settings(args))
     return dataclasses.replace(settings, headless=bool(settings.headless))
 
 
-def run_webcam(args: argparse.Namespace) -> int:
+def webcam_command(args: argparse.Namespace) -> int:
     """``vidstyle webcam STYLE... [--camera 0|PATH|URL]``: live preview in a window (or headless)."""
     from tqdm import tqdm
 
-    from ..media.image_files import load_image
     from ..live.loop import run_session
+    from ..media.image_files import load_image
 
     settings = webcam_settings(args)
     styles = [load_image(path, "style") for path in settings.style.paths]  # before the camera is opened
@@ -123,7 +124,7 @@ def run_webcam(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_webcam_command(commands) -> None:  # noqa: ANN001
+def add_webcam_command(commands) -> None:  # noqa: ANN001
     webcam = commands.add_parser(
         "webcam", help="live preview of a camera (or a file or stream) in a window",
         description="Stylize a live camera feed at a low resolution, a few optimiser iterations per frame, each frame\n"
@@ -137,4 +138,4 @@ def _add_webcam_command(commands) -> None:  # noqa: ANN001
     g = webcam.add_argument_group("general")
     g.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    webcam.set_defaults(run=run_webcam)
+    webcam.set_defaults(run=webcam_command)

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..media.image_files import resize, to_tensor, to_uint8
 from ..settings import StyleSettings
+from .tensors import resize, to_tensor, to_uint8
 
 COLOR_METHODS = ("luminance", "histogram")
 

@@ -7,8 +7,6 @@ normalisation happens inside the extractor so callers never see it.
 
 from __future__ import annotations
 
-from ..errors import VidstyleError
-
 import os
 import warnings
 from collections.abc import Iterable, Mapping
@@ -16,6 +14,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from ..errors import VidstyleError
 
 # Convolutions per block in VGG19 (torchvision's configuration "E").
 _VGG19_BLOCKS = (2, 2, 4, 4, 4)
@@ -51,6 +51,29 @@ def check_layer_name(name: str) -> str:
     if name not in LAYER_INDEX:
         raise ValueError(f"unknown layer {name!r}; valid layers: {', '.join(LAYER_NAMES)}")
     return name
+
+
+def parse_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
+    """``"relu1_1:1,relu2_1:0.5,relu3_1"`` -> ``(("relu1_1", 1.0), ("relu2_1", 0.5), ("relu3_1", 1.0))``.
+
+    Raises ``ValueError`` on unknown layers, non-numeric or negative weights.
+    """
+    result: list[tuple[str, float]] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, _, weight_text = item.partition(":")
+        check_layer_name(name.strip())
+        try:
+            weight = float(weight_text) if weight_text else 1.0
+        except ValueError:
+            raise ValueError(f"layer weight {weight_text!r} for {name} is not a number") from None
+        if weight < 0 or weight != weight:
+            raise ValueError(f"layer weight for {name} must be >= 0, not {weight_text}")
+        result.append((name.strip(), weight))
+    if not result:
+        raise ValueError("no style layers given")
+    return tuple(result)
 
 
 def check_image_size(height: int, width: int, layers: Iterable[str], what: str = "image") -> None:
@@ -208,6 +231,7 @@ class VGGFeatures(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self._index_to_name = {LAYER_INDEX[name]: name for name in self.layers}
+        self.weights_label = "injected"  # which weights these are, for logs and reports
         self.requires_grad_(False)
         self.eval()
 
@@ -253,10 +277,12 @@ def load_vgg_features(
 ) -> tuple[VGGFeatures, str]:
     """Build the extractor for ``layers`` with the given ``--weights`` value on ``device``.
 
-    Returns the extractor and a label saying which weights it holds (for logs and reports).
+    Returns the extractor and a label saying which weights it holds (for logs and reports;
+    also kept as ``extractor.weights_label``).
     """
     layers = tuple(check_layer_name(name) for name in layers)
     depth = max(LAYER_INDEX[name] for name in layers) + 1
     state, label = resolve_state_dict(weights, depth, seed, progress=progress)
     extractor = VGGFeatures(layers, state, pooling=pooling)
+    extractor.weights_label = label
     return extractor.to(device), label

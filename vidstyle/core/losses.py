@@ -9,6 +9,7 @@ dtype of the features (bf16 autocast would lose the small differences that matte
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -88,12 +89,49 @@ def blend_grams(grams: Sequence[torch.Tensor], weights: Sequence[float]) -> torc
     return sum(g * (w / total) for g, w in zip(grams, weights))
 
 
+@dataclass(eq=False)
+class LossTargets:
+    """What the loss compares an image against.
+
+    ``content``: the content layer's features (B or 1, C, H, W); ``style``: Gram matrices per
+    style layer (B or 1, C, C); ``temporal``: (warped previous output (B or 1, 3, H, W), mask
+    (B or 1, 1, H, W)), or None where there is no previous frame.
+    """
+
+    content: torch.Tensor
+    style: dict[str, torch.Tensor]
+    temporal: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def tensors(self) -> list[torch.Tensor]:
+        """Every target tensor, in a fixed order (content, style layers, temporal)."""
+        return [self.content, *self.style.values(), *(self.temporal or ())]
+
+    def layout(self) -> tuple:
+        """Shapes and presence of the targets: equal layouts can share static buffers."""
+        return (tuple(self.style), self.temporal is not None, tuple(tuple(t.shape) for t in self.tensors()))
+
+    def clone(self) -> "LossTargets":
+        """Copies of every tensor (e.g. the static buffers a CUDA graph reads)."""
+        temporal = tuple(t.clone() for t in self.temporal) if self.temporal is not None else None
+        return LossTargets(self.content.clone(), {k: v.clone() for k, v in self.style.items()}, temporal)
+
+    def copy_(self, other: "LossTargets") -> None:
+        """Overwrite these tensors in place with ``other``'s values (same layout)."""
+        if self.layout() != other.layout():
+            raise ValueError("targets of another layout cannot be copied in place")
+        with torch.no_grad():
+            for mine, theirs in zip(self.tensors(), other.tensors()):
+                mine.copy_(theirs)
+
+
 class StyleTransferLoss(nn.Module):
-    """Holds the targets and weights; ``forward(features, image)`` returns named loss terms.
+    """Holds the weights and the current :class:`LossTargets`; ``forward(features, image)``
+    returns named loss terms.
 
     ``L = L_content + alpha * sum_l w_l L_style_l + beta * L_tv (+ w_t * L_temporal)``.
-    Style Gram targets are set once per style (:meth:`set_style_grams`); content features per
-    frame (:meth:`set_content`); the temporal target only when a previous frame exists.
+    Targets come in whole through :meth:`load_targets` and go out through
+    :meth:`export_targets`; ``forward(..., targets=...)`` evaluates against other targets
+    without touching the held ones (a CUDA graph passes its static buffers this way).
     Terms come back per image, shape (B,), under ``content``, ``style/<layer>``, ``tv``,
     ``temporal`` and ``total``.
     """
@@ -120,9 +158,7 @@ class StyleTransferLoss(nn.Module):
         self.alpha, self.beta = float(alpha), float(beta)
         self.gram_kind, self.tv_kind, self.tv_gamma = gram, tv, float(tv_gamma)
         self.temporal_weight = float(temporal_weight)
-        self.content_target: torch.Tensor | None = None
-        self.style_targets: dict[str, torch.Tensor] = {}
-        self.temporal_target: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.targets: LossTargets | None = None
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -134,37 +170,58 @@ class StyleTransferLoss(nn.Module):
         centered = self.gram_kind == "centered"
         return {name: gram_matrix(features[name], centered) for name in self.style_weights}
 
-    def set_style_grams(self, grams: Mapping[str, torch.Tensor]) -> None:
-        """Use these Gram matrices (B or 1, C, C) as style targets."""
-        self.style_targets = {name: grams[name].detach() for name in self.style_weights}
+    def make_targets(
+        self,
+        content_features: Mapping[str, torch.Tensor],
+        style_grams: Mapping[str, torch.Tensor],
+        temporal: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+    ) -> LossTargets:
+        """Targets from the content image's features, the style Grams and (warped previous
+        output, mask) for the temporal term; a mask of None means every pixel counts."""
+        if temporal is not None and not self.temporal_weight:
+            temporal = None  # a term with no weight needs no target
+        if temporal is not None:
+            warped, mask = temporal
+            mask = torch.ones_like(warped[:, :1]) if mask is None else mask
+            temporal = (warped.detach(), mask.detach())
+        return LossTargets(
+            content_features[self.content_layer].detach(),
+            {name: style_grams[name].detach() for name in self.style_weights},
+            temporal,
+        )
 
-    def set_content(self, features: Mapping[str, torch.Tensor]) -> None:
-        """Use these features (of the content image) as the content target."""
-        self.content_target = features[self.content_layer].detach()
+    def load_targets(self, targets: LossTargets) -> None:
+        """Use ``targets`` from now on."""
+        missing = set(self.style_weights) - set(targets.style)
+        if missing:
+            raise ValueError(f"style targets lack layers {sorted(missing)}")
+        self.targets = targets
 
-    def set_temporal(self, warped_previous: torch.Tensor | None, mask: torch.Tensor | None = None) -> None:
-        """Target for the temporal term; ``None`` switches it off (first frame)."""
-        if warped_previous is None:
-            self.temporal_target = None
-            return
-        if mask is None:
-            mask = torch.ones_like(warped_previous[:, :1])
-        self.temporal_target = (warped_previous.detach(), mask.detach())
+    def export_targets(self) -> LossTargets:
+        """The targets in use (raises if none were loaded)."""
+        if self.targets is None:
+            raise RuntimeError("load_targets must be called before the loss is used")
+        return self.targets
 
-    def forward(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.content_target is None or not self.style_targets:
-            raise RuntimeError("set_content and set_style_grams must be called before the loss")
-        terms: dict[str, torch.Tensor] = {"content": content_loss(features[self.content_layer], self.content_target)}
+    def uses_temporal(self, targets: LossTargets | None = None) -> bool:
+        """Whether the temporal term is on: a weight and a temporal target."""
+        targets = targets if targets is not None else self.targets
+        return bool(self.temporal_weight) and targets is not None and targets.temporal is not None
+
+    def forward(self, features: Mapping[str, torch.Tensor], image: torch.Tensor,
+                targets: LossTargets | None = None) -> dict[str, torch.Tensor]:
+        targets = targets if targets is not None else self.export_targets()
+        terms: dict[str, torch.Tensor] = {"content": content_loss(features[self.content_layer], targets.content)}
         total = terms["content"]
         for name, gram in self.grams(features).items():
-            term = style_loss(gram, self.style_targets[name])
+            term = style_loss(gram, targets.style[name])
             terms[f"style/{name}"] = term
             total = total + self.alpha * self.style_weights[name] * term
         if self.beta:
             terms["tv"] = total_variation(image, self.tv_kind, self.tv_gamma)
             total = total + self.beta * terms["tv"]
-        if self.temporal_weight and self.temporal_target is not None:
-            terms["temporal"] = temporal_loss(image, *self.temporal_target)
+        if self.uses_temporal(targets):
+            terms["temporal"] = temporal_loss(image, *targets.temporal)
             total = total + self.temporal_weight * terms["temporal"]
         terms["total"] = total
         return terms

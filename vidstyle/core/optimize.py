@@ -5,18 +5,22 @@ The loss is passed in as a function, so this module knows nothing about VGG or s
 Host synchronisation (each one stalls the CPU until the GPU has caught up, so the GPU idles
 while the next iteration is being queued):
 
-- Adam: none inside the loop. The loss is read back only at checks (every ``check_every``
-  iterations and at the last one), and the final loss terms in one read at the end.
+- Adam: none inside the loop. The loss terms are read back only at checks (every
+  ``check_every`` iterations and at the last one), one read per check.
 - L-BFGS: torch's ``LBFGS.step`` syncs several times per iteration by design (``float(loss)``,
   the gradient-norm and curvature tests ``if ys > 1e-10`` etc.). That costs little on large
   frames (tens of ms per iteration) and is why small frames use Adam, :class:`GraphedAdam` or
-  the batched mode (:mod:`vidstyle.batched`).
+  the batched mode (:func:`optimize_each`, :mod:`vidstyle.video.sequences`).
+
+Two loops: :func:`_optimize` (eager; :func:`optimize_pixels` for one problem,
+:func:`optimize_each` for independent images) and :class:`GraphedAdam` (one captured CUDA graph
+per shape).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -24,7 +28,8 @@ import torch
 OPTIMIZERS = ("lbfgs", "adam")
 
 LossFunction = Callable[[torch.Tensor], dict[str, torch.Tensor]]
-ProgressCallback = Callable[[int, float], None]
+ProgressCallback = Callable[[int, float], None]  # (iteration, loss)
+BatchCallback = Callable[[int, int, float], None]  # (image index, iteration, loss)
 
 
 @dataclass
@@ -43,11 +48,12 @@ class OptimResult:
 
 
 class _Checks:
-    """The read-back schedule and early stopping shared by every loop here.
+    """The read-back schedule and early stopping of one optimisation (one image, or a batch
+    optimised as one).
 
-    ``due(i)``: iteration ``i`` (1-based, after its step) is a check. ``check(i, total)`` reads
-    the loss (one host sync), records it, calls the callback and says whether to stop: the loss
-    fell by less than ``tol`` (relative) since the previous check.
+    ``due(i)``: iteration ``i`` (1-based, after its step) is a check. ``check(i, loss)`` records
+    the loss read at that check, calls the callback and says whether to stop: the budget is
+    spent, or the loss fell by less than ``tol`` (relative) since the previous check.
     """
 
     def __init__(self, iters: int, tol: float, check_every: int, callback: ProgressCallback | None) -> None:
@@ -59,18 +65,17 @@ class _Checks:
     def due(self, iteration: int) -> bool:
         return iteration % self.every == 0 or iteration == self.iters
 
-    def check(self, iteration: int, total: torch.Tensor | float) -> bool:
-        current = float(total.detach()) if isinstance(total, torch.Tensor) else float(total)
-        self.losses.append(current)
+    def check(self, iteration: int, loss: float) -> bool:
+        self.losses.append(loss)
         if self.callback is not None:
-            self.callback(iteration, current)
+            self.callback(iteration, loss)
         if self.tol > 0 and self.previous is not None:
-            decrease = (self.previous - current) / max(abs(self.previous), 1e-30)
+            decrease = (self.previous - loss) / max(abs(self.previous), 1e-30)
             if decrease < self.tol:
                 self.stopped_early = iteration < self.iters
                 return True
-        self.previous = current
-        return False
+        self.previous = loss
+        return iteration >= self.iters
 
 
 def read_terms(terms: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -81,6 +86,13 @@ def read_terms(terms: dict[str, torch.Tensor]) -> dict[str, float]:
     return dict(zip(terms, values))
 
 
+def _read_per_image(terms: dict[str, torch.Tensor]) -> dict[str, list[float]]:
+    """Every term of every image, in one device read: ``{name: [value per image]}``."""
+    names = list(terms)
+    table = torch.stack([terms[name].detach().float().reshape(-1) for name in names]).tolist()
+    return dict(zip(names, table))
+
+
 def make_adam(x: torch.Tensor, lr: float, *, capturable: bool = False) -> torch.optim.Adam:
     """Adam for the pixels: torch's fused single-kernel update where the device has one.
 
@@ -88,7 +100,7 @@ def make_adam(x: torch.Tensor, lr: float, *, capturable: bool = False) -> torch.
     (the unfused CPU path calls ``.item()`` on it every step). ``capturable`` (CUDA only)
     keeps the whole update on the device for CUDA graph capture. Adam is elementwise, so a
     batch of independent images gets the updates each image would get alone
-    (see :mod:`vidstyle.batched`).
+    (see :func:`optimize_each`).
     """
     try:
         if x.device.type == "cuda":
@@ -100,10 +112,10 @@ def make_adam(x: torch.Tensor, lr: float, *, capturable: bool = False) -> torch.
     return torch.optim.Adam([x], lr=lr)
 
 
-def _check_args(optimizer: str, iters: int) -> None:
+def _check_args(optimizer: str, budgets: Sequence[int]) -> None:
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    if iters < 0:
+    if any(b < 0 for b in budgets):
         raise ValueError("iters must be >= 0")
 
 
@@ -123,9 +135,62 @@ def optimize_pixels(
     Pixels are clamped to [0, 1] after every step. The loss is read back from the device only
     every ``check_every`` iterations (each read waits for the device), and then early stopping
     applies: if the loss fell by less than ``tol`` (relative) since the previous check, stop.
-    ``callback(iteration, loss)`` is called at every check.
+    ``callback(iteration, loss)`` is called at every check. The images of a batch are
+    optimised as one problem here (one budget, one stop; with L-BFGS one step history); see
+    :func:`optimize_each` for independent images.
     """
-    _check_args(optimizer, iters)
+    _check_args(optimizer, [iters])
+    [result] = _optimize(loss_fn, init, [iters], [list(range(init.shape[0]))], optimizer=optimizer, lr=lr, tol=tol,
+                         check_every=check_every, callbacks=[callback])
+    return result
+
+
+def optimize_each(
+    loss_fn: LossFunction,
+    init: torch.Tensor,
+    budgets: Sequence[int],
+    *,
+    lr: float = 0.02,
+    tol: float = 0.0,
+    check_every: int = 10,
+    callback: BatchCallback | None = None,
+) -> list[OptimResult]:
+    """Optimise the B images of ``init`` as B independent problems in one batch, with Adam.
+
+    Image ``i`` runs at most ``budgets[i]`` iterations and stops early on its own loss; a
+    stopped image is frozen while the others go on. Adam is elementwise and every loss term is
+    per image, so result ``i`` is what :func:`optimize_pixels` gives image ``i`` alone (bit for
+    bit where the convolution computes each image of a batch the way it computes it alone; fast
+    kernels that pick their algorithm by batch size round differently). L-BFGS is not
+    elementwise (one line search and step history would couple the images), so it is not offered.
+    ``callback(image index, iteration, loss)`` is called at every check of every image. One
+    device read per check iteration, for all images at once.
+    """
+    _check_args("adam", budgets)
+    if len(budgets) != init.shape[0]:
+        raise ValueError(f"{len(budgets)} budgets for a batch of {init.shape[0]}")
+
+    def per_image(i: int) -> ProgressCallback | None:
+        return None if callback is None else (lambda iteration, loss: callback(i, iteration, loss))
+
+    return _optimize(loss_fn, init, list(budgets), [[i] for i in range(init.shape[0])], optimizer="adam", lr=lr,
+                     tol=tol, check_every=check_every, callbacks=[per_image(i) for i in range(len(budgets))])
+
+
+def _optimize(
+    loss_fn: LossFunction,
+    init: torch.Tensor,
+    budgets: list[int],
+    groups: list[list[int]],
+    *,
+    optimizer: str,
+    lr: float,
+    tol: float,
+    check_every: int,
+    callbacks: list[ProgressCallback | None],
+) -> list[OptimResult]:
+    """The one optimisation loop: ``groups`` of images (indices into the batch), each with its
+    budget, checks and early stop; a group that has stopped is frozen while the others go on."""
     # Contiguous NCHW: L-BFGS flattens the gradient with view().
     x = init.detach().float().contiguous().clone().clamp_(0, 1).requires_grad_(True)
     if optimizer == "lbfgs":
@@ -134,28 +199,51 @@ def optimize_pixels(
         opt: torch.optim.Optimizer = torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=50)
     else:
         opt = make_adam(x, lr)
-
-    last_terms: dict[str, torch.Tensor] = {}
+    checks = [_Checks(b, tol, check_every, cb) for b, cb in zip(budgets, callbacks)]
+    done = [b == 0 for b in budgets]
+    results: list[OptimResult | None] = [
+        OptimResult(x.detach()[g].clone(), 0) if d else None for g, d in zip(groups, done)]
+    frozen: torch.Tensor | None = None  # the pixels of stopped groups, restored after each step
+    active: torch.Tensor | None = None
+    terms: dict[str, torch.Tensor] = {}
 
     def closure() -> torch.Tensor:
-        nonlocal last_terms
+        nonlocal terms
         opt.zero_grad(set_to_none=True)
         terms = loss_fn(x)
         total = terms["total"].sum()
         total.backward()
-        last_terms = terms
         return total
 
-    checks = _Checks(iters, tol, check_every, callback)
     iteration = 0
-    while iteration < iters:
-        total = opt.step(closure)
+    while not all(done):
+        opt.step(closure)
         with torch.no_grad():
             x.clamp_(0, 1)
+            if frozen is not None:
+                x.copy_(torch.where(active, x, frozen))
         iteration += 1
-        if checks.due(iteration) and checks.check(iteration, total):
-            break
-    return OptimResult(x.detach(), iteration, checks.losses, read_terms(last_terms), checks.stopped_early)
+        due = [g for g in range(len(groups)) if not done[g] and checks[g].due(iteration)]
+        if not due:
+            continue
+        values = _read_per_image(terms)  # the one host sync of this check
+        stopped = []
+        for g in due:
+            group_terms = {name: sum(column[i] for i in groups[g]) for name, column in values.items()}
+            if checks[g].check(iteration, group_terms["total"]):
+                done[g] = True
+                stopped.append(g)
+                results[g] = OptimResult(x.detach()[groups[g]].clone(), iteration, checks[g].losses, group_terms,
+                                         checks[g].stopped_early)
+        if stopped and not all(done):
+            with torch.no_grad():
+                if frozen is None:
+                    frozen = x.detach().clone()
+                    active = torch.ones(x.shape[0], 1, 1, 1, dtype=torch.bool, device=x.device)
+                for g in stopped:
+                    frozen[groups[g]] = x.detach()[groups[g]]
+                    active[groups[g]] = False
+    return results  # type: ignore[return-value]
 
 
 _graph_warned = False
@@ -195,7 +283,6 @@ class GraphedAdam:
         self.warmup = max(1, warmup)
         self.eager_steps = 0
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.total: torch.Tensor | None = None
         self.terms: dict[str, torch.Tensor] = {}
         self.captured = False
 
@@ -207,7 +294,7 @@ class GraphedAdam:
         self.opt.step()
         with torch.no_grad():
             self.x.clamp_(0, 1)
-        self.terms, self.total = terms, total
+        self.terms = terms
 
     def _eager_iteration(self) -> None:
         if self.device.type != "cuda":
@@ -246,11 +333,12 @@ class GraphedAdam:
     def run(self, init: torch.Tensor, iters: int, *, tol: float = 0.0, check_every: int = 10,
             callback: ProgressCallback | None = None) -> OptimResult:
         """Optimise from ``init`` (the same shape) for up to ``iters`` iterations."""
-        _check_args("adam", iters)
+        _check_args("adam", [iters])
         if tuple(init.shape) != tuple(self.x.shape):
             raise ValueError(f"init shape {tuple(init.shape)} != graph shape {tuple(self.x.shape)}")
         self._reset(init)
         checks = _Checks(iters, tol, check_every, callback)
+        terms: dict[str, float] = {}
         iteration = 0
         while iteration < iters:
             if self.graph is not None:
@@ -264,8 +352,9 @@ class GraphedAdam:
                     self._eager_iteration()
                     self.eager_steps += 1
             iteration += 1
-            if checks.due(iteration) and checks.check(iteration, self.total):
-                break
+            if checks.due(iteration):
+                terms = read_terms(self.terms)  # the one host sync of this check
+                if checks.check(iteration, terms["total"]):
+                    break
         # A copy: the static pixels are overwritten by the next run.
-        terms = read_terms(self.terms) if iteration else {}
         return OptimResult(self.x.detach().clone(), iteration, checks.losses, terms, checks.stopped_early)

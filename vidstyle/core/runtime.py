@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..errors import VidstyleError
-
 import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 
 import torch
+
+from ..errors import VidstyleError
 
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 

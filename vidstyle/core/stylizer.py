@@ -1,20 +1,21 @@
 """The Stylizer: one object per style (or blend of styles), called once per image or frame.
 
 It holds the network, the loss and the style targets; the previous stylized frame, the
-content and the budget come in as arguments, so the video loop can pass them frame to frame.
+content and the budget come in as arguments, so a frame chain can pass them frame to frame.
+Build one with :func:`vidstyle.core.factory.build_stylizer`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from .features import VGGFeatures, check_image_size, load_vgg_features
-from ..media.image_files import resize, resize_long_side, scaled_size
-from .losses import StyleTransferLoss, blend_grams
-from .optimize import GraphedAdam, OptimResult, ProgressCallback, optimize_pixels
+from ..settings import LossSettings, ModelSettings, OptimSettings, StyleSettings
+from .features import VGGFeatures, check_image_size
+from .losses import LossTargets, StyleTransferLoss, blend_grams
+from .optimize import BatchCallback, GraphedAdam, OptimResult, ProgressCallback, optimize_each, optimize_pixels
 from .runtime import (
     CompiledStep,
     autocast_context,
@@ -25,10 +26,12 @@ from .runtime import (
     resolve_precision,
     scale_grad,
 )
-from ..settings import LossSettings, ModelSettings, OptimSettings, StyleSettings
+from .tensors import resize, resize_long_side, scaled_size
 
 # A cold start at this many levels begins at 1/2^(levels-1) of the size.
 _MIN_MULTISCALE_SIDE = 32
+
+Temporal = tuple[torch.Tensor, torch.Tensor]  # (warped previous output, mask)
 
 
 @dataclass
@@ -55,12 +58,12 @@ class Stylizer:
 
     ``styles`` are (1, 3, H, W) tensors in [0, 1]. Gram targets are computed once per
     working size and cached; content features are computed once per :meth:`stylize` call.
-    Build one with :meth:`from_settings`, or inject an extractor (tests use a tiny random one).
-
-    Speed (see the "fast path" section below): ``precision`` (autocast for the VGG forward;
-    pixels, Grams and losses in fp32), channels_last on CUDA, ``compile`` (``torch.compile``
-    of the per-iteration loss step, one graph per shape, eager fallback with one warning) and
-    ``cuda_graphs`` (single-scale Adam on CUDA replays one captured iteration; off by default).
+    ``model`` is taken whole: the device (resolved here), the precision (autocast for the VGG
+    forward; pixels, Grams and losses in fp32, channels_last on CUDA), ``compile``
+    (``torch.compile`` of the per-iteration loss step, one graph per shape, eager fallback with
+    one warning) and ``cuda_graphs`` (single-scale Adam on CUDA replays one captured
+    iteration). ``model.weights`` and ``model.pooling`` describe ``extractor``, which is given
+    (see :func:`vidstyle.core.factory.build_stylizer`, which loads it).
     """
 
     def __init__(
@@ -71,60 +74,32 @@ class Stylizer:
         loss: LossSettings = LossSettings(),
         optim: OptimSettings = OptimSettings(),
         style: StyleSettings = StyleSettings(),
-        device: torch.device | str = "cpu",
-        precision: str = "fp32",
-        compile: bool = False,
-        cuda_graphs: bool = False,
+        model: ModelSettings = ModelSettings(),
     ) -> None:
         if not styles:
             raise ValueError("at least one style image is needed")
         if style.blend is not None and len(style.blend) != len(styles):
             raise ValueError(f"{len(style.blend)} blend weights given for {len(styles)} style images")
-        self.device = torch.device(device)
-        self.precision = resolve_precision(precision, self.device)
-        self.loss_settings, self.optim, self.style_settings = loss, optim, style
+        self.device = resolve_device(model.device)
+        self.precision = resolve_precision(model.precision, self.device)
+        self.loss_settings, self.optim, self.style_settings, self.model = loss, optim, style, model
         self.loss = build_loss(loss).to(self.device)
-        self.extractor = extractor.to(self.device)
         missing = set(self.loss.layers) - set(extractor.layers)
         if missing:
             raise ValueError(f"extractor lacks layers {sorted(missing)}")
+        self.extractor = extractor.to(self.device)
         self.channels_last = self.device.type == "cuda"
         if self.channels_last:
             self.extractor = self.extractor.to(memory_format=torch.channels_last)
+        self.weights_label = extractor.weights_label
         self.styles = [s.to(self.device) for s in styles]
         self.blend = tuple(style.blend) if style.blend is not None else (1.0,) * len(styles)
         blend_grams([torch.zeros(1)] * len(styles), self.blend)  # validate the weights early
         self._gram_cache: dict[int, dict[str, torch.Tensor]] = {}
-        self.compile = bool(compile)
+        self.compile = bool(model.compile)
         self._compiled_step = CompiledStep(self._step) if self.compile else None
-        self.cuda_graphs = bool(cuda_graphs)
-        self._graphs: dict[tuple, tuple[GraphedAdam, dict[str, object]]] = {}
-        self.weights_label = "injected"  # from_settings says which weights it loaded
-
-    @classmethod
-    def from_settings(
-        cls,
-        styles: Sequence[torch.Tensor],
-        loss: LossSettings,
-        optim: OptimSettings,
-        style: StyleSettings,
-        model: ModelSettings,
-        *,
-        progress: bool = True,
-    ) -> "Stylizer":
-        """Resolve the device, load the weights (see ``--weights``) and build the Stylizer.
-
-        ``self.weights_label`` says which weights were loaded.
-        """
-        device = resolve_device(model.device)
-        layers = tuple(dict.fromkeys([loss.content_layer, *(name for name, _ in loss.style_layers)]))
-        extractor, label = load_vgg_features(
-            layers, model.weights, pooling=model.pooling, seed=optim.seed, device=device, progress=progress
-        )
-        stylizer = cls(extractor, styles, loss=loss, optim=optim, style=style, device=device, precision=model.precision,
-                       compile=model.compile, cuda_graphs=model.cuda_graphs)
-        stylizer.weights_label = label
-        return stylizer
+        self.cuda_graphs = bool(model.cuda_graphs)
+        self._graphs: dict[tuple, tuple[GraphedAdam, LossTargets]] = {}
 
     # -- targets -------------------------------------------------------------------------
 
@@ -141,20 +116,38 @@ class Stylizer:
             return self.style_settings.size
         return max(16, round(content_long_side * self.style_settings.scale))
 
+    def grams_of(self, style: torch.Tensor, content_long_side: int) -> dict[str, torch.Tensor]:
+        """Gram matrices of one style image at the working size that goes with this content size."""
+        image = resize_long_side(style.to(self.device), self.style_long_side(content_long_side))
+        check_image_size(*image.shape[-2:], self.loss.layers, "style image at its working size")
+        with torch.no_grad():
+            return self.loss.grams(self.features(image))
+
     def style_grams(self, content_long_side: int) -> dict[str, torch.Tensor]:
         """Blended Gram targets at the style size that goes with this content size (cached)."""
         side = self.style_long_side(content_long_side)
         if side not in self._gram_cache:
-            per_style = []
-            with torch.no_grad():
-                for image in self.styles:
-                    image = resize_long_side(image, side)
-                    check_image_size(*image.shape[-2:], self.loss.layers, "style image at its working size")
-                    per_style.append(self.loss.grams(self.features(image)))
+            per_style = [self.grams_of(image, content_long_side) for image in self.styles]
             self._gram_cache[side] = {
                 name: blend_grams([grams[name] for grams in per_style], self.blend) for name in per_style[0]
             }
         return self._gram_cache[side]
+
+    def set_targets(
+        self,
+        content: torch.Tensor,
+        temporal: Temporal | None = None,
+        *,
+        style_grams: Mapping[str, torch.Tensor] | None = None,
+    ) -> None:
+        """The one way targets are set: content features of ``content`` (B, 3, H, W), style
+        Grams (the blended styles at ``content``'s size, or ``style_grams`` of shape (B or 1,
+        C, C)) and the temporal target (warped previous output, mask) or none."""
+        check_image_size(*content.shape[-2:], self.loss.layers, "content image at its working size")
+        grams = style_grams if style_grams is not None else self.style_grams(max(content.shape[-2:]))
+        with torch.no_grad():
+            features = self.features(content)
+        self.loss.load_targets(self.loss.make_targets(features, grams, temporal))
 
     def loss_terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named loss terms of ``image`` against the current targets (one value per image).
@@ -167,31 +160,25 @@ class Stylizer:
             return self._compiled_step(image)
         return self._step(image)
 
-    def set_targets(
-        self,
-        content: torch.Tensor,
-        temporal: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> None:
-        """Content features of ``content``, style Grams at its size, and the temporal target."""
-        check_image_size(*content.shape[-2:], self.loss.layers, "content image at its working size")
-        with torch.no_grad():
-            self.loss.set_content(self.features(content))
-        self.loss.set_style_grams(self.style_grams(max(content.shape[-2:])))
-        self.loss.set_temporal(*(temporal if temporal is not None else (None, None)))
-
     # -- optimisation --------------------------------------------------------------------
 
     def initial_image(self, content: torch.Tensor, init: str | torch.Tensor | None) -> torch.Tensor:
-        """The starting pixels: the content, seeded uniform noise, or a given tensor resized."""
+        """The starting pixels: the content, seeded uniform noise, or a given image resized.
+
+        A string other than ``"content"``/``"random"`` is refused: image files are loaded at the
+        edge (:func:`vidstyle.media.image_files.load_init`) and come in as tensors.
+        """
         init = self.optim.init if init is None else init
         if isinstance(init, torch.Tensor):
-            return resize(init.to(self.device, torch.float32), tuple(content.shape[-2:]))
+            start = resize(init.to(self.device, torch.float32), tuple(content.shape[-2:]))
+            return start.expand_as(content).clone() if start.shape[0] != content.shape[0] else start
         if init == "content":
             return content.clone()
         if init == "random":
             generator = torch.Generator().manual_seed(self.optim.seed)
             return torch.rand(content.shape, generator=generator).to(self.device)
-        raise ValueError(f"unknown init {init!r}: use 'content', 'random' or an image tensor")
+        raise ValueError(f"init {init!r} is not 'content', 'random' or an image tensor "
+                         "(load an image file with vidstyle.media.image_files.load_init)")
 
     def stylize(
         self,
@@ -200,11 +187,11 @@ class Stylizer:
         iters: int | None = None,
         *,
         tol: float | None = None,
-        temporal: tuple[torch.Tensor, torch.Tensor] | None = None,
+        temporal: Temporal | None = None,
         multiscale: int | None = None,
         callback: ProgressCallback | None = None,
     ) -> StylizeResult:
-        """Stylize ``content`` (B, 3, H, W) in [0, 1]; B > 1 optimises independent images at once.
+        """Stylize ``content`` (B, 3, H, W) in [0, 1]; B > 1 optimises the images as one problem.
 
         ``init``: ``"content"``, ``"random"``, a tensor (e.g. the previous stylized frame), or
         None for the settings' init. ``iters``/``tol`` default to the settings. ``temporal``
@@ -221,6 +208,57 @@ class Stylizer:
         self.set_targets(content, temporal)
         result = self.optimize(start, iters, tol=tol, callback=callback)
         return StylizeResult(**vars(result))
+
+    def stylize_each(
+        self,
+        contents: torch.Tensor,
+        inits: Sequence[str | torch.Tensor | None],
+        budgets: Sequence[int],
+        *,
+        temporal: Sequence[Temporal | None] | None = None,
+        tol: float | None = None,
+        callback: BatchCallback | None = None,
+    ) -> list[StylizeResult]:
+        """Stylize K independent images ``contents`` (K, 3, H, W) in one batch, with Adam.
+
+        Image ``i`` starts from ``inits[i]`` (as :meth:`stylize`'s ``init``), runs at most
+        ``budgets[i]`` iterations, stops early at ``tol`` on its own loss, and gets the temporal
+        term against ``temporal[i]`` = (warped previous output (1, 3, H, W), mask (1, 1, H, W))
+        or none. Result ``i`` equals ``stylize(contents[i:i+1], inits[i], budgets[i], tol=tol,
+        temporal=temporal[i], multiscale=1)`` (see :func:`~vidstyle.core.optimize.optimize_each`
+        on rounding). Single scale.
+        """
+        if self.optim.optimizer != "adam":
+            raise ValueError(
+                "batched mode needs --optimizer adam: L-BFGS shares one line search and one curvature "
+                "history across the batch, so the images would not be independent"
+            )
+        contents = contents.to(self.device, torch.float32)
+        k = contents.shape[0]
+        temporal = list(temporal) if temporal is not None else [None] * k
+        if not len(inits) == len(budgets) == len(temporal) == k:
+            raise ValueError(f"{len(inits)} inits, {len(budgets)} budgets and {len(temporal)} temporal targets "
+                             f"for a batch of {k}")
+        start = torch.cat([self.initial_image(contents[i:i + 1], inits[i]) for i in range(k)])
+        stacked = None
+        if any(t is not None for t in temporal):
+            # A zero mask switches the term off for images without a temporal target: 0 loss, 0 gradient.
+            size = contents.shape[-2:]
+            stacked = (
+                torch.cat([t[0].to(self.device, torch.float32) if t is not None else contents[i:i + 1]
+                           for i, t in enumerate(temporal)]),
+                torch.cat([t[1].to(self.device, torch.float32).expand(1, 1, *size) if t is not None
+                           else torch.zeros(1, 1, *size, device=self.device) for t in temporal]),
+            )
+        self.set_targets(contents, stacked)
+        with backend_context(self.precision, self.device):
+            results = optimize_each(self.loss_terms, start, budgets, lr=self.optim.learning_rate(),
+                                    tol=self.optim.tol if tol is None else tol, check_every=self.optim.check_every,
+                                    callback=callback)
+        for result, target in zip(results, temporal):
+            if target is None:
+                result.terms.pop("temporal", None)
+        return [StylizeResult(**vars(result)) for result in results]
 
     def _stylize_multiscale(
         self,
@@ -260,10 +298,11 @@ class Stylizer:
 
     # -- fast path -----------------------------------------------------------------------
 
-    def _step(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _step(self, image: torch.Tensor, targets: LossTargets | None = None) -> dict[str, torch.Tensor]:
         """One evaluation of the loss: the VGG forward under autocast, Grams and losses in fp32.
 
         Free of global state (no cuDNN flag changes), so ``torch.compile`` traces it whole.
+        ``targets``: evaluate against these instead of the loss's own (the CUDA-graph buffers).
         """
         net_input = image.contiguous(memory_format=torch.channels_last) if self.channels_last else image
         scale = fp16_grad_scale(*image.shape[-2:]) if self.precision == "fp16" else 1.0
@@ -273,7 +312,7 @@ class Stylizer:
             features = self.extractor(net_input)
         if scale != 1.0:
             features = {name: scale_grad(value.float(), scale) for name, value in features.items()}
-        return self.loss(features, image)
+        return self.loss(features, image, targets)
 
     def optimize(
         self,
@@ -287,8 +326,8 @@ class Stylizer:
 
         The whole loop, backward included, runs under the precision's cuDNN flags. With
         ``cuda_graphs`` on, Adam, CUDA and no ``compile``, each shape's iteration is captured
-        once and replayed (:class:`~vidstyle.optimize.GraphedAdam`); otherwise
-        :func:`~vidstyle.optimize.optimize_pixels`.
+        once and replayed (:class:`~vidstyle.core.optimize.GraphedAdam`); otherwise
+        :func:`~vidstyle.core.optimize.optimize_pixels`.
         """
         tol = self.optim.tol if tol is None else tol
         with backend_context(self.precision, self.device):
@@ -314,36 +353,18 @@ class Stylizer:
                 and (self.device.type == "cuda" or self._graphs_off_cuda))
 
     def _graph_for(self, start: torch.Tensor) -> GraphedAdam:
-        """The captured iteration for this shape (and temporal on/off), its targets refreshed.
+        """The captured iteration for this shape and target layout, its static targets refreshed.
 
-        A graph reads its targets from fixed buffers: the current targets are copied into them
-        (in place), and the loss module is pointed at them while the graph's step runs.
+        A graph reads fixed buffers: it evaluates the loss against its own copy of the targets
+        (passed to the loss, never swapped into it), refreshed in place before each run.
         """
-        loss = self.loss
-        temporal = loss.temporal_target is not None and bool(loss.temporal_weight)
-        shapes = [loss.content_target, *loss.style_targets.values(), *(loss.temporal_target if temporal else ())]
-        key = (tuple(start.shape), temporal, tuple(tuple(t.shape) for t in shapes))
+        targets = self.loss.export_targets()
+        key = (tuple(start.shape), self.loss.uses_temporal(targets), targets.layout())
         if key not in self._graphs:
-            static: dict[str, object] = {
-                "content": loss.content_target.clone(),
-                "style": {name: gram.clone() for name, gram in loss.style_targets.items()},
-                "temporal": tuple(t.clone() for t in loss.temporal_target) if temporal else None,
-            }
-
-            def step(x: torch.Tensor, static: dict = static) -> dict[str, torch.Tensor]:
-                loss.content_target = static["content"]
-                loss.style_targets = dict(static["style"])
-                loss.temporal_target = static["temporal"]
-                return self.loss_terms(x)
-
-            graph = GraphedAdam(step, tuple(start.shape), self.device, self.optim.learning_rate())
+            static = targets.clone()
+            graph = GraphedAdam(lambda x: self._step(x, static), tuple(start.shape), self.device,
+                                self.optim.learning_rate())
             self._graphs[key] = (graph, static)
         graph, static = self._graphs[key]
-        with torch.no_grad():
-            static["content"].copy_(loss.content_target)
-            for name, gram in static["style"].items():
-                gram.copy_(loss.style_targets[name])
-            if temporal:
-                for buffer, value in zip(static["temporal"], loss.temporal_target):
-                    buffer.copy_(value)
+        static.copy_(targets)
         return graph

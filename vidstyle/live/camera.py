@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import VidstyleError
+from ..video.flow import FlowEstimator, Motion, motion_between
 
 
 class WebcamError(VidstyleError):
@@ -37,7 +38,7 @@ class CameraError(WebcamError):
 #: Consecutive failed reads after which a live source counts as gone (a file ends at once).
 LIVE_READ_RETRIES = 5
 
-_FALLBACK_FPS = 30.0
+FALLBACK_FPS = 30.0  # what a source that states no frame rate is assumed to deliver
 
 
 class FrameSource(Protocol):
@@ -87,7 +88,7 @@ class OpenCVSource:
         self._capture = capture
         self.name, self.kind, self.fps = name, kind, fps
         self.height, self.width = first.shape[:2]
-        self.pace_fps = (fps or _FALLBACK_FPS) if kind == "file" else None
+        self.pace_fps = (fps or FALLBACK_FPS) if kind == "file" else None
         self.retries = 1 if kind == "file" else LIVE_READ_RETRIES
         self._first: np.ndarray | None = first  # read at open time to learn the size
 
@@ -217,12 +218,18 @@ def working_size(width: int, height: int, short_side: int) -> tuple[int, int]:
 @dataclass(frozen=True, eq=False)
 class CapturedFrame:
     """One camera frame: ``index`` in capture order, ``time`` (``time.perf_counter``) when it
-    arrived, ``image`` at the working size and ``original`` as captured (both RGB uint8)."""
+    arrived, ``image`` at the working size and ``original`` as captured (both RGB uint8).
+
+    ``motion`` (with flow on) is this frame's motion against frame ``motion_from``, the frame
+    the loop took before it, computed in the capture thread; None where there was none yet.
+    """
 
     index: int
     time: float
     image: np.ndarray
     original: np.ndarray
+    motion: Motion | None = None
+    motion_from: int | None = None
 
 
 class LatestFrameGrabber:
@@ -233,15 +240,23 @@ class LatestFrameGrabber:
     older than one camera interval. After :meth:`stop`, ``captured == taken + dropped``.
     ``ended`` turns true when the source stops delivering (end of file, camera gone); then
     ``error`` holds the exception text if reading raised.
+
+    ``flow_preset``: each new frame's :class:`~vidstyle.video.flow.Motion` against the frame
+    the loop took last is computed here, off the loop's thread. ``keep_all``: the thread waits
+    until the loop has taken a frame before it reads the next, so nothing is dropped (a file
+    processed frame by frame rather than watched live).
     """
 
-    def __init__(self, source: FrameSource, size: tuple[int, int]) -> None:
+    def __init__(self, source: FrameSource, size: tuple[int, int], *, flow_preset: str | None = None,
+                 keep_all: bool = False) -> None:
         self.source = source
         self.size = size
+        self.flow_preset, self.keep_all = flow_preset, keep_all
         self.captured = self.taken = self.dropped = 0
         self.ended = False
         self.error: str | None = None
         self._slot: CapturedFrame | None = None
+        self._reference: CapturedFrame | None = None  # the frame the loop took last
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vidstyle-capture", daemon=True)
@@ -253,9 +268,13 @@ class LatestFrameGrabber:
     def _run(self) -> None:
         width, height = self.size
         pace = self.source.pace_fps
+        estimator = FlowEstimator(self.flow_preset) if self.flow_preset else None  # made in this thread
         start, delivered, failures = time.perf_counter(), 0, 0
         try:
             while not self._stop.is_set():
+                if self.keep_all:
+                    with self._cond:
+                        self._cond.wait_for(lambda: self._slot is None or self._stop.is_set())
                 if pace:
                     delay = start + delivered / pace - time.perf_counter()
                     if delay > 0 and self._stop.wait(delay):
@@ -275,9 +294,15 @@ class LatestFrameGrabber:
                 else:
                     small = image
                 with self._cond:
+                    reference = self._reference
+                motion = None
+                if estimator is not None and reference is not None:
+                    motion = motion_between(estimator, reference.image, small)
+                with self._cond:
                     if self._slot is not None:
                         self.dropped += 1
-                    self._slot = CapturedFrame(self.captured, arrived, small, image)
+                    self._slot = CapturedFrame(self.captured, arrived, small, image, motion,
+                                               reference.index if motion is not None else None)
                     self.captured += 1
                     self._cond.notify_all()
         except Exception as error:  # noqa: BLE001 - reported as the reason the source ended
@@ -296,6 +321,8 @@ class LatestFrameGrabber:
             frame, self._slot = self._slot, None
             if frame is not None:
                 self.taken += 1
+                self._reference = frame
+                self._cond.notify_all()
             return frame
 
     @property
@@ -312,6 +339,8 @@ class LatestFrameGrabber:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread; a frame still waiting counts as dropped."""
         self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
         with self._cond:

@@ -2,20 +2,19 @@
 
 The pieces, each testable alone:
 
-* a **source** (:class:`OpenCVSource` for a camera index, a video file or a stream URL;
-  :class:`SyntheticSource` for benchmarks) that returns RGB frames;
-* a **capture thread** (:class:`LatestFrameGrabber`) that keeps only the newest frame: when
-  stylization is slower than the camera, older frames are dropped and counted, never queued,
-  so latency cannot build up (OpenCV's ``samples/python/video_threaded.py`` measures the same
+* a **source** (:class:`~vidstyle.live.camera.OpenCVSource` for a camera index, a video file or a
+  stream URL; :class:`~vidstyle.live.camera.SyntheticSource` for benchmarks) that returns RGB frames;
+* a **capture thread** (:class:`~vidstyle.live.camera.LatestFrameGrabber`) that keeps only the
+  newest frame (and computes its motion against the frame taken before it): when stylization
+  is slower than the camera, older frames are dropped and counted, never queued, so latency
+  cannot build up (OpenCV's ``samples/python/video_threaded.py`` measures the same
   capture-to-display latency);
-* **keys** as a pure function (:func:`handle_key`) from a :class:`WebcamState` to the next;
-* a **display** (:class:`WindowDisplay`, OpenCV ``imshow``/``waitKey``, scaled up, with an
-  overlay of frames/s, iterations per frame and the style name);
-* the **loop** (:func:`run_loop`): newest frame -> warm-started stylize -> show -> record;
+* **keys** as a pure function (:func:`~vidstyle.live.display.handle_key`) and a **display**
+  (:class:`~vidstyle.live.display.WindowDisplay`) with an overlay of frames/s, iterations per
+  frame and the style name;
+* the **loop** (:func:`run_loop`): newest frame -> the frame chain of
+  :mod:`vidstyle.video.chain` (warm start, flow, temporal target, the look) -> show -> record;
 * :func:`run_session`, which opens and closes all of the above in the right order.
-
-The sources and the capture thread live in :mod:`vidstyle.camera`, the keys and the display in
-:mod:`vidstyle.display`; their names are importable from here as well.
 
 Nothing here prints: progress goes to ``on_frame``, messages to ``on_event``, and a
 :class:`WebcamResult` says how the run went and why it stopped.
@@ -37,65 +36,43 @@ from typing import Any, Protocol
 
 import cv2
 import numpy as np
+import torch
 
+from ..core.colors import preserve_method
+from ..core.factory import build_stylizer
+from ..core.features import VGGFeatures
+from ..core.tensors import to_uint8
+from ..media.image_files import check_writable, load_init
+from ..media.video_files import VideoError, VideoWriter
+from ..settings import CartoonSettings, WebcamSettings
+from ..video.chain import ChainRule, FrameLook, stylize_frame
+from ..video.flow import FlowEstimator, motion_between
 from .camera import (
-    _FALLBACK_FPS,
-    LIVE_READ_RETRIES,
-    CameraError,
+    FALLBACK_FPS,
     CapturedFrame,
     FrameSource,
     LatestFrameGrabber,
-    OpenCVSource,
-    SyntheticSource,
     WebcamError,
-    describe_source,
     open_camera,
-    parse_camera,
     quiet_opencv,
     working_size,
 )
-from .display import (
-    ESC,
-    KEYS,
-    SNAPSHOT,
-    Display,
-    DisplayError,
-    WebcamState,
-    WindowDisplay,
-    check_display,
-    compose_view,
-    display_problem,
-    draw_overlay,
-    fit_into,
-    handle_key,
-)
-from ..settings import WebcamSettings
-
-__all__ = [
-    # vidstyle.camera
-    "LIVE_READ_RETRIES", "CameraError", "CapturedFrame", "FrameSource", "LatestFrameGrabber", "OpenCVSource",
-    "SyntheticSource", "WebcamError", "describe_source", "open_camera", "parse_camera", "quiet_opencv",
-    "working_size",
-    # vidstyle.display
-    "ESC", "KEYS", "SNAPSHOT", "Display", "DisplayError", "WebcamState", "WindowDisplay", "check_display",
-    "compose_view", "display_problem", "draw_overlay", "fit_into", "handle_key",
-    # here
-    "SLOW_CHECK_FRAMES", "SLOW_FPS", "FrameReport", "WebcamResult", "build_stylizers", "run_loop", "run_session",
-    "save_snapshot", "stylize_frame",
-]
-
+from .display import SNAPSHOT, Display, WebcamState, WindowDisplay, check_display, compose_view, fit_into, handle_key
 
 # -- the loop ----------------------------------------------------------------------------------
 
 
-class _Stylizer(Protocol):
+class LiveStylizer(Protocol):
+    """What the loop stylizes with: a :class:`~vidstyle.core.stylizer.Stylizer` (tests pass fakes)."""
+
     device: Any
 
-    def stylize(self, content: Any, init: Any = None, iters: int | None = None, *, temporal: Any = None) -> Any: ...
+    def stylize(self, content: Any, init: Any = None, iters: int | None = None, *, tol: float | None = None,
+                temporal: Any = None) -> Any: ...
 
 
 @dataclass(frozen=True)
-class FrameReport:
+class ShownFrame:
     """Sent to ``on_frame`` after each shown frame. Times in seconds.
 
     ``latency``: from the frame's capture to its display; ``process``: stylization alone;
@@ -147,30 +124,16 @@ class WebcamResult:
         return self.stop_reason == "ended" and self.source_kind not in ("file",)
 
 
-@dataclass
-class _Previous:
-    rgb: np.ndarray  # the working-size camera frame it was made from
-    stylized: Any  # (1, 3, h, w) tensor on the stylizer's device
+def live_rule(settings: WebcamSettings, iters: int) -> ChainRule:
+    """The frame chain's rule for the webcam: ``iters`` for every frame, cold or warm."""
+    return ChainRule(init_mode=settings.init_mode, cold_iters=iters, warm_iters=iters, tol=settings.optim.tol,
+                     cold_init=load_init(settings.optim.init), colors=preserve_method(settings.style))
 
 
-def stylize_frame(stylizer: _Stylizer, frame: np.ndarray, previous: _Previous | None, iters: int,
-                  init_mode: str, estimator: Any) -> Any:
-    """One warm-started stylization of ``frame`` (RGB uint8 at the working size).
-
-    The first frame (or ``init_mode="independent"``) starts from the content; later frames from
-    the previous stylized frame (``"prev"``) or that frame warped along the optical flow, with
-    occlusions filled from the content and the temporal-loss target set (``"flow"``).
-    """
-    from ..video.flow import warm_start_init
-    from ..media.image_files import to_tensor
-
-    content = to_tensor(frame, stylizer.device)
-    if previous is None or init_mode == "independent":
-        return stylizer.stylize(content, "content", iters)
-    if init_mode == "prev":
-        return stylizer.stylize(content, previous.stylized, iters)
-    init, warped, mask = warm_start_init(previous.stylized, previous.rgb, frame, content, estimator)
-    return stylizer.stylize(content, init, iters, temporal=(warped, mask))
+def live_look(settings: WebcamSettings) -> FrameLook:
+    """What the window shows of a stylized frame: the camera's colours back with
+    ``--preserve-colors luminance`` (the webcam offers no cartoon look)."""
+    return FrameLook(preserve_method(settings.style), CartoonSettings(enabled=False))
 
 
 def _save_png(image_rgb: np.ndarray, path: Path) -> None:
@@ -194,35 +157,35 @@ SLOW_CHECK_FRAMES, SLOW_FPS = 5, 5.0
 
 
 def run_loop(
-    stylizers: Sequence[_Stylizer],
+    stylizers: Sequence[LiveStylizer],
     names: Sequence[str],
     grabber: LatestFrameGrabber,
     settings: WebcamSettings,
     *,
     display: Display | None = None,
     writer: Any = None,
-    on_frame: Callable[[FrameReport], None] | None = None,
+    on_frame: Callable[[ShownFrame], None] | None = None,
     on_event: Callable[[str], None] | None = None,
 ) -> WebcamResult:
-    """Take the newest frame, stylize it warm-started, show it, record it; until a stop.
+    """Take the newest frame, stylize it through the frame chain, show it, record it; until a stop.
 
-    ``writer`` is an open :class:`vidstyle.video.VideoWriter` (or None) at the working size:
+    ``writer`` is an open :class:`~vidstyle.media.video_files.VideoWriter` (or None) at the working size:
     it gets what the window shows without the text overlay, timed by capture time. Keys are
     read from ``display`` (none when headless). Ctrl-C ends the loop like ``q`` does, so a
     recording is still finished.
     """
-    from ..video.flow import FlowEstimator
-    from ..media.image_files import to_uint8
-
     source = grabber.source
     size = grabber.size
     state = WebcamState(n_styles=len(stylizers), iters=max(1, settings.optim.iters))
+    rule, look = live_rule(settings, state.iters), live_look(settings)
+    # The grabber computes each frame's motion; this estimator is for the rare frame whose motion
+    # was computed against another frame than the one stylized before it.
     estimator = FlowEstimator(settings.flow_preset) if settings.init_mode == "flow" else None
     result = WebcamResult("", "", source.name, source.kind, size,
                           record_path=settings.record if writer is not None else None)
     recent: deque[float] = deque(maxlen=1000)
     latency_total = process_total = 0.0
-    previous: _Previous | None = None
+    previous: tuple[CapturedFrame, torch.Tensor] | None = None  # the last frame taken, and its stylization
     shown: tuple[np.ndarray, np.ndarray, int] | None = None  # stylized, original, iterations
     fps, last_shown_at, interval = 0.0, None, None
     pts_origin, last_pts = None, -1
@@ -290,9 +253,14 @@ def run_loop(
 
             began = time.perf_counter()
             stylizer = stylizers[state.style_index]
-            styled = stylize_frame(stylizer, frame.image, previous, state.iters, settings.init_mode, estimator)
-            previous = _Previous(frame.image, styled.image.detach())
-            stylized = to_uint8(styled.image)
+            item = frame
+            if previous is not None and estimator is not None and frame.motion_from != previous[0].index:
+                item = dataclasses.replace(frame, motion=motion_between(estimator, previous[0].image, frame.image),
+                                           motion_from=previous[0].index)
+            styled, _ = stylize_frame(stylizer, item, previous[1] if previous is not None else None,
+                                      rule.with_iters(state.iters))
+            previous = (frame, styled.image.detach())
+            stylized = look(frame.image, to_uint8(styled.image))
             processed_at = time.perf_counter()
             shown = (stylized, frame.original, styled.iterations)
             view = compose_view(stylized, frame.image, state.side_by_side)
@@ -317,7 +285,7 @@ def run_loop(
             process_total += processed_at - began
             result.latency_max = max(result.latency_max, latency)
             if on_frame is not None:
-                on_frame(FrameReport(result.processed, frame.index, names[state.style_index], styled.iterations,
+                on_frame(ShownFrame(result.processed, frame.index, names[state.style_index], styled.iterations,
                                      latency, processed_at - began, fps, grabber.captured, grabber.dropped,
                                      result.recorded))
             if not warned_slow and result.processed == SLOW_CHECK_FRAMES:
@@ -356,31 +324,13 @@ def _ended_message(source: FrameSource, grabber: LatestFrameGrabber) -> str:
 # -- a whole session ---------------------------------------------------------------------------
 
 
-def build_stylizers(styles: Sequence[Any], settings: WebcamSettings, *, extractor: Any = None,
-                    progress: bool = True) -> list[Any]:
-    """One :class:`~vidstyle.stylizer.Stylizer` per style image, sharing one network.
-
-    Weights and device come from ``settings.model`` unless ``extractor`` is given (tests).
-    """
-    from ..core.runtime import resolve_device
-    from ..core.stylizer import Stylizer
-
-    style = dataclasses.replace(settings.style, blend=None)
-    common = dict(loss=settings.loss, optim=settings.optim, style=style)
-    if extractor is None:
-        first = Stylizer.from_settings([styles[0]], settings.loss, settings.optim, style, settings.model,
-                                       progress=progress)
-    else:
-        first = Stylizer(extractor, [styles[0]], device=resolve_device(settings.model.device),
-                         precision=settings.model.precision, compile=settings.model.compile,
-                         cuda_graphs=settings.model.cuda_graphs, **common)
-    result = [first]
-    for image in styles[1:]:
-        other = Stylizer(first.extractor, [image], device=first.device, precision=first.precision,
-                         compile=settings.model.compile, cuda_graphs=settings.model.cuda_graphs, **common)
-        other.weights_label = first.weights_label
-        result.append(other)
-    return result
+def build_stylizers(styles: Sequence[torch.Tensor], settings: WebcamSettings, *,
+                    extractor: VGGFeatures | None = None, progress: bool = True) -> list[Any]:
+    """One Stylizer per style image (``n`` and ``p`` switch between them), sharing one network,
+    all from :func:`~vidstyle.core.factory.build_stylizer`."""
+    single = dataclasses.replace(settings, style=dataclasses.replace(settings.style, blend=None))
+    first = build_stylizer(single, styles[:1], extractor=extractor, progress=progress)
+    return [first, *(build_stylizer(single, [image], extractor=first.extractor) for image in styles[1:])]
 
 
 def run_session(
@@ -389,10 +339,10 @@ def run_session(
     *,
     names: Sequence[str] | None = None,
     extractor: Any = None,
-    stylizers: Sequence[_Stylizer] | None = None,
+    stylizers: Sequence[LiveStylizer] | None = None,
     source: FrameSource | None = None,
     display: Display | None = None,
-    on_frame: Callable[[FrameReport], None] | None = None,
+    on_frame: Callable[[ShownFrame], None] | None = None,
     on_event: Callable[[str], None] | None = None,
     progress: bool = True,
 ) -> WebcamResult:
@@ -403,9 +353,6 @@ def run_session(
     camera. ``extractor``, ``stylizers``, ``source`` and ``display`` replace the real ones (tests,
     benchmarks). A recording is finished whenever the loop ends without an error.
     """
-    from ..media.image_files import check_writable
-    from ..media.video_files import VideoError, VideoWriter
-
     names = list(names) if names else [Path(p).stem for p in settings.style.paths] or \
         [f"style{i + 1}" for i in range(len(styles))]
     if settings.record is not None:
@@ -433,10 +380,11 @@ def run_session(
                         stylizer.style_grams(max(size))
                 if len(names) != len(stylizers):
                     raise ValueError(f"{len(names)} style names for {len(stylizers)} stylizers")
-                grabber = LatestFrameGrabber(source, size)
+                grabber = LatestFrameGrabber(source, size,
+                                             flow_preset=settings.flow_preset if settings.init_mode == "flow" else None)
                 writer: Any = None
                 if settings.record is not None:
-                    rate = Fraction(source.fps or _FALLBACK_FPS).limit_denominator(1001)
+                    rate = Fraction(source.fps or FALLBACK_FPS).limit_denominator(1001)
                     writer = VideoWriter(settings.record, size[0], size[1], time_base=Fraction(1, 1000), rate=rate)
                 with writer if writer is not None else contextlib.nullcontext():
                     grabber.start()

@@ -1,11 +1,7 @@
-"""Image files in and out (OpenCV), and resizing of image tensors.
-
-Tensors are (1, 3, H, W) float32 RGB in [0, 1]; files are whatever OpenCV reads and writes.
-"""
+"""Image files in and out (OpenCV): (1, 3, H, W) float32 RGB tensors in [0, 1] on one side,
+whatever OpenCV reads and writes on the other."""
 
 from __future__ import annotations
-
-from ..errors import VidstyleError
 
 import os
 from pathlib import Path
@@ -13,9 +9,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from ..core.tensors import to_tensor, to_uint8
+from ..errors import VidstyleError
+
+#: Still-image suffixes: such an input is an image even though FFmpeg could open it as a
+#: one-frame "video" (``vidstyle INPUT STYLE`` falls through to image mode for them).
+STILL_IMAGE_EXTENSIONS = frozenset(
+    ".png .jpg .jpeg .jpe .bmp .tif .tiff .webp .ppm .pgm .pnm .exr .avif .heic .heif".split()
+)
+
+#: Suffixes OpenCV writes 8-bit RGB images to (other names get ``.png`` added, see ``vidstyle batch``).
+WRITABLE_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+#: ``--init`` values that are not file paths.
+INIT_KEYWORDS = ("content", "random")
 
 
 class ImageError(VidstyleError):
@@ -39,23 +47,15 @@ def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """HxWx3 uint8 RGB -> (1, 3, H, W) float32 in [0, 1] on ``device``."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device)
-    return tensor.permute(2, 0, 1).unsqueeze(0).float().div_(255.0).contiguous()
-
-
-def to_uint8(tensor: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) or (3, H, W) in [0, 1] -> HxWx3 uint8 RGB on the host."""
-    if tensor.dim() == 4:
-        tensor = tensor[0]
-    array = tensor.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0)
-    return np.ascontiguousarray(array.cpu().numpy())
-
-
 def load_image(path: str | os.PathLike, what: str = "image", device: torch.device | str = "cpu") -> torch.Tensor:
     """An image file as a (1, 3, H, W) float32 tensor in [0, 1]."""
     return to_tensor(read_image(path, what), device)
+
+
+def load_init(init: str) -> str | torch.Tensor:
+    """An ``--init`` value as the optimiser takes it: ``"content"``/``"random"`` as they are,
+    anything else read as an image file (``ImageError`` if it is not one)."""
+    return init if init in INIT_KEYWORDS else load_image(init, "init")
 
 
 def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
@@ -81,21 +81,3 @@ def save_image(tensor: torch.Tensor, path: str | os.PathLike) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     encoded.tofile(tmp)
     os.replace(tmp, path)  # never leave a half-written image at the final path
-
-
-def scaled_size(height: int, width: int, long_side: int) -> tuple[int, int]:
-    """(h, w) with the longer side ``long_side`` and the aspect ratio kept (at least 1 px)."""
-    scale = long_side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def resize(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize (B, C, H, W) to ``size`` = (h, w), antialiased when shrinking."""
-    if tuple(tensor.shape[-2:]) == tuple(size):
-        return tensor
-    return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=True).clamp_(0, 1)
-
-
-def resize_long_side(tensor: torch.Tensor, long_side: int) -> torch.Tensor:
-    """Resize (B, C, H, W) so that its longer side is ``long_side``."""
-    return resize(tensor, scaled_size(tensor.shape[-2], tensor.shape[-1], long_side))

@@ -25,7 +25,7 @@ import av
 import numpy as np
 
 from .remux import add_audio_copy, configure_muxer, temporary_path, to_fraction
-from .video_files import VideoError, VideoWriter, _open_input, _require_video_stream
+from .video_files import VideoError, VideoWriter, open_input, require_video_stream
 
 
 def write_segment(
@@ -82,8 +82,8 @@ def assemble(
     output = source = video = None
     try:
         output = av.open(temp, "w")
-        with _open_input(paths[0]) as first:
-            template = _require_video_stream(first, paths[0])
+        with open_input(paths[0]) as first:
+            template = require_video_stream(first, paths[0])
             reference = _settings(template)
             out_video = output.add_stream_from_template(template)  # copies codec parameters
             if template.average_rate:  # else Matroska guesses a rate from the 1 ms timestamps
@@ -91,7 +91,7 @@ def assemble(
             configure_muxer(output, template.time_base)
         audio = None
         if audio_source is not None:
-            source = _open_input(os.fspath(audio_source))
+            source = open_input(os.fspath(audio_source))
             audio = add_audio_copy(source, output, audio_start, audio_end, origin_t)
         video = _segment_packets(paths, reference, out_video, origin_t)
         sound = audio.packets_until(None) if audio is not None else iter(())
@@ -132,8 +132,8 @@ def _segment_packets(paths, reference, out_stream, origin):
     """Yield ``(time, packet)`` for the video packets of every segment, in order."""
     last_time = None
     for number, path in enumerate(paths):
-        with _open_input(path) as segment:
-            stream = _require_video_stream(segment, path)
+        with open_input(path) as segment:
+            stream = require_video_stream(segment, path)
             if _settings(stream) != reference:
                 raise VideoError(
                     f"{path}: segment {number} was encoded with other settings than segment 0"

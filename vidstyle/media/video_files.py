@@ -2,7 +2,7 @@
 
 All I/O lives behind these functions; nothing here keeps global state. Timestamps always come
 from the stream's ``pts`` and ``time_base`` (never from a frame counter), so variable frame
-rate survives a round trip. Segment files and their assembly live in :mod:`vidstyle.segments`.
+rate survives a round trip. Segment files and their assembly live in :mod:`vidstyle.media.segments`.
 """
 
 import math
@@ -16,12 +16,8 @@ import av
 import numpy as np
 
 from ..errors import VidstyleError
+from .image_files import STILL_IMAGE_EXTENSIONS
 from .remux import add_audio_copy, configure_muxer, seek, temporary_path, to_fraction
-
-#: File extensions that are still images even though FFmpeg can open them as one-frame "video".
-IMAGE_EXTENSIONS = frozenset(
-    ".png .jpg .jpeg .jpe .bmp .tif .tiff .webp .ppm .pgm .pnm .exr .avif .heic .heif".split()
-)
 
 # FFmpeg demuxers that read still images; anything else with a video stream counts as video.
 _IMAGE_DEMUXERS = ("image2", "_pipe")
@@ -103,7 +99,7 @@ def is_video_file(path: str | os.PathLike) -> bool:
     fall through to image mode. Missing or unreadable files return False too.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path) or os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS:
+    if not os.path.isfile(path) or os.path.splitext(path)[1].lower() in STILL_IMAGE_EXTENSIONS:
         return False
     try:
         with av.open(path) as container:
@@ -121,8 +117,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     without a video stream, or a video stream without a single decodable frame.
     """
     path = os.fspath(path)
-    with _open_input(path) as container:
-        stream = _require_video_stream(container, path)
+    with open_input(path) as container:
+        stream = require_video_stream(container, path)
         time_base = stream.time_base
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate or _FALLBACK_RATE
         end = _declared_end(stream)
@@ -186,8 +182,8 @@ def read_frames(
     end_t = None
     if duration is not None:
         end_t = (start_t or Fraction(0)) + to_fraction(duration)
-    with _open_input(path) as container:
-        stream = _require_video_stream(container, path)
+    with open_input(path) as container:
+        stream = require_video_stream(container, path)
         stream.thread_type = "AUTO"  # frame + slice threads; decoding order is unaffected
         time_base = stream.time_base
         rate = stream.average_rate or stream.guessed_rate or _FALLBACK_RATE
@@ -297,7 +293,7 @@ class VideoWriter:
             configure_muxer(self._container, self.time_base)
             self._stream = _add_video_stream(self._container, self)
             if self.audio_source is not None:
-                self._source = _open_input(self.audio_source)
+                self._source = open_input(self.audio_source)
                 self._audio = add_audio_copy(
                     self._source, self._container, self.audio_start, self.audio_end, self.origin
                 )
@@ -405,7 +401,7 @@ def _add_video_stream(container, writer: VideoWriter):
 
 
 # ---------------------------------------------------------------------------------------------
-# Private helpers
+# Helpers
 
 
 def _encoder_available(name: str) -> bool:
@@ -416,7 +412,7 @@ def _encoder_available(name: str) -> bool:
     return True
 
 
-def _open_input(path: str):
+def open_input(path: str):
     """``av.open`` for reading, with our error messages for the expected failures."""
     if not os.path.exists(path):
         raise VideoError(f"{path}: no such file")
@@ -436,7 +432,7 @@ def _video_stream(container):
     return None
 
 
-def _require_video_stream(container, path):
+def require_video_stream(container, path):
     stream = _video_stream(container)
     if stream is None:
         raise VideoError(f"{path}: has no video stream")

@@ -1,7 +1,8 @@
 """``vidstyle batch-video``: every video of a folder, one Ray task per clip (or one after another here).
 
-Each clip runs the single-machine pipeline (:func:`vidstyle.pipeline.run_video`); finished outputs
-are skipped, so a rerun continues. Ray is imported only when asked for (:mod:`vidstyle.cluster`).
+Each clip runs the single-machine pipeline (:func:`vidstyle.video.pipeline.run_video`); finished
+outputs are skipped, so a rerun continues. Ray is imported only when asked for
+(:mod:`vidstyle.scale.cluster`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import Any
 
 import torch
 
-from .cluster import _gather, _one_line, _task_options, _TaskFailure, connect, require_ray, task_slots
+from ..core.factory import Weights, load_network, network_layers, resolve_weights
+from ..core.features import VGGFeatures
 from ..errors import Interrupted, VidstyleError
-from .frame_ranges import build_stylizer, resolve_weights
 from ..media.image_files import load_image
-from ..settings import DistributedSettings, VideoSettings
-from ..core.stylizer import Stylizer
 from ..media.video_files import is_video_file
+from ..settings import DistributedSettings, VideoSettings
+from ..video.pipeline import run_video
+from .cluster import TaskFailure, connect, gather, one_line, require_ray, task_options, task_slots
 
 
 class BatchVideoError(VidstyleError):
@@ -70,29 +72,27 @@ def plan_batch_video(input_dir: str | os.PathLike, output_dir: str | os.PathLike
 
 
 @dataclass(frozen=True)
-class _ClipDone:
+class ClipDone:
+    """A finished clip: frames written and seconds taken."""
+
     frames: int
     seconds: float
 
 
-def run_clip(settings: VideoSettings, weights: tuple[dict, str] | None = None,
-             styles: Sequence[torch.Tensor] | None = None, stylizer: Stylizer | None = None) -> _ClipDone:
+def run_clip(settings: VideoSettings, *, weights: Weights | None = None, styles: Sequence[torch.Tensor] | None = None,
+             extractor: VGGFeatures | None = None) -> ClipDone:
     """One clip through the single-machine pipeline (resumable through its own work folder)."""
-    from ..video.pipeline import run_video
-
-    if stylizer is None:
-        stylizer = build_stylizer(settings, weights, styles)
-    report = run_video(settings, stylizer)
-    return _ClipDone(report.frames, report.seconds)
+    report = run_video(settings, styles=styles, extractor=extractor, weights=weights, progress=False)
+    return ClipDone(report.frames, report.seconds)
 
 
-def _clip_task(settings: VideoSettings, weights: tuple[dict, str] | None, styles: list[torch.Tensor],
-               threads: int) -> _ClipDone | _TaskFailure:
+def _clip_task(settings: VideoSettings, weights: Weights | None, styles: list[torch.Tensor],
+               threads: int) -> ClipDone | TaskFailure:
     torch.set_num_threads(max(1, threads))
     try:
-        return run_clip(settings, weights, styles)
+        return run_clip(settings, weights=weights, styles=styles)
     except VidstyleError as error:
-        return _TaskFailure(type(error).__name__, str(error))
+        return TaskFailure(type(error).__name__, str(error))
 
 
 def run_batch_video(
@@ -129,22 +129,24 @@ def run_batch_video(
              for source, output in todo}
 
     def record(name: str, outcome: Any) -> None:
-        if isinstance(outcome, _ClipDone):
+        if isinstance(outcome, ClipDone):
             event = ClipEvent("done", name, frames=outcome.frames, seconds=outcome.seconds)
-        elif isinstance(outcome, _TaskFailure):
+        elif isinstance(outcome, TaskFailure):
             event = ClipEvent("failed", name, outcome.message)
         else:
-            event = ClipEvent("failed", name, _one_line(outcome))
+            event = ClipEvent("failed", name, one_line(outcome))
         events.append(event)
         emit(event)
 
     if dist is None:
-        stylizer = build_stylizer(template, styles=styles, progress=progress)
+        # One network for every clip (each clip's Stylizer is built on it).
+        extractor = load_network(network_layers(template.loss), template.model, seed=template.optim.seed,
+                                 progress=progress)
         for name, settings in clips.items():
             try:
-                outcome: Any = run_clip(settings, stylizer=stylizer)
+                outcome: Any = run_clip(settings, styles=styles, extractor=extractor)
             except VidstyleError as error:
-                outcome = _TaskFailure(type(error).__name__, str(error))
+                outcome = TaskFailure(type(error).__name__, str(error))
             record(name, outcome)
         return events
 
@@ -153,11 +155,11 @@ def run_batch_video(
     try:
         _, gpu = task_slots(ray, dist, template.model.device)
         weights = None if template.model.weights == "random" else ray.put((state, label))
-        task = ray.remote(_clip_task).options(**_task_options(dist, gpu))
+        task = ray.remote(_clip_task).options(**task_options(dist, gpu))
         refs = {task.remote(settings, weights, list(styles), dist.cpus_per_task): name
                 for name, settings in clips.items()}
         try:
-            _gather(ray, refs, record)
+            gather(ray, refs, record)
         except KeyboardInterrupt:
             done = sum(e.kind == "done" for e in events)
             raise Interrupted(f"interrupted after {done} of {len(todo)} clips; finished outputs are kept: "

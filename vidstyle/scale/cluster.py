@@ -1,6 +1,6 @@
 """Ray, lazily: connecting, task slots and options, and gathering task results one by one.
 
-Shared by :mod:`vidstyle.distributed` (one video in frame ranges) and :mod:`vidstyle.batch_video`
+Shared by :mod:`vidstyle.scale.distributed` (one video in frame ranges) and :mod:`vidstyle.scale.clip_folder`
 (a folder of videos). Ray is imported only by :func:`require_ray`; everything else is handed the
 module.
 """
@@ -14,7 +14,6 @@ from typing import Any
 
 from ..errors import VidstyleError
 from ..settings import DistributedSettings
-
 
 RAY_EXTRA_HINT = "pip install 'vidstyle[ray]'"
 
@@ -71,7 +70,8 @@ def task_slots(ray: Any, dist: DistributedSettings, device: str = "auto") -> tup
     return max(1, int(resources.get("CPU", 1)) // dist.cpus_per_task), False
 
 
-def _task_options(dist: DistributedSettings, gpu: bool) -> dict[str, Any]:
+def task_options(dist: DistributedSettings, gpu: bool) -> dict[str, Any]:
+    """Ray options of one task: its CPUs, a GPU where the cluster has them, retries."""
     options: dict[str, Any] = {"num_cpus": dist.cpus_per_task, "max_retries": dist.max_retries,
                                "retry_exceptions": True}
     if gpu:
@@ -83,14 +83,15 @@ def _task_options(dist: DistributedSettings, gpu: bool) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _TaskFailure:
+class TaskFailure:
     """An expected failure (bad input) returned instead of raised, so Ray does not retry it."""
 
     kind: str
     message: str
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """A task's exception (or the error inside Ray's wrapper) as ``Type: first line``."""
     cause = getattr(error, "cause", None)
     if isinstance(cause, BaseException):
         error = cause
@@ -98,7 +99,7 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def _gather(ray: Any, refs: dict, on_result: Callable[[Any, Any], None]) -> None:
+def gather(ray: Any, refs: dict, on_result: Callable[[Any, Any], None]) -> None:
     """Wait for every task; ``on_result(key, outcome)`` per task, where ``outcome`` is its value
     or the exception it ended with. Stops (and cancels the rest) if ``on_result`` raises."""
     pending = dict(refs)
@@ -112,11 +113,12 @@ def _gather(ray: Any, refs: dict, on_result: Callable[[Any, Any], None]) -> None
                 outcome = error
             on_result(key, outcome)
     except BaseException:
-        _cancel(ray, pending)
+        cancel(ray, pending)
         raise
 
 
-def _cancel(ray: Any, refs: Sequence) -> None:
+def cancel(ray: Any, refs: Sequence) -> None:
+    """Cancel tasks and wait (up to 30 s each) until they have stopped."""
     for ref in refs:
         try:
             ray.cancel(ref)

@@ -12,13 +12,13 @@ One video (``vidstyle INPUT STYLE --ray [ADDRESS]``):
 * Finished segments persist in the work folder beside the output, so a rerun after the driver
   died only runs the missing ones. The work folder must be on storage every node can read.
 * The segments are joined without re-encoding, with the source audio, by the same function
-  the single-machine path uses (:func:`vidstyle.pipeline.assemble_output`).
+  the single-machine path uses (:func:`vidstyle.video.pipeline.assemble_output`).
 
 Many videos (``vidstyle batch-video IN_DIR STYLE -o OUT_DIR --ray``): one task per clip, each
-running the single-machine pipeline; finished outputs are skipped (:mod:`vidstyle.batch_video`).
+running the single-machine pipeline; finished outputs are skipped (:mod:`vidstyle.scale.clip_folder`).
 
-Connecting to Ray and gathering results is in :mod:`vidstyle.cluster`, the frame table, the plans
-and the segment body in :mod:`vidstyle.frame_ranges`; their names are importable from here as well.
+Connecting to Ray and gathering results is in :mod:`vidstyle.scale.cluster`, the frame table, the
+plans and the segment body in :mod:`vidstyle.scale.frame_ranges`.
 
 Seams. Each frame is optimised from the previous stylized one, so the texture a chain settles
 into is carried along for good. Two chains that start at different frames settle into different
@@ -44,29 +44,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from .cluster import (RAY_EXTRA_HINT, RayMissing, _cancel, _gather, _one_line, _task_options, _TaskFailure, connect,
-                      require_ray, task_slots)
+from ..core.factory import Weights, resolve_weights
 from ..errors import Interrupted, VidstyleError
-from .frame_ranges import (SegmentPlan, SegmentResult, build_stylizer, count_frames, finished_segment,
-                           first_frame_palette, frame_table, plan_segments, plans_from_bounds, record_path,
-                           resolve_weights, run_segment)
 from ..media.image_files import load_image
-from ..video.pipeline import assemble_output, run_identity
-from ..settings import DistributedSettings, VideoSettings
 from ..media.video_files import VideoError, VideoInfo, probe, processing_size
+from ..settings import DistributedSettings, VideoSettings
+from ..video.chain import video_styles
+from ..video.pipeline import assemble_output, run_identity
 from ..video.workdir import STATE_FILE, WorkFolder, work_folder_for
-
-__all__ = [
-    # vidstyle.cluster
-    "RAY_EXTRA_HINT", "RayMissing", "connect", "require_ray", "task_slots",
-    # vidstyle.frame_ranges
-    "SegmentPlan", "SegmentResult", "build_stylizer", "count_frames", "finished_segment", "first_frame_palette",
-    "frame_table", "plan_segments", "plans_from_bounds", "record_path", "resolve_weights", "run_segment",
-    # here
-    "FAIL_ENV", "DistributedReport", "InjectedFailure", "RunStart", "SegmentFailed", "parse_fail_spec",
-    "run_distributed",
-]
-
+from .cluster import TaskFailure, cancel, connect, gather, one_line, require_ray, task_options, task_slots
+from .frame_ranges import (
+    SegmentPlan,
+    SegmentResult,
+    count_frames,
+    finished_segment,
+    first_frame_palette,
+    frame_table,
+    plan_segments,
+    plans_from_bounds,
+    run_segment,
+)
 
 #: Testing hook: ``k:times[,k2:times2]`` makes segment k's task raise on its first ``times``
 #: attempts (``always``: on every attempt). Read inside the task; set on the driver, it is
@@ -85,13 +82,13 @@ class InjectedFailure(RuntimeError):
 # -- the Ray task --------------------------------------------------------------------------------
 
 
-def _palette_task(settings: VideoSettings, info: VideoInfo, weights: tuple[dict, str] | None,
-                  styles: list[torch.Tensor], threads: int) -> np.ndarray | _TaskFailure:
+def _palette_task(settings: VideoSettings, info: VideoInfo, weights: Weights | None,
+                  styles: list[torch.Tensor], threads: int) -> np.ndarray | TaskFailure:
     torch.set_num_threads(max(1, threads))
     try:
         return first_frame_palette(settings, weights=weights, styles=styles, info=info)
     except VidstyleError as error:
-        return _TaskFailure(type(error).__name__, str(error))
+        return TaskFailure(type(error).__name__, str(error))
 
 
 def parse_fail_spec(spec: str | None) -> dict[int, int | None]:
@@ -126,8 +123,8 @@ def _inject_failure(index: int, spec: str | None, attempt: int) -> None:
 
 
 def _segment_task(settings: VideoSettings, plan: SegmentPlan, segment_path: str, info: VideoInfo,
-                  weights: tuple[dict, str] | None, styles: list[torch.Tensor], palette: np.ndarray | None,
-                  fail_spec: str | None, threads: int) -> SegmentResult | _TaskFailure:
+                  weights: Weights | None, styles: list[torch.Tensor], palette: np.ndarray | None,
+                  fail_spec: str | None, threads: int) -> SegmentResult | TaskFailure:
     """Ray task body: one segment. Exceptions other than VidstyleError are retried by Ray."""
     torch.set_num_threads(max(1, threads))
     attempt = _next_attempt(Path(segment_path))
@@ -138,7 +135,7 @@ def _segment_task(settings: VideoSettings, plan: SegmentPlan, segment_path: str,
                              index=plan.index)
         return dataclasses.replace(result, attempt=attempt)
     except VidstyleError as error:  # the same on every attempt: report it, do not retry
-        return _TaskFailure(type(error).__name__, str(error))
+        return TaskFailure(type(error).__name__, str(error))
 
 
 # -- the driver ----------------------------------------------------------------------------------
@@ -213,6 +210,7 @@ def run_distributed(
     state, label = resolve_weights(settings, progress=progress)
     if styles is None:
         styles = [load_image(path, "style") for path in settings.style.paths]
+    styles = video_styles(settings, styles)  # as the network sees them, the same for every task
     started_ray = connect(ray, dist)
     try:
         slots, gpu = task_slots(ray, dist, settings.model.device)
@@ -239,7 +237,7 @@ def run_distributed(
         if todo:
             # Random weights are regenerated from the seed by each task; others travel once per node.
             weights = None if settings.model.weights == "random" else ray.put((state, label))
-            options = _task_options(dist, gpu)
+            options = task_options(dist, gpu)
             palette = None
             if settings.cartoon.enabled:  # one palette for all segments, kept for a resumed run
                 palette = folder.load_array("palette")
@@ -253,11 +251,11 @@ def run_distributed(
             def on_result(plan: SegmentPlan, outcome: Any) -> None:
                 what = f"segment {plan.index} (frames {plan.first}-{plan.end - 1})"
                 kept = f"{len(results)} finished segment(s) are kept in {folder.path}; rerun the same command to resume"
-                if isinstance(outcome, _TaskFailure):
+                if isinstance(outcome, TaskFailure):
                     raise SegmentFailed(f"{what} failed: {outcome.message}; {kept}")
                 if isinstance(outcome, BaseException):
                     raise SegmentFailed(f"{what} failed after {dist.max_retries + 1} attempt(s): "
-                                        f"{_one_line(outcome)}; {kept}")
+                                        f"{one_line(outcome)}; {kept}")
                 if finished_segment(folder.segment_path(plan.index), plan) is None:
                     raise SegmentFailed(
                         f"{what} was written by a worker to {outcome.path}, but it is not visible here: "
@@ -270,7 +268,7 @@ def run_distributed(
                     on_segment(outcome)
 
             try:
-                _gather(ray, refs, on_result)
+                gather(ray, refs, on_result)
             except KeyboardInterrupt:
                 raise Interrupted(f"interrupted with {len(results)} of {len(plans)} segments finished; they are kept "
                                   f"in {folder.path}: run the same command again to resume") from None
@@ -294,11 +292,11 @@ def _clip_palette(ray: Any, options: dict, settings: VideoSettings, info: VideoI
         outcome = ray.get(ref)
     except ray.exceptions.RayError as error:
         raise SegmentFailed(f"the cartoon palette (stylized frame 0) failed after {dist.max_retries + 1} attempt(s): "
-                            f"{_one_line(error)}") from None
+                            f"{one_line(error)}") from None
     except KeyboardInterrupt:
-        _cancel(ray, [ref])
+        cancel(ray, [ref])
         raise Interrupted("interrupted before any segment started; rerun the same command to start again") from None
-    if isinstance(outcome, _TaskFailure):
+    if isinstance(outcome, TaskFailure):
         raise SegmentFailed(f"the cartoon palette (stylized frame 0) failed: {outcome.message}")
     return outcome
 

@@ -1,8 +1,8 @@
 """One video in frame ranges: the exact frame table, the plans, and one range stylized (no Ray here).
 
-:func:`run_segment` is the body of every ``--ray`` task (:mod:`vidstyle.distributed`): it decodes
-its range, warms the frame chain up on the lead-in frames, and writes one segment file plus the
-JSON record that marks it finished.
+:func:`run_segment` is the body of every ``--ray`` task (:mod:`vidstyle.scale.distributed`): it
+decodes its range, warms the frame chain up on the lead-in frames, and writes one segment file
+(through the same encoder as the single-machine run) plus the JSON record that marks it finished.
 """
 
 from __future__ import annotations
@@ -11,28 +11,31 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from ..core.cartoon import cartoonize, fit_palette
-from ..core.features import LAYER_INDEX, VGGFeatures, resolve_state_dict
-from ..media.image_files import load_image, to_tensor, to_uint8
-from ..core.colors import preserve_method, recolor_frame
-from ..video.pipeline import DecodedFrame, decode_frames, stylize_sequence
+from ..core.factory import Weights, build_stylizer
+from ..core.tensors import to_uint8
+from ..media.image_files import load_image
 from ..media.remux import to_fraction
-from ..core.runtime import resolve_device
+from ..media.video_files import (
+    VideoError,
+    VideoInfo,
+    open_input,
+    probe,
+    processing_size,
+    read_frames,
+    require_video_stream,
+)
 from ..settings import VideoSettings
-from ..core.stylizer import Stylizer
-from ..video.threads import BackgroundIterator
-from ..media.video_files import (VideoError, VideoInfo, VideoWriter, _open_input, _require_video_stream, probe, processing_size,
-                    read_frames)
-
+from ..video.chain import decode_frames, stylize_frames, video_look, video_rule
+from ..video.encode import SegmentDone, SegmentEncoder, StylizedFrame
+from ..video.threads import BackgroundConsumer, BackgroundIterator
 
 # -- the frames, exactly -------------------------------------------------------------------------
 
@@ -49,8 +52,8 @@ def frame_table(settings: VideoSettings) -> list[int] | None:
     if settings.duration is not None:
         end_t = (start_t or Fraction(0)) + to_fraction(settings.duration)
     pts: list[int] = []
-    with _open_input(settings.input) as container:
-        stream = _require_video_stream(container, settings.input)
+    with open_input(settings.input) as container:
+        stream = require_video_stream(container, settings.input)
         time_base = stream.time_base
         for packet in container.demux(stream):
             if packet.size == 0 or packet.is_discard:  # the flush packet; edit-list pre-roll
@@ -158,36 +161,6 @@ def record_path(segment_path: str | os.PathLike) -> Path:
     return Path(segment_path).with_suffix(".json")
 
 
-def build_stylizer(settings: VideoSettings, weights: tuple[dict, str] | None = None,
-                   styles: Sequence[torch.Tensor] | None = None, *, progress: bool = False) -> Stylizer:
-    """The Stylizer for ``settings``; ``weights`` = (features state dict, label) skips loading."""
-    if styles is None:
-        styles = [load_image(path, "style") for path in settings.style.paths]
-    if weights is None:
-        return Stylizer.from_settings(styles, settings.loss, settings.optim, settings.style, settings.model,
-                                      progress=progress)
-    state, label = weights
-    device = resolve_device(settings.model.device)
-    layers = _layers(settings)
-    extractor = VGGFeatures(layers, state, pooling=settings.model.pooling).to(device)
-    stylizer = Stylizer(extractor, styles, loss=settings.loss, optim=settings.optim, style=settings.style,
-                        device=device, precision=settings.model.precision, compile=settings.model.compile,
-                        cuda_graphs=settings.model.cuda_graphs)
-    stylizer.weights_label = label
-    return stylizer
-
-
-def _layers(settings: VideoSettings) -> tuple[str, ...]:
-    return tuple(dict.fromkeys([settings.loss.content_layer, *(name for name, _ in settings.loss.style_layers)]))
-
-
-def resolve_weights(settings: VideoSettings, *, progress: bool = True) -> tuple[dict, str]:
-    """The features state dict for ``--weights`` and its label, resolved once (on the driver), so
-    every worker uses the same weights even where ImageNet weights are missing."""
-    depth = max(LAYER_INDEX[name] for name in _layers(settings)) + 1
-    return resolve_state_dict(settings.model.weights, depth, settings.optim.seed, progress=progress)
-
-
 def run_segment(
     settings: VideoSettings,
     first: int,
@@ -195,11 +168,9 @@ def run_segment(
     lead_in: int,
     segment_path: str | os.PathLike,
     *,
-    weights: tuple[dict, str] | None = None,
+    weights: Weights | None = None,
     styles: Sequence[torch.Tensor] | None = None,
-    stylizer: Stylizer | None = None,
     info: VideoInfo | None = None,
-    init_frame: np.ndarray | None = None,
     seek: float | None = None,
     expected_pts: Sequence[int] | None = None,
     palette: np.ndarray | None = None,
@@ -208,93 +179,90 @@ def run_segment(
 ) -> SegmentResult:
     """Stylize frames ``[first, end)`` of ``settings.input`` into ``segment_path`` (no Ray here).
 
-    The ``lead_in`` frames before ``first`` are stylized first (the first of them a cold start,
-    or warm from ``init_frame``, an RGB uint8 stylized frame) and discarded. Frame numbers count
-    what the single-machine run stylizes (``start``/``duration`` applied), so keyframe mode puts
-    its keyframes where that run does. With ``seek`` (seconds, between frame ``first - lead_in - 1``
-    and the next) decoding starts near the range; ``expected_pts`` are then checked frame by
-    frame. With the cartoon look on, ``palette`` is the clip's (:func:`first_frame_palette`);
-    without one it is fitted on this segment's first kept frame. The segment file is written
-    atomically and a JSON record (:func:`record_path`) after it. ``on_frame(number, kept)`` is
-    called after each frame. Raises :class:`VideoError` if the frames are not the expected ones.
+    The ``lead_in`` frames before ``first`` are stylized first (the first of them a cold start)
+    and discarded. Frame numbers count what the single-machine run stylizes (``start``/
+    ``duration`` applied), so keyframe mode puts its keyframes where that run does. With
+    ``seek`` (seconds, between frame ``first - lead_in - 1`` and the next) decoding starts near
+    the range; ``expected_pts`` are then checked frame by frame. ``styles`` are as the network
+    sees them (:func:`~vidstyle.video.chain.video_styles`). With the cartoon look on,
+    ``palette`` is the clip's (:func:`first_frame_palette`); without one it is fitted on this
+    segment's first kept frame. The segment file is written atomically and a JSON record
+    (:func:`record_path`) after it. ``on_frame(number, kept)`` is called after each frame.
+    Raises :class:`VideoError` if the frames are not the expected ones.
     """
     if not 0 <= lead_in <= first < end:
         raise ValueError(f"need 0 <= lead_in <= first < end, got lead_in={lead_in}, first={first}, end={end}")
     started = time.perf_counter()
     info = probe(settings.input) if info is None else info
     width, height = processing_size(info.width, info.height, settings.size)
-    out_w, out_h = (width, height) if settings.output_size == "processing" else processing_size(
-        info.width, info.height, None)
-    if stylizer is None:
-        stylizer = build_stylizer(settings, weights, styles)
+    out_size = (width, height) if settings.output_size == "processing" else processing_size(info.width, info.height,
+                                                                                          None)
+    if styles is None:
+        styles = [load_image(path, "style") for path in settings.style.paths]
+    stylizer = build_stylizer(settings, styles, weights=weights, progress=False)
     begin = first - lead_in
     flow = settings.flow_preset if settings.init_mode == "flow" else None
     if seek is None:  # from the start of the window: exact without a frame table, slower far in
         decoded = decode_frames(settings.input, (width, height), start=settings.start, duration=settings.duration,
                                 max_frames=end, skip=begin, flow_preset=flow)
     else:
-        decoded = _renumbered(decode_frames(settings.input, (width, height), start=seek, max_frames=end - begin,
-                                            flow_preset=flow), begin)
-    previous = to_tensor(init_frame, stylizer.device) if init_frame is not None else None
+        decoded = decode_frames(settings.input, (width, height), start=seek, max_frames=end - begin,
+                                flow_preset=flow, index_offset=begin)
     path = Path(segment_path)
-    kept = stylized = cold_iters = warm_iters = 0
-    end_time = 0.0
-    writer = VideoWriter(path, out_w, out_h, time_base=info.time_base, rate=info.frame_rate,
-                         codec=settings.codec, crf=settings.crf, b_frames=False)
-    with BackgroundIterator(decoded, maxsize=settings.queue_size, name="decoder") as frames, writer:
-        for item, result, cold in stylize_sequence(frames, stylizer, settings, previous):
-            frame = item.frame
-            number = frame.index
-            if expected_pts is not None:
-                expected = expected_pts[number - begin] if number - begin < len(expected_pts) else None
-                if frame.pts != expected:
-                    raise VideoError(
-                        f"{settings.input}: frame {number} decoded with pts {frame.pts}, expected {expected} "
-                        "(the packets and the decoded frames disagree; this input cannot be split)")
-            stylized += 1
-            if cold:
-                cold_iters += result.iterations
-            else:
-                warm_iters += result.iterations
-            if number >= first:
-                image = recolor_frame(preserve_method(settings.style), frame.image, to_uint8(result.image))
-                if settings.cartoon.enabled:  # changes what is encoded, never what the next frame starts from
-                    if palette is None:
-                        palette = fit_palette(image, settings.cartoon.colors)
-                    image = cartoonize(frame.image, image, settings.cartoon, palette)
-                if image.shape[:2] != (out_h, out_w):
-                    image = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_CUBIC)
-                writer.write(image, frame.pts)
-                kept += 1
-                end_time = frame.time + float(1 / info.frame_rate)
-            if on_frame is not None:
-                on_frame(number, number >= first)
-        if kept != end - first:
-            raise VideoError(f"{settings.input}: segment {index} expected frames {first}-{end - 1}, "
-                             f"but the video gave {kept} of them")
-    result = SegmentResult(index, first, end, lead_in, kept, stylized, end_time, time.perf_counter() - started,
-                           cold_iters, warm_iters, str(path))
+    done: list[SegmentDone] = []
+    encoder = BackgroundConsumer(SegmentEncoder(
+        look=video_look(settings, palette), out_size=out_size, info=info, codec=settings.codec, crf=settings.crf,
+        segment_frames=end - first, next_path=lambda: path, on_segment=done.append,
+    ), maxsize=settings.queue_size, name="encoder")
+    stylized = cold_iters = warm_iters = 0
+    try:
+        with BackgroundIterator(decoded, maxsize=settings.queue_size, name="decoder") as frames:
+            for item, result, cold in stylize_frames(frames, stylizer, video_rule(settings)):
+                frame = item.frame
+                number = frame.index
+                if expected_pts is not None:
+                    expected = expected_pts[number - begin] if number - begin < len(expected_pts) else None
+                    if frame.pts != expected:
+                        raise VideoError(
+                            f"{settings.input}: frame {number} decoded with pts {frame.pts}, expected {expected} "
+                            "(the packets and the decoded frames disagree; this input cannot be split)")
+                stylized += 1
+                if cold:
+                    cold_iters += result.iterations
+                else:
+                    warm_iters += result.iterations
+                if number >= first:
+                    encoder.put(StylizedFrame(number, frame.pts, frame.time + float(1 / info.frame_rate),
+                                              result.image.detach().cpu().numpy(), frame.image))
+                if on_frame is not None:
+                    on_frame(number, number >= first)
+    except BaseException:
+        encoder.abort()
+        raise
+    encoder.finish()
+    kept = done[0].count if done else 0
+    if kept != end - first:
+        path.unlink(missing_ok=True)
+        raise VideoError(f"{settings.input}: segment {index} expected frames {first}-{end - 1}, "
+                         f"but the video gave {kept} of them")
+    result = SegmentResult(index, first, end, lead_in, kept, stylized, done[0].end_time,
+                           time.perf_counter() - started, cold_iters, warm_iters, str(path))
     _write_json(record_path(path), dataclasses.asdict(result))
     return result
 
 
-def _renumbered(items: Iterator[DecodedFrame], offset: int) -> Iterator[DecodedFrame]:
-    """Frames decoded from a seek point, numbered as in the whole run."""
-    for item in items:
-        yield dataclasses.replace(item, frame=dataclasses.replace(item.frame, index=item.frame.index + offset))
-
-
-def first_frame_palette(settings: VideoSettings, *, weights: tuple[dict, str] | None = None,
+def first_frame_palette(settings: VideoSettings, *, weights: Weights | None = None,
                         styles: Sequence[torch.Tensor] | None = None, info: VideoInfo | None = None) -> np.ndarray:
     """The cartoon palette of the clip: fitted on the stylized first frame, as the single-machine
     run does (one palette for every segment, or the colours would jump at the seams)."""
     info = probe(settings.input) if info is None else info
     size = processing_size(info.width, info.height, settings.size)
-    stylizer = build_stylizer(settings, weights, styles)
+    if styles is None:
+        styles = [load_image(path, "style") for path in settings.style.paths]
+    stylizer = build_stylizer(settings, styles, weights=weights, progress=False)
     frames = decode_frames(settings.input, size, start=settings.start, duration=settings.duration, max_frames=1)
-    for item, result, _ in stylize_sequence(frames, stylizer, settings):
-        image = recolor_frame(preserve_method(settings.style), item.frame.image, to_uint8(result.image))
-        return fit_palette(image, settings.cartoon.colors)
+    for item, result, _ in stylize_frames(frames, stylizer, video_rule(settings)):
+        return video_look(settings).fitted(item.image, to_uint8(result.image)).palette
     raise VideoError(f"{settings.input}: no frames to stylize (check --start/--duration)")
 
 

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..media.image_files import load_image, resize, resize_long_side, to_tensor
+from ..core.tensors import resize, resize_long_side, to_tensor
+from ..media.image_files import load_image
 from ..settings import AugmentSettings
 
 
@@ -43,7 +44,7 @@ class RandomStylize:
     Keyword arguments left as None come from ``settings`` (:class:`~vidstyle.settings.AugmentSettings`):
     ``iters`` per image, ``size`` (long side to stylize at; the result is resized back),
     ``alpha`` (style weight), ``weights`` (``"auto"``, ``"imagenet"``, ``"random"`` or a path),
-    ``device``. ``extractor`` injects a network (a :class:`~vidstyle.features.VGGFeatures`), e.g.
+    ``device``. ``extractor`` injects a network (a :class:`~vidstyle.core.features.VGGFeatures`), e.g.
     one shared by several transforms. Images keep their type, shape, dtype and device.
     """
 
@@ -94,21 +95,12 @@ class RandomStylize:
     # -- the network, built once on first use -------------------------------------------------
 
     def bank(self):  # noqa: ANN201
-        """The :class:`~vidstyle.stylebank.StyleBank` that does the work (built on first call)."""
+        """The :class:`~vidstyle.tools.style_bank.StyleBank` that does the work (built on first call)."""
         if self._bank is None:
+            from ..core.factory import build_stylizer
             from .style_bank import StyleBank
-            from ..core.stylizer import Stylizer
 
-            s = self.settings
-            first = self.styles[:1]
-            if self.extractor is not None:
-                from ..core.runtime import resolve_device
-
-                device = resolve_device(s.model.device)
-                stylizer = Stylizer(self.extractor, first, loss=s.loss, optim=s.optim, style=s.style,
-                                    device=device, precision=s.model.precision)
-            else:
-                stylizer = Stylizer.from_settings(first, s.loss, s.optim, s.style, s.model, progress=False)
+            stylizer = build_stylizer(self.settings, self.styles[:1], extractor=self.extractor, progress=False)
             self._bank = StyleBank(stylizer, self.styles)
         return self._bank
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..core.tensors import to_tensor
+from ..media.image_files import save_image
+
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _INK = (20, 20, 20)
 _MIN_SCALE = 0.25
@@ -161,6 +164,4 @@ def label_grid(
 
 def save_grid(grid: Grid, path) -> None:
     """Write the grid's picture to ``path`` (format from the extension; never half-written)."""
-    from ..media.image_files import save_image, to_tensor
-
     save_image(to_tensor(grid.image), path)

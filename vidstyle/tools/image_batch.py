@@ -3,7 +3,7 @@
 - The style of an image is a hash of the seed, the image's file name and the style file names:
   the same on every run and on resumed runs, whatever order or batch an image lands in.
 - Images of the same working size are optimised together, ``batch_size`` at a time (the loss
-  is per image, each against its own style; see :class:`~vidstyle.stylebank.StyleBank`).
+  is per image, each against its own style; see :class:`~vidstyle.tools.style_bank.StyleBank`).
 - Resumable: an image whose output exists is skipped (outputs are written atomically, so an
   existing file is a finished one). ``vidstyle-batch.json`` in the output folder records the
   settings' hash and each image's style; a rerun with other settings is refused.
@@ -24,9 +24,12 @@ from pathlib import Path
 
 import torch
 
+from ..core.factory import build_stylizer
+from ..core.features import VGGFeatures
+from ..core.tensors import resize_long_side, scaled_size, working_long_side
 from ..errors import VidstyleError
-from ..media.image_files import IMAGE_EXTENSIONS, ImageError, load_image, read_image, resize_long_side, save_image, scaled_size
-from ..settings import MAX_AUTO_SIZE, BatchSettings, settings_hash
+from ..media.image_files import WRITABLE_IMAGE_EXTENSIONS, ImageError, load_image, load_init, read_image, save_image
+from ..settings import BatchSettings, settings_hash
 from .style_bank import StyleBank
 
 MANIFEST = "vidstyle-batch.json"
@@ -54,7 +57,7 @@ def list_files(folder: str | os.PathLike) -> list[Path]:
 
 def output_name(name: str) -> str:
     """The output file name for input ``name``: the same, or ``.png`` added for unknown suffixes."""
-    return name if Path(name).suffix.lower() in IMAGE_EXTENSIONS else f"{name}.png"
+    return name if Path(name).suffix.lower() in WRITABLE_IMAGE_EXTENSIONS else f"{name}.png"
 
 
 def choose_style(name: str, seed: int, count: int) -> int:
@@ -122,11 +125,21 @@ def _write_manifest(output_dir: Path, manifest: dict) -> None:
     os.replace(tmp, output_dir / MANIFEST)
 
 
+def folder_bank(settings: BatchSettings, styles: list[torch.Tensor], *, extractor: VGGFeatures | None = None,
+                progress: bool = True) -> StyleBank:
+    """The style bank of a batch: one Stylizer (from the factory) and every style of the folder."""
+    return StyleBank(build_stylizer(settings, styles[:1], extractor=extractor, progress=progress), styles)
+
+
 def stylize_folder(settings: BatchSettings, bank: StyleBank, style_names: list[str]) -> Iterator[BatchEvent]:
-    """Stylize every pending image of ``settings.input_dir``; yields a ``plan`` event, then one per file."""
+    """Stylize every pending image of ``settings.input_dir``; yields a ``plan`` event, then one per file.
+
+    ``--init PATH`` is read once, here, and every image starts from it (resized).
+    """
     if len(style_names) != len(bank):
         raise ValueError(f"{len(style_names)} style names for {len(bank)} styles")
     check_manifest(settings, style_names)
+    init = load_init(settings.optim.init)
     out = Path(settings.output_dir)
     out.mkdir(exist_ok=True)
     manifest = {"settings": batch_hash(settings, style_names), "styles": style_names,
@@ -149,7 +162,7 @@ def stylize_folder(settings: BatchSettings, bank: StyleBank, style_names: list[s
         except ImageError as error:
             early.append(BatchEvent("bad", path.name, message=str(error)))
             continue
-        long_side = settings.size or min(max(h, w), MAX_AUTO_SIZE)
+        long_side = working_long_side(settings.size, h, w)
         groups.setdefault(scaled_size(h, w, long_side), []).append(path)
     yield BatchEvent("plan", count=sum(len(paths) for paths in groups.values()))
     yield from early
@@ -166,7 +179,7 @@ def stylize_folder(settings: BatchSettings, bank: StyleBank, style_names: list[s
             if not chunk:
                 continue
             indices = [style_of(p.name) for p in chunk]
-            result = bank.stylize(torch.cat(images), indices)
+            result = bank.stylize(torch.cat(images), indices, init=init)
             for path, image, index in zip(chunk, result.image, indices):
                 save_image(image[None], out / output_name(path.name))
                 manifest["images"][path.name] = style_names[index]

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 import torch
 
+from ..core.factory import load_network
 from ..core.features import LAYER_INDEX, VGGFeatures
-from .grids import Grid, label_grid
-from ..media.image_files import to_uint8
 from ..core.losses import content_loss, gram_matrix, style_loss
 from ..core.optimize import OptimResult, ProgressCallback, optimize_pixels
-from ..core.runtime import backend_context, precision_context
-from ..settings import OptimSettings
+from ..core.runtime import backend_context, precision_context, resolve_precision
+from ..core.tensors import resize_long_side, to_uint8
+from ..settings import OptimSettings, ReconstructSettings
+from .grids import Grid, label_grid
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,35 @@ def reconstruct_all(
             on_start(Reconstruction(kind, group, OptimResult(start, 0)).label)
         done.append(reconstruct(extractor, image, kind, group, start, optim, precision=precision, callback=callback))
     return done
+
+
+@dataclass(frozen=True)
+class ReconstructionRun:
+    """Every reconstruction of one image (at its working size), and the weights the network held."""
+
+    image: torch.Tensor
+    done: list[Reconstruction]
+    weights_label: str
+
+
+def run_reconstructions(
+    settings: ReconstructSettings,
+    image: torch.Tensor,
+    *,
+    extractor: VGGFeatures | None = None,
+    progress: bool = True,
+    on_start: Callable[[str], None] | None = None,
+    callback: ProgressCallback | None = None,
+) -> ReconstructionRun:
+    """``vidstyle reconstruct``'s work: ``image`` at ``settings.size``, the network for
+    ``settings.layers`` (or ``extractor``), then :func:`reconstruct_all`."""
+    image = resize_long_side(image, settings.size)
+    if extractor is None:
+        extractor = load_network(settings.layers, settings.model, seed=settings.optim.seed, progress=progress)
+    precision = resolve_precision(settings.model.precision, extractor.mean.device)
+    done = reconstruct_all(extractor, image, settings.layers, settings.optim, precision=precision,
+                           on_start=on_start, callback=callback)
+    return ReconstructionRun(image, done, extractor.weights_label)
 
 
 def reconstruction_grid(image: torch.Tensor, done: Sequence[Reconstruction], title: str | None = None) -> Grid:

@@ -1,8 +1,9 @@
 """Several styles, one per image of a batch: Gram targets per style and size, stacked per batch.
 
-The Stylizer blends its styles into one target for every image; augmentation wants a different
-style per image of the same batch. The loss already takes targets of shape (B, C, C) (one per
-image), so a batch (B, 3, H, W) is optimised in one go with each image against its own style.
+The Stylizer blends its styles into one target for every image; augmentation and folder
+batches want a different style per image of the same batch. The loss takes targets of shape
+(B, C, C) (one per image), so a batch (B, 3, H, W) is optimised in one go with each image
+against its own style, through the Stylizer's one way of setting targets.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import Sequence
 
 import torch
 
-from ..media.image_files import resize_long_side
 from ..core.optimize import OptimResult, ProgressCallback
 from ..core.stylizer import Stylizer
 
@@ -32,12 +32,9 @@ class StyleBank:
 
     def grams(self, index: int, content_long_side: int) -> dict[str, torch.Tensor]:
         """Gram targets (1, C, C) of style ``index`` for content of this long side (cached)."""
-        side = self.stylizer.style_long_side(content_long_side)
-        key = (index, side)
+        key = (index, self.stylizer.style_long_side(content_long_side))
         if key not in self._grams:
-            with torch.no_grad():
-                features = self.stylizer.features(resize_long_side(self.styles[index], side))
-                self._grams[key] = self.stylizer.loss.grams(features)
+            self._grams[key] = self.stylizer.grams_of(self.styles[index], content_long_side)
         return self._grams[key]
 
     def stylize(
@@ -57,13 +54,11 @@ class StyleBank:
         """
         if len(style_indices) != content.shape[0]:
             raise ValueError(f"{len(style_indices)} style indices for a batch of {content.shape[0]}")
-        stylizer, optim = self.stylizer, self.stylizer.optim
+        stylizer = self.stylizer
         content = content.to(stylizer.device, torch.float32)
         long_side = max(content.shape[-2:])
         per_image = [self.grams(i, long_side) for i in style_indices]
-        with torch.no_grad():
-            stylizer.loss.set_content(stylizer.features(content))
-        stylizer.loss.set_style_grams({name: torch.cat([g[name] for g in per_image]) for name in per_image[0]})
-        stylizer.loss.set_temporal(None)
-        return stylizer.optimize(stylizer.initial_image(content, init), optim.iters if iters is None else iters,
-                                 callback=callback)
+        stacked = {name: torch.cat([grams[name] for grams in per_image]) for name in per_image[0]}
+        stylizer.set_targets(content, style_grams=stacked)
+        start = stylizer.initial_image(content, init)
+        return stylizer.optimize(start, stylizer.optim.iters if iters is None else iters, callback=callback)

@@ -1,22 +1,25 @@
 """Parameter sweeps: the same content, style, start and seed, one loss weight varied per grid axis.
 
 The first swept parameter runs along the columns, the second (if any) down the rows. Each cell
-gets its own Stylizer (the network is shared), so cells never influence each other.
+gets its own Stylizer from the factory (the network is shared, every other setting honoured), so
+cells never influence each other.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
+from ..core.colors import color_inputs, color_output, preserve_method
+from ..core.factory import build_stylizer
 from ..core.features import VGGFeatures
-from .grids import Grid, label_grid
-from ..media.image_files import to_uint8
 from ..core.optimize import ProgressCallback
-from ..settings import SWEEPABLE, LossSettings, OptimSettings, StyleSettings
-from ..core.stylizer import Stylizer
+from ..core.tensors import resize_long_side, to_uint8, working_long_side
+from ..settings import SWEEPABLE, LossSettings, SweepSettings
+from .grids import Grid, label_grid
 
 Axis = tuple[str, tuple[float, ...]]
 
@@ -54,33 +57,52 @@ def cell_label(loss: LossSettings, axes: Sequence[Axis]) -> str:
     return " ".join(f"{name}={getattr(loss, name):g}" for name, _ in axes)
 
 
+@dataclass
+class SweepResult:
+    """The images (1, 3, H, W) per cell, rows x columns, the loss settings of each cell, and
+    the weights the network held."""
+
+    images: list[list[torch.Tensor]]
+    grid: list[list[LossSettings]]
+    weights_label: str
+
+
 def run_sweep(
-    extractor: VGGFeatures,
+    settings: SweepSettings,
     content: torch.Tensor,
     styles: Sequence[torch.Tensor],
-    grid: Sequence[Sequence[LossSettings]],
-    optim: OptimSettings,
-    style: StyleSettings,
     *,
     init: str | torch.Tensor | None = None,
-    device: torch.device | str = "cpu",
-    precision: str = "fp32",
+    extractor: VGGFeatures | None = None,
+    progress: bool = True,
     on_cell: Callable[[int, int], None] | None = None,
     callback: ProgressCallback | None = None,
-) -> list[list[torch.Tensor]]:
-    """Stylize ``content`` once per cell of ``grid``; returns the images (1, 3, H, W) per cell.
+) -> SweepResult:
+    """Stylize ``content`` once per cell of the sweep, from the same start and seed.
 
-    ``on_cell(row, col)`` is called before each cell (for progress display).
+    ``content`` is resized to the working size (``settings.size``, else its own, at most
+    ``MAX_AUTO_SIZE``); colours are preserved as in ``vidstyle image``. ``init`` overrides
+    ``settings.optim.init`` (an image file comes in as a tensor). ``on_cell(row, col)`` is
+    called before each cell (for progress display).
     """
+    grid = sweep_grid(settings.loss, settings.axes)
+    content = resize_long_side(content, working_long_side(settings.size, *content.shape[-2:]))
+    method = preserve_method(settings.style)
+    net_content, net_styles, start = color_inputs(method, content, styles,
+                                                  settings.optim.init if init is None else init)
     images: list[list[torch.Tensor]] = []
+    label = ""
     for r, row in enumerate(grid):
         images.append([])
         for c, loss in enumerate(row):
             if on_cell is not None:
                 on_cell(r, c)
-            stylizer = Stylizer(extractor, styles, loss=loss, optim=optim, style=style, device=device, precision=precision)
-            images[-1].append(stylizer.stylize(content, init, callback=callback).image)
-    return images
+            stylizer = build_stylizer(dataclasses.replace(settings, loss=loss), net_styles, extractor=extractor,
+                                      progress=progress)
+            extractor, label = stylizer.extractor, stylizer.weights_label  # one network for every cell
+            result = stylizer.stylize(net_content, start, callback=callback)
+            images[-1].append(color_output(method, result.image, content.to(result.image.device)))
+    return SweepResult(images, grid, label)
 
 
 def sweep_picture(

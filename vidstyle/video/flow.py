@@ -14,25 +14,17 @@ Conventions used throughout this module
   disoccluded, motion boundary or sourced from outside the frame.
 
 Nothing here holds state between frames: the previous stylised frame and the flows travel as
-values (see ``warm_start_init``).
+values (see :mod:`vidstyle.video.chain`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-__all__ = [
-    "PRESETS",
-    "FlowEstimator",
-    "warp",
-    "resize_flow",
-    "occlusion_mask",
-    "fill_masked",
-    "warm_start_init",
-]
 
 #: Preset names accepted by ``FlowEstimator`` and the OpenCV constants they stand for.
 PRESETS: dict[str, int] = {
@@ -260,38 +252,24 @@ def fill_masked(
     return mask * warped + (1.0 - mask) * fill
 
 
-def warm_start_init(
-    prev_stylized: torch.Tensor,
-    prev_rgb: np.ndarray,
-    cur_rgb: np.ndarray,
-    cur_content: torch.Tensor,
-    estimator: FlowEstimator,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Initialisation and temporal-loss targets for frame ``t`` from stylised frame ``t-1``.
+@dataclass(frozen=True, eq=False)
+class Motion:
+    """How a frame relates to the frame before it in a chain.
 
-    ``prev_rgb`` and ``cur_rgb`` are the *input* frames ``t-1`` and ``t`` (RGB uint8
-    ``HxWx3``); flow is estimated on them, never on stylised frames, whose strokes do not
-    move with the scene. ``prev_stylized`` and ``cur_content`` are ``(1, C, H', W')`` tensors
-    in the same value space. If ``H'xW'`` differs from the frames' size, flows are resized
-    (vectors rescaled) to the tensors' size before the mask is computed.
-
-    Returns ``(init, warped_prev, mask)``:
-
-    * ``warped_prev = warp(prev_stylized, flow_cur_to_prev)``, the temporal-loss target;
-    * ``mask``, ``(1, 1, H', W')`` in {0, 1} (``occlusion_mask``), on ``prev_stylized``'s
-      device and dtype, the per-pixel weight ``c`` of the temporal loss
-      ``w_t * mean(c * (x - warped_prev) ** 2)`` (Ruder et al. normalise by all pixels, not
-      by ``sum(c)``);
-    * ``init = fill_masked(warped_prev, cur_content, mask)``, the optimiser's start point.
+    ``flow_back`` (``HxWx2``, pixels, on this frame's grid) maps this frame onto the previous
+    one: ``warp(previous, flow_back) ~= this``; ``mask`` (``HxW``) is 1 where that warp is
+    reliable (:func:`occlusion_mask`).
     """
-    flow_fwd, flow_bwd = estimator.forward_backward(prev_rgb, cur_rgb)
-    size = tuple(prev_stylized.shape[-2:])
-    flow_fwd = resize_flow(flow_fwd, size)
-    flow_bwd = resize_flow(flow_bwd, size)
-    warped_prev = warp(prev_stylized, flow_bwd)
-    mask_np = occlusion_mask(flow_fwd, flow_bwd)
-    mask = torch.from_numpy(mask_np)[None, None].to(
-        device=prev_stylized.device, dtype=prev_stylized.dtype
-    )
-    init = fill_masked(warped_prev, cur_content, mask)
-    return init, warped_prev, mask
+
+    flow_back: np.ndarray
+    mask: np.ndarray
+
+
+def motion_between(estimator: FlowEstimator, previous_rgb: np.ndarray, current_rgb: np.ndarray) -> Motion:
+    """The :class:`Motion` of ``current_rgb`` against ``previous_rgb`` (RGB uint8, same size):
+    forward and backward flow, then Ruder et al.'s consistency and motion-boundary mask.
+
+    The one place flow is turned into a warm start's inputs: the decode thread of a video run,
+    the webcam's capture thread and the metrics all call it."""
+    flow_forward, flow_back = estimator.forward_backward(previous_rgb, current_rgb)
+    return Motion(flow_back, occlusion_mask(flow_forward, flow_back))

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from .flow import FlowEstimator, occlusion_mask, warp
+from .flow import FlowEstimator, motion_between, warp
 
 __all__ = ["WarpingErrorResult", "warping_error", "plot_error_curve"]
 
@@ -122,7 +122,7 @@ def warping_error(
     """Temporal warping error of a stylised video (Lai et al. 2018), with its floor.
 
     For every ``t >= 1``: the flows between reference (input) frames ``t-1`` and ``t`` and
-    the occlusion mask ``M`` of frame ``t`` (``flow.occlusion_mask``) are computed from the
+    the occlusion mask ``M`` of frame ``t`` (``flow.motion_between``) are computed from the
     *reference*; output frame ``t-1`` is backward-warped to ``t`` and
 
         E_t = sum_p M_p * ||O_t(p) - warp(O_{t-1})(p)||^2 / (3 * sum_p M_p)
@@ -171,12 +171,11 @@ def warping_error(
         ref_u8 = _to_u8(ref_frame)
 
         if prev_out is not None:
-            flow_fwd, flow_bwd = estimator.forward_backward(prev_ref_u8, ref_u8)
-            mask = occlusion_mask(flow_fwd, flow_bwd)
-            per_frame.append(_masked_warp_mse(out, prev_out, flow_bwd, mask))
-            floor.append(_masked_warp_mse(ref, prev_ref, flow_bwd, mask))
+            motion = motion_between(estimator, prev_ref_u8, ref_u8)
+            per_frame.append(_masked_warp_mse(out, prev_out, motion.flow_back, motion.mask))
+            floor.append(_masked_warp_mse(ref, prev_ref, motion.flow_back, motion.mask))
             frame_diff.append(float(np.mean(np.abs(out - prev_out))))
-            valid_fraction.append(float(mask.mean()))
+            valid_fraction.append(float(motion.mask.mean()))
         prev_out, prev_ref, prev_ref_u8 = out, ref, ref_u8
 
     if not per_frame:
@@ -321,7 +320,7 @@ def evaluate_video(
 ) -> WarpingErrorResult:
     """:func:`warping_error` of video file ``output`` against its input video ``reference``.
 
-    Both are decoded as a stream (upright, see :func:`vidstyle.video.read_frames`); the
+    Both are decoded as a stream (upright, see :func:`vidstyle.media.video_files.read_frames`); the
     reference is resized to the output's size when they differ. A stylized part of a clip
     (``--start``, ``--max-frames``) is compared with the same part of the reference: from
     ``reference_start`` seconds, as many frames as the output has.

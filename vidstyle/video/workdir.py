@@ -14,13 +14,12 @@ import os
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import VidstyleError
 
 STATE_FILE = "state.json"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the last stylized frame of a segment is kept losslessly (.npy)
 
 
 class ResumeError(VidstyleError):
@@ -77,9 +76,12 @@ class WorkFolder:
             return folder
         try:
             state = json.loads(state_path.read_text())
-            saved, segments = state["identity"], state["segments"]
+            version, saved, segments = state["version"], state["identity"], state["segments"]
         except (OSError, ValueError, KeyError, TypeError):
             raise ResumeError(f"the work folder {path} is damaged; delete it to start over") from None
+        if version != STATE_VERSION:
+            raise ResumeError(f"the work folder {path} was made by another version of vidstyle; "
+                              "delete it to start over")
         if saved != identity:
             changed = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
             raise ResumeError(
@@ -107,27 +109,26 @@ class WorkFolder:
     def segment_paths(self) -> list[Path]:
         return [self.path / s["file"] for s in self.segments]
 
-    def add_segment(self, path: Path, first: int, count: int, last_frame: np.ndarray, end: float) -> None:
-        """Record a finished segment file, the last stylized frame in it (for warm starts) and
-        the time (seconds) its last frame ends."""
-        last = path.with_suffix(".last.png")
-        ok, encoded = cv2.imencode(".png", cv2.cvtColor(last_frame, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise ResumeError(f"cannot save the last frame of {path}")
+    def add_segment(self, path: Path, first: int, count: int, last_stylized: np.ndarray, end: float) -> None:
+        """Record a finished segment file, the last stylized frame in it ((1, 3, h, w) float32,
+        kept exactly: a resumed run warm-starts from it and must equal an uninterrupted one)
+        and the time (seconds) its last frame ends."""
+        last = path.with_suffix(".last.npy")
         tmp = last.with_name(last.name + ".tmp")
-        encoded.tofile(tmp)
+        with open(tmp, "wb") as file:
+            np.save(file, np.ascontiguousarray(last_stylized, dtype=np.float32))
         os.replace(tmp, last)
         self.segments.append({"file": path.name, "first": first, "count": count, "last": last.name, "end": end})
         self._save()
 
-    def last_frame(self) -> np.ndarray | None:
-        """The last stylized frame of the last finished segment (RGB uint8), if any."""
+    def last_stylized(self) -> np.ndarray | None:
+        """The last stylized frame of the last finished segment ((1, 3, h, w) float32), if any."""
         if not self.segments:
             return None
-        image = cv2.imread(str(self.path / self.segments[-1]["last"]), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ResumeError(f"the work folder {self.path} is damaged; delete it to start over")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        try:
+            return np.load(self.path / self.segments[-1]["last"])
+        except (OSError, ValueError):
+            raise ResumeError(f"the work folder {self.path} is damaged; delete it to start over") from None
 
     def save_array(self, name: str, array: np.ndarray) -> None:
         """Keep a small array with the run (e.g. the cartoon palette), written atomically."""

@@ -4,13 +4,18 @@ import pytest
 import torch
 
 from vidstyle.core.optimize import optimize_pixels
-from vidstyle.settings import OptimSettings, StyleSettings
 from vidstyle.core.stylizer import Stylizer
+from vidstyle.settings import ModelSettings, OptimSettings, StyleSettings
+
+
+def make(extractor, style_image, device="cpu", **settings) -> Stylizer:
+    return Stylizer(extractor, [style_image], model=ModelSettings(device=str(device)), **settings)
 
 
 @pytest.mark.parametrize("optimizer, iters, factor", [("lbfgs", 30, 5.0), ("adam", 30, 2.0)])
-def test_optimisation_lowers_the_loss(extractor, content_tensor, style_tensor, optimizer, iters, factor):
-    stylizer = Stylizer(extractor, [style_tensor], optim=OptimSettings(optimizer=optimizer, check_every=1))
+def test_optimisation_lowers_the_loss(extractor, content_tensor, style_tensor, optimizer, iters, factor, device):
+    stylizer = make(extractor, style_tensor, device, optim=OptimSettings(optimizer=optimizer, check_every=1))
+    content_tensor = content_tensor.to(device)
     stylizer.set_targets(content_tensor)
     start = stylizer.loss_terms(content_tensor)["total"].item()
     result = stylizer.stylize(content_tensor, "content", iters)
@@ -46,9 +51,9 @@ def test_callback_is_called_at_checks():
     assert calls == [3, 6, 7]
 
 
-def test_random_init_is_seeded(extractor, content_tensor, style_tensor):
+def test_random_init_is_seeded(extractor, content_tensor, style_tensor, device):
     def run(seed):
-        stylizer = Stylizer(extractor, [style_tensor], optim=OptimSettings(optimizer="adam", init="random", seed=seed))
+        stylizer = make(extractor, style_tensor, device, optim=OptimSettings(optimizer="adam", init="random", seed=seed))
         return stylizer.stylize(content_tensor, iters=3).image
 
     a, b, c = run(1), run(1), run(2)
@@ -57,7 +62,7 @@ def test_random_init_is_seeded(extractor, content_tensor, style_tensor):
 
 
 def test_init_tensor_is_resized(extractor, content_tensor, style_tensor):
-    stylizer = Stylizer(extractor, [style_tensor], optim=OptimSettings(optimizer="adam"))
+    stylizer = make(extractor, style_tensor, optim=OptimSettings(optimizer="adam"))
     init = torch.rand(1, 3, 16, 24)
     start = stylizer.initial_image(content_tensor, init)
     assert start.shape == content_tensor.shape
@@ -66,9 +71,9 @@ def test_init_tensor_is_resized(extractor, content_tensor, style_tensor):
     assert result.iterations == 0 and result.image.shape == content_tensor.shape
 
 
-def test_multiscale_cold_start(extractor, style_tensor):
+def test_multiscale_cold_start(extractor, style_tensor, device):
     content = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
-    stylizer = Stylizer(extractor, [style_tensor], optim=OptimSettings(optimizer="adam", multiscale=2, check_every=1))
+    stylizer = make(extractor, style_tensor, device, optim=OptimSettings(optimizer="adam", multiscale=2, check_every=1))
     result = stylizer.stylize(content, "content", 10)
     assert result.image.shape == content.shape
     assert result.iterations == 10 and len(result.losses) == 10
@@ -76,7 +81,7 @@ def test_multiscale_cold_start(extractor, style_tensor):
 
 
 def test_style_grams_are_computed_once_per_size(extractor, content_tensor, style_tensor, monkeypatch):
-    stylizer = Stylizer(extractor, [style_tensor], style=StyleSettings(scale=0.5))
+    stylizer = make(extractor, style_tensor, style=StyleSettings(scale=0.5))
     calls = []
     original = stylizer.loss.grams
     monkeypatch.setattr(stylizer.loss, "grams", lambda f: calls.append(1) or original(f))
@@ -92,7 +97,7 @@ def test_batched_images_are_independent(extractor, content_tensor, style_tensor)
     oneDNN picks convolution kernels by batch size, and their different rounding is amplified
     by Adam's normalised steps; with it off the convolutions are per image and exact.
     """
-    stylizer = Stylizer(extractor, [style_tensor], optim=OptimSettings(optimizer="adam"))
+    stylizer = make(extractor, style_tensor, optim=OptimSettings(optimizer="adam"))
     other = content_tensor.flip(-1)
     with torch.backends.mkldnn.flags(enabled=False):
         batch = stylizer.stylize(torch.cat([content_tensor, other]), "content", 5).image
@@ -103,4 +108,22 @@ def test_batched_images_are_independent(extractor, content_tensor, style_tensor)
 
 def test_blend_weights_must_match_styles(extractor, style_tensor):
     with pytest.raises(ValueError, match="2 blend weights given for 1 style"):
-        Stylizer(extractor, [style_tensor], style=StyleSettings(blend=(1.0, 1.0)))
+        make(extractor, style_tensor, style=StyleSettings(blend=(1.0, 1.0)))
+
+
+def test_initial_image_refuses_a_path_and_expands_one_image_to_a_batch(extractor, content_tensor, style_tensor):
+    stylizer = make(extractor, style_tensor, optim=OptimSettings(optimizer="adam", init="start.png"))
+    with pytest.raises(ValueError, match="load_init"):
+        stylizer.initial_image(content_tensor, None)  # image files are read at the edge, not here
+    batch = torch.cat([content_tensor, content_tensor.flip(-1)])
+    start = stylizer.initial_image(batch, torch.rand(1, 3, 16, 24))
+    assert start.shape == batch.shape and torch.equal(start[0], start[1])
+
+
+def test_a_style_too_small_for_the_deepest_layer_is_one_clear_error(extractor, content_tensor, style_tensor):
+    """Every path to the style targets checks the size (the blend here; StyleBank goes through grams_of too)."""
+    stylizer = make(extractor, style_tensor, style=StyleSettings(size=12))
+    with pytest.raises(ValueError, match="style image at its working size.*too small for layer relu5_1"):
+        stylizer.set_targets(content_tensor)
+    with pytest.raises(ValueError, match="too small for layer relu5_1"):
+        stylizer.grams_of(style_tensor, 48)

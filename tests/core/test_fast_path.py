@@ -1,8 +1,8 @@
-"""The fast path on the CPU: precision modes, torch.compile, no host syncs, CUDA-graph bookkeeping,
-batched mode, and the benchmark's tiny configuration.
+"""The fast path: precision modes, torch.compile, no host syncs, CUDA-graph bookkeeping, batched mode.
 
-What needs a GPU (TF32 and cuDNN on CUDA, real CUDA graph capture, speed, GPU memory) is measured by
-``scripts/bench.py`` on a GPU; here the same code paths run on the CPU where they can.
+The numeric tests take the ``device`` fixture: the CPU by default, a GPU with ``pytest --device
+cuda``, where the ``gpu``-marked tests (real CUDA graph capture, channels_last) run too. Speed and
+GPU memory are measured by ``scripts/bench.py``, not here.
 
 Tolerances, stated:
 - precision modes vs fp32, at one image (a 3-layer average-pooling VGG at 24x32): each loss term within
@@ -15,38 +15,28 @@ Tolerances, stated:
   Adam iterations within 1e-3 (any pixel).
 - batched vs one by one (Adam): bit for bit (pixels, iterations, early stops, loss terms) with the
   convolution computed per image (oneDNN off). oneDNN's batch-size-dependent kernels round differently
-  and Adam amplifies rounding near zero gradients (see vidstyle/batched.py), so with them the results
+  and Adam amplifies rounding near zero gradients (see vidstyle/core/optimize.py, optimize_each), so with them the results
   are equally good, not identical.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import as_tensor, stripes_image, structured_image
 from torch.overrides import TorchFunctionMode
 
 from vidstyle.core import runtime
-from vidstyle.video.sequences import stylize_batch, stylize_sequences
 from vidstyle.core.features import LAYER_INDEX, VGGFeatures, random_state_dict
 from vidstyle.core.optimize import GraphedAdam, optimize_pixels
-from vidstyle.video.pipeline import DecodedFrame, stylize_sequence
 from vidstyle.core.runtime import backend_context, fp16_grad_scale, resolve_precision, scale_grad
-from vidstyle.settings import LossSettings, OptimSettings, VideoSettings
 from vidstyle.core.stylizer import Stylizer
-from vidstyle.media.video_files import Frame
+from vidstyle.settings import LossSettings, ModelSettings, OptimSettings
 
-from conftest import as_tensor, stripes_image, structured_image
-
-ROOT = Path(__file__).resolve().parents[1]
 TINY_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 TINY_LOSS = LossSettings(content_layer="relu3_1", style_layers=tuple((name, 1.0) for name in TINY_LAYERS))
 
@@ -82,16 +72,17 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
 
-def make(net, style, precision="fp32", **kwargs) -> Stylizer:
+def make(net, style, precision="fp32", device="cpu", *, compile=False, cuda_graphs=False, **kwargs) -> Stylizer:
     optim = kwargs.pop("optim", OptimSettings(optimizer="adam"))
+    model = ModelSettings(device=str(device), precision=precision, compile=compile, cuda_graphs=cuda_graphs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fp16 on the CPU warns that it is slow
-        return Stylizer(net, [style], loss=kwargs.pop("loss", TINY_LOSS), optim=optim, precision=precision, **kwargs)
+        return Stylizer(net, [style], loss=kwargs.pop("loss", TINY_LOSS), optim=optim, model=model)
 
 
 def step(stylizer: Stylizer, image: torch.Tensor):
     """Loss terms and pixel gradient at ``image``, as the optimiser sees them."""
-    x = image.clone().requires_grad_(True)
+    x = image.to(stylizer.device).clone().requires_grad_(True)
     with backend_context(stylizer.precision, stylizer.device):
         terms = stylizer.loss_terms(x)
         terms["total"].sum().backward()
@@ -156,10 +147,11 @@ def test_backward_runs_inside_the_backend_context(net, style, content, monkeypat
 
 
 @pytest.mark.parametrize("precision", ["auto", "tf32", "bf16", "fp16"])
-def test_precision_modes_match_fp32(net, style, content, precision):
-    reference = make(net, style, "fp32")
-    other = make(net, style, precision)
-    start = (content + 0.05 * torch.randn(content.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+def test_precision_modes_match_fp32(net, style, content, precision, device):
+    reference = make(net, style, "fp32", device)
+    other = make(net, style, precision, device)
+    content = content.to(device)
+    start = (content + 0.05 * torch.randn(content.shape, generator=torch.Generator().manual_seed(1)).to(device)).clamp(0, 1)
     for s in (reference, other):
         s.set_targets(content)
     ref_terms, ref_grad = step(reference, start)
@@ -175,7 +167,9 @@ def test_precision_modes_match_fp32(net, style, content, precision):
         assert all(torch.equal(terms[k], ref_terms[k]) for k in ref_terms) and torch.equal(grad, ref_grad)
         assert torch.equal(result.image, ref_result.image)
         return
-    term_tol, grad_tol, edit_tol = {"bf16": (2e-2, 5e-2, 0.25), "fp16": (5e-3, 1e-2, 0.1)}[precision]
+    # (tf32 exists on CUDA only: 10 mantissa bits like fp16, with fp32's range.)
+    term_tol, grad_tol, edit_tol = {"bf16": (2e-2, 5e-2, 0.25), "fp16": (5e-3, 1e-2, 0.1),
+                                    "tf32": (5e-3, 1e-2, 0.1)}[other.precision]
     for name in ref_terms:
         assert abs(float(terms[name] - ref_terms[name])) <= term_tol * abs(float(ref_terms[name])) + 1e-8, name
     assert rel(grad, ref_grad) < grad_tol
@@ -292,7 +286,8 @@ def test_adam_reads_back_only_at_checks(net, style, content):
     with CountHostReads() as counter:
         result = stylizer.optimize(content, 20)
     assert result.iterations == 20 and len(result.losses) == 4
-    assert counter.count == 4 + 1  # one read per check, one for the final loss terms
+    assert counter.count == 4  # one read per check; the last check's read gives the final loss terms
+    assert set(result.terms) >= {"content", "total"}
 
 
 def test_lbfgs_syncs_inside_torch_itself(net, style, content):
@@ -349,16 +344,52 @@ def test_stylizer_graph_path_matches_eager_across_frames(net, style, content):
     assert len(graphed._graphs) == 2  # (shape, no temporal) and (shape, temporal)
 
 
+def test_graph_path_evaluates_its_own_buffers_and_leaves_the_loss_targets_alone(net, style, content):
+    """The CUDA-graph path reads static copies of the targets, passed to the loss; the loss's own
+    targets are never swapped for them."""
+    graphed = make(net, style, cuda_graphs=True)
+    graphed._graphs_off_cuda = True
+    graphed.set_targets(content)
+    held = graphed.loss.export_targets()
+    graphed.optimize(content, 3)
+    assert graphed.loss.export_targets() is held
+    [(_, static)] = graphed._graphs.values()
+    assert static is not held and all(a is not b for a, b in zip(static.tensors(), held.tensors()))
+    assert all(torch.equal(a, b) for a, b in zip(static.tensors(), held.tensors()))
+    graphed.set_targets(content.flip(-1))  # a new frame: copied into the same buffers, in place
+    buffers = [tensor.data_ptr() for tensor in static.tensors()]
+    graphed.optimize(content, 1)
+    assert [tensor.data_ptr() for tensor in static.tensors()] == buffers
+    assert torch.equal(static.content, graphed.loss.export_targets().content)
+
+
+@pytest.mark.gpu
+def test_cuda_graph_capture_replays_the_eager_iteration(net, style, content, device):
+    """Real capture on a GPU: the replayed iterations give what the eager loop gives, frame after frame."""
+    eager = make(net, style, device=device)
+    graphed = make(net, style, device=device, cuda_graphs=True)
+    for frame in (content, content.roll(2, -1), content.roll(4, -1)):
+        frame = frame.to(device)
+        want = eager.stylize(frame, "content", 12)
+        got = graphed.stylize(frame, "content", 12)
+        assert got.iterations == want.iterations == 12
+        assert rel(got.image - frame, want.image - frame) < 0.05  # cuDNN may pick other algorithms
+    [(graph, _)] = graphed._graphs.values()
+    assert graph.captured
+
+
+@pytest.mark.gpu
+def test_channels_last_and_autocast_on_cuda(net, style, content, device):
+    stylizer = make(net, style, "auto", device, optim=OptimSettings(optimizer="adam", check_every=2))
+    assert stylizer.channels_last and stylizer.precision in ("bf16", "fp32")
+    weight = next(stylizer.extractor.parameters())
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    result = stylizer.stylize(content, "content", 10)
+    assert result.image.dtype == torch.float32 and result.image.device.type == "cuda"
+    assert result.losses[-1] < result.losses[0]
+
+
 # -- batched mode -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def per_image_convolution():
-    """oneDNN off: the CPU's native convolution computes each image of a batch as it would alone."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "TF32 acceleration on top of oneDNN..." from the flags call
-        with torch.backends.mkldnn.flags(enabled=False):
-            yield
 
 
 def test_batch_equals_one_by_one(net, style, content, per_image_convolution):
@@ -370,7 +401,7 @@ def test_batch_equals_one_by_one(net, style, content, per_image_convolution):
     inits = ["content", previous, "content"]
     budgets = [7, 4, 0]
     temporal = [None, (previous, mask), None]
-    results = stylize_batch(stylizer, contents, inits, budgets, temporal=temporal, tol=0.0)
+    results = stylizer.stylize_each(contents, inits, budgets, temporal=temporal, tol=0.0)
     for i, result in enumerate(results):
         alone = stylizer.stylize(contents[i:i + 1], inits[i], budgets[i], tol=0.0, temporal=temporal[i], multiscale=1)
         assert torch.equal(result.image, alone.image), i
@@ -382,7 +413,7 @@ def test_batch_early_stopping_is_per_image(net, style, content, per_image_convol
     stylizer = make(net, style, optim=OptimSettings(optimizer="adam", lr=0.05, check_every=2))
     contents = torch.cat([content, content.flip(-1)])
     start = [stylizer.stylize(content, "content", 40).image, "content"]  # the first is near its optimum
-    results = stylize_batch(stylizer, contents, start, [40, 40], tol=0.02)
+    results = stylizer.stylize_each(contents, start, [40, 40], tol=0.02)
     for i, result in enumerate(results):
         alone = stylizer.stylize(contents[i:i + 1], start[i], 40, tol=0.02, multiscale=1)
         assert (result.iterations, result.stopped_early) == (alone.iterations, alone.stopped_early)
@@ -390,81 +421,9 @@ def test_batch_early_stopping_is_per_image(net, style, content, per_image_convol
     assert results[0].iterations < results[1].iterations  # each stopped on its own loss
 
 
-def _sequence(seed: int, length: int) -> list[DecodedFrame]:
-    rng = np.random.default_rng(seed)
-    items = []
-    for i in range(length):
-        image = np.roll(structured_image(24, 32, seed=seed), 2 * i, axis=1)
-        flow = rng.uniform(-1.5, 1.5, (24, 32, 2)).astype(np.float32) if i else None
-        mask = (rng.random((24, 32)) > 0.2).astype(np.float32) if i else None
-        items.append(DecodedFrame(Frame(i, i, i / 10, image), flow, mask))
-    return items
-
-
-@pytest.mark.parametrize("init_mode, pooling", [("flow", "max"), ("prev", "avg")])
-def test_batched_sequences_equal_sequences_one_by_one(style, init_mode, pooling, per_image_convolution):
-    net = tiny_extractor(pooling=pooling)
-    optim = OptimSettings(optimizer="adam", iters=6, check_every=2)
-    # tol 0.1: some warm frames stop early (prev: after 4 or 6 of 8), so one batch holds frozen and live images.
-    settings = VideoSettings(warm_iters=8, tol=0.1, init_mode=init_mode, optim=optim,
-                             loss=dataclasses.replace(TINY_LOSS, temporal_weight=20.0))
-    stylizer = make(net, style, loss=settings.loss, optim=optim)
-    sequences = [_sequence(seed, n) for seed, n in ((1, 3), (2, 2), (3, 4))]
-    batched = {k: [] for k in range(3)}
-    for step_results in stylize_sequences(sequences, stylizer, settings):
-        for k, item, result, cold in step_results:
-            batched[k].append((item.frame.index, result, cold))
-    for k, sequence in enumerate(sequences):
-        alone = list(stylize_sequence(sequence, stylizer, settings))
-        assert [i for i, _, _ in batched[k]] == [item.frame.index for item, _, _ in alone]
-        for (_, got, got_cold), (_, want, want_cold) in zip(batched[k], alone):
-            assert got_cold == want_cold and got.iterations == want.iterations
-            assert got.stopped_early == want.stopped_early and got.terms == want.terms
-            assert torch.equal(got.image, want.image)
-    counts = {result.iterations for results in batched.values() for _, result, _ in results}
-    assert len(counts) >= (3 if init_mode == "prev" else 2)
-
-
 def test_batched_mode_refuses_lbfgs(net, style, content):
     stylizer = make(net, style, optim=OptimSettings(optimizer="lbfgs"))
     with pytest.raises(ValueError, match="needs --optimizer adam"):
-        stylize_batch(stylizer, content, ["content"], [2])
+        stylizer.stylize_each(content, ["content"], [2])
 
 
-# -- the benchmark ------------------------------------------------------------------------------
-
-
-def test_bench_tiny_configuration_prints_json_with_the_fields(tmp_path):
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), "--tiny", "--workdir", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300, cwd=ROOT,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert run.returncode == 0, run.stderr[-3000:]
-    records = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
-    kinds = {r["kind"] for r in records}
-    assert {"env", "step", "memory", "iterations", "video"} <= kinds, kinds
-    steps = [r for r in records if r["kind"] == "step"]
-    assert {r["precision"] for r in steps} == {"fp32", "bf16"}
-    for r in steps:
-        for key in ("size", "batch", "ms_per_iter", "ms_per_frame_iter", "tflop_per_iter", "tflops",
-                    "peak_memory_bytes", "host_reads_per_iter", "grad_rel_err_vs_fp32"):
-            assert key in r, key
-        assert r["ms_per_iter"] > 0 and r["tflop_per_iter"] > 0
-    memory = [r for r in records if r["kind"] == "memory"]
-    assert memory and all("saved_activation_bytes" in r and "estimated_peak_bytes" in r for r in memory)
-    iterations = next(r for r in records if r["kind"] == "iterations")
-    assert iterations["cold"] and iterations["warm"] and "cold_mean" in iterations and "warm_mean" in iterations
-    video = next(r for r in records if r["kind"] == "video")
-    assert video["frames"] > 0 and video["frames_per_second"] > 0 and 0 < video["busy_fraction"] <= 1.0
-    assert "# " in run.stdout  # the table
-
-
-def test_conv_macs_match_the_issue():
-    """4 x the VGG19 conv MACs to relu5_1 is the issue's ~0.095 TFLOP at 256x256 and ~3.0 at 1080p."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    assert bench.conv_macs(256, 256) == 361152 * 256 * 256
-    assert abs(bench.iteration_flop(256, 256) / 1e12 - 0.095) < 0.001
-    assert abs(bench.iteration_flop(1080, 1920) / 1e12 - 3.0) < 0.05

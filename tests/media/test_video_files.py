@@ -1,4 +1,4 @@
-"""Tests for vidstyle.video and vidstyle.segments, on tiny clips written by PyAV into tmp_path."""
+"""vidstyle.media.video_files and vidstyle.media.segments, on tiny clips written by PyAV into tmp_path."""
 
 import os
 import warnings
@@ -7,9 +7,10 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+from clips import AUDIO_RATE, FPS, H, N, W, audio_packets, frame_image, frame_times, make_clip, marked_image  # noqa: F401
 
-from vidstyle.media import video_files as video
 from vidstyle.errors import VidstyleError
+from vidstyle.media import video_files as video
 from vidstyle.media.segments import assemble, write_segment
 from vidstyle.media.video_files import (
     VideoError,
@@ -19,8 +20,6 @@ from vidstyle.media.video_files import (
     processing_size,
     read_frames,
 )
-
-from clips import AUDIO_RATE, FPS, H, N, W, audio_packets, frame_image, frame_times, make_clip, marked_image  # noqa: F401
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from vidstyle.cli import _value, build_parser, cartoon_settings, loss_settings, main, model_settings, optim_settings
+from vidstyle.cli import build_parser, main
+from vidstyle.cli.options import cartoon_settings, loss_settings, model_settings, optim_settings, option_value
 from vidstyle.settings import PRESETS, ImageSettings, describe_preset
 
 # The documented contents of each preset (README table and --help). If PRESETS changes, this
@@ -25,7 +26,7 @@ def image_args(*extra):
 
 def expanded(args) -> dict:
     """Every setting the image command would use, flattened by option name."""
-    values = {"size": _value(args, "size", None), "cartoon": cartoon_settings(args).enabled}
+    values = {"size": option_value(args, "size", None), "cartoon": cartoon_settings(args).enabled}
     for settings in (loss_settings(args), optim_settings(args), model_settings(args)):
         values.update(dataclasses.asdict(settings))
     return values
@@ -43,7 +44,7 @@ def test_preset_expands_to_its_documented_values(name):
     baseline = expanded(image_args())
     for key, value in DOCUMENTED[name].items():
         if key in VIDEO_ONLY:
-            assert _value(image_args("--preset", name), key, None) == value
+            assert option_value(image_args("--preset", name), key, None) == value
         else:
             assert got[key] == value, key
     # Nothing else moved.
@@ -101,7 +102,7 @@ def test_cartoon_preset_end_to_end(image_files, tmp_path):
 
 
 def test_video_presets_fill_video_settings_and_explicit_options_win():
-    from vidstyle.cli import video_settings
+    from vidstyle.cli.options import video_settings
 
     def video(*extra):
         return video_settings(build_parser().parse_args(["video", "in.mp4", "s.png", "-o", "o.mp4", *extra]))
@@ -122,7 +123,8 @@ def test_cuda_graphs_and_compile_flags_reach_the_stylizer(image_files, tmp_path,
     original = Stylizer.__init__
 
     def spy(self, *args, **kwargs):
-        seen.update(compile=kwargs.get("compile"), cuda_graphs=kwargs.get("cuda_graphs"))
+        model = kwargs["model"]
+        seen.update(compile=model.compile, cuda_graphs=model.cuda_graphs)
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(Stylizer, "__init__", spy)

@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import as_tensor, structured_image
 
 import vidstyle.tools.grids
-from conftest import as_tensor, structured_image
 from vidstyle.cli import main
-from vidstyle.tools.reconstruct import reconstruct, reconstruction_plan, truncated
 from vidstyle.settings import LossSettings, OptimSettings
+from vidstyle.tools.reconstruct import reconstruct, reconstruction_plan, truncated
 from vidstyle.tools.sweep import check_axes, sweep_grid
 
 FAST = ["--weights", "random", "--quiet", "--device", "cpu"]

@@ -6,11 +6,11 @@ from collections import Counter
 import cv2
 import numpy as np
 import pytest
+from helpers import stripes_image, structured_image
 
 import vidstyle.tools.style_bank
-from conftest import stripes_image, structured_image
-from vidstyle.tools.image_batch import MANIFEST, choose_style
 from vidstyle.cli import main
+from vidstyle.tools.image_batch import MANIFEST, choose_style
 
 FAST = ["--weights", "random", "--iters", "2", "--optimizer", "adam", "--device", "cpu"]
 
@@ -130,3 +130,26 @@ def test_batch_bad_folders(folders, capsys, change, message):
     assert run(images, styles, out) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("vidstyle: error:") and message in err[-1], err
+
+
+def test_init_path_starts_every_image_from_that_picture(folders, tmp_path):
+    """--init PATH: with no iterations, each output is the init picture at the image's size."""
+    images, styles, out = folders
+    init = structured_image(30, 30, seed=9)
+    write(tmp_path / "start.png", init)
+    assert run(images, styles, out, "--iters", "0", "--init", str(tmp_path / "start.png")) == 0
+    for name, (h, w) in (("a.png", (20, 28)), ("c.png", (24, 24))):
+        got = cv2.cvtColor(cv2.imread(str(out / name)), cv2.COLOR_BGR2RGB).astype(int)
+        want = cv2.resize(init, (w, h), interpolation=cv2.INTER_AREA).astype(int)
+        assert got.shape == (h, w, 3)
+        assert np.abs(got - want).mean() < 6  # the same picture (bilinear, antialiased vs area resize)
+        content = cv2.cvtColor(cv2.imread(str(images / name)), cv2.COLOR_BGR2RGB).astype(int)
+        assert np.abs(got - content).mean() > 20  # and not the content
+
+
+def test_a_style_too_small_for_the_network_is_one_clear_line(folders, capsys):
+    images, styles, out = folders
+    assert run(images, styles, out, "--style-size", "12") == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip() and "skipped" not in line]
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert "style image at its working size is 12x12 px, too small for layer relu5_1" in err[0]

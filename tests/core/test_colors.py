@@ -3,8 +3,8 @@
 import cv2
 import pytest
 import torch
+from helpers import as_tensor, stripes_image, structured_image
 
-from conftest import as_tensor, stripes_image, structured_image
 from vidstyle.cli import main
 from vidstyle.core.colors import (
     color_inputs,

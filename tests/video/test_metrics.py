@@ -1,4 +1,4 @@
-"""Tests for vidstyle.metrics: Lai et al. warping error, its floor, streaming, and the plot."""
+"""vidstyle.video.metrics: Lai et al. warping error, its floor, streaming, and the plot."""
 
 import json
 import tracemalloc

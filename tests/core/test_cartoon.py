@@ -4,8 +4,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import stripes_image, structured_image
 
-from conftest import stripes_image, structured_image
 from vidstyle.core.cartoon import cartoonize, edge_mask, fit_palette, quantize
 from vidstyle.settings import CartoonSettings
 

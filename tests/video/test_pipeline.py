@@ -13,15 +13,18 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from clips import FPS, audio_packets, frame_image, frame_times, make_clip
-from conftest import as_tensor, stripes_image, structured_image
+from helpers import as_tensor, pan_frames, stripes_image, structured_image
+
 from vidstyle.cli import main
-from vidstyle.video.pipeline import run_video
-from vidstyle.settings import OptimSettings, VideoSettings
 from vidstyle.core.stylizer import Stylizer
 from vidstyle.media.video_files import probe, read_frames
+from vidstyle.settings import ModelSettings, OptimSettings, VideoSettings
+from vidstyle.video.chain import FrameLook
+from vidstyle.video.pipeline import run_video
 from vidstyle.video.workdir import work_folder_for
+
+CPU = ModelSettings(device="cpu")
 
 FAST = ["--weights", "random", "--iters", "3", "--warm-iters", "2", "--optimizer", "adam", "--quiet",
         "--device", "cpu"]
@@ -40,10 +43,26 @@ def clip(tmp_path):
     return make_clip(tmp_path / "clip.mp4")
 
 
-def pan_frames(count, width=48, height=32, step=1, seed=3):
-    """A textured scene panning ``step`` px per frame (slowly moving camera)."""
-    scene = structured_image(height, width + step * count, seed=seed)
-    return [np.ascontiguousarray(scene[:, i * step:i * step + width]) for i in range(count)]
+@pytest.fixture
+def fail_at(monkeypatch):
+    """``fail_at(n, error)``: the n-th ``Stylizer.stylize`` call raises ``error`` (Ctrl-C by default);
+    returns the call counter. ``fail_at.disarm()`` puts the real method back."""
+    original = Stylizer.stylize
+
+    def arm(n, error=KeyboardInterrupt):
+        calls = {"n": 0}
+
+        def stylize(self, *a, **k):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise error
+            return original(self, *a, **k)
+
+        monkeypatch.setattr(Stylizer, "stylize", stylize)
+        return calls
+
+    arm.disarm = lambda: monkeypatch.setattr(Stylizer, "stylize", original)
+    return arm
 
 
 def run(args, capsys=None):
@@ -105,6 +124,7 @@ def test_start_duration_and_output_size_source(tmp_path, style_file):
     assert audio and audio[0][0] < Fraction(1, 10) and audio[-1][0] < Fraction(6, 10)
 
 
+@pytest.mark.slow
 def test_warm_start_needs_far_fewer_iterations_than_cold(tmp_path, extractor):
     source = make_clip(tmp_path / "pan.mp4", images=pan_frames(4, width=32, height=24), audio=False)
     style = as_tensor(stripes_image(32, 32))
@@ -112,8 +132,8 @@ def test_warm_start_needs_far_fewer_iterations_than_cold(tmp_path, extractor):
     used = {}
     for mode in ("independent", "prev"):
         settings = VideoSettings(input=str(source), output=str(tmp_path / f"{mode}.mp4"), size=None,
-                                 warm_iters=100, init_mode=mode, optim=optim, tol=optim.tol)
-        report = run_video(settings, Stylizer(extractor, [style], optim=optim))
+                                 warm_iters=100, init_mode=mode, optim=optim, tol=optim.tol, model=CPU)
+        report = run_video(settings, styles=[style], extractor=extractor)
         used[mode] = report
     cold = used["independent"].cold_iterations
     warm = used["prev"].warm_iterations
@@ -128,16 +148,19 @@ def _run_cli_subprocess(args, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-def test_killed_run_resumes_without_redoing_finished_segments(tmp_path, style_file):
+@pytest.mark.slow
+def test_killed_run_resumes_and_equals_an_uninterrupted_run(tmp_path, style_file):
+    """SIGKILL once two segments are finished, rerun: every frame once, with the audio, and every
+    frame equal (bit for bit, decoded) to an uninterrupted run's: the warm start after the resume
+    point is the last stylized frame exactly, not an 8-bit picture of it."""
     source = make_clip(tmp_path / "clip.mp4", images=pan_frames(10), audio=True)
-    out = tmp_path / "out.mp4"
-    args = [source, style_file, "-o", out, "--weights", "random", "--iters", "2", "--warm-iters", "2",
-            "--optimizer", "adam", "--device", "cpu", "--segment-frames", "2", "--init-mode", "prev"]
+    out, clean = tmp_path / "out.mp4", tmp_path / "clean.mp4"
+    args = [source, style_file, "--weights", "random", "--iters", "2", "--warm-iters", "2", "--optimizer", "adam",
+            "--device", "cpu", "--segment-frames", "2", "--quiet"]
     state = work_folder_for(out) / "state.json"
-    process = _run_cli_subprocess([*args, "--quiet"])
-    deadline = time.time() + 120
+    process = _run_cli_subprocess([*args, "-o", out])
     done = 0
-    while time.time() < deadline and process.poll() is None:
+    while process.poll() is None:  # bounded by the run itself: it ends on its own after 5 segments
         if state.exists():
             done = len(json.loads(state.read_text())["segments"])
             if done >= 2:
@@ -149,35 +172,45 @@ def test_killed_run_resumes_without_redoing_finished_segments(tmp_path, style_fi
     kept = len(json.loads(state.read_text())["segments"])
     assert 2 <= kept < 5 and not out.exists()
     # Rerun with the same arguments: continues after the finished segments.
-    finished = subprocess.run([sys.executable, "-m", "vidstyle", *map(str, args)], capture_output=True, text=True,
-                              env=dict(os.environ, OMP_NUM_THREADS="1"))
+    finished = subprocess.run([sys.executable, "-m", "vidstyle", *map(str, [*args, "-o", out])],
+                              capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert finished.returncode == 0, finished.stderr
-    assert f"resuming after {2 * kept} finished frames" in finished.stderr
-    assert "frames/s" in finished.stderr
+    uninterrupted = subprocess.run([sys.executable, "-m", "vidstyle", *map(str, [*args, "-o", clean])],
+                                   capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
     # Every frame exactly once, in order, with the audio.
     assert frame_times(out) == frame_times(source)
     assert audio_packets(out) == audio_packets(source)
     assert not work_folder_for(out).exists()
+    resumed, whole = [f.image for f in read_frames(out)], [f.image for f in read_frames(clean)]
+    assert len(resumed) == len(whole) == 10
+    assert all(np.array_equal(a, b) for a, b in zip(resumed, whole))
 
 
-def test_changed_settings_are_refused_on_resume(tmp_path, style_file, monkeypatch, capsys):
+def test_a_resumed_run_says_so_and_does_not_redo_finished_segments(tmp_path, style_file, fail_at, capsys):
     source = make_clip(tmp_path / "clip.mp4", images=pan_frames(6), audio=False)
     out = tmp_path / "out.mp4"
-    calls = {"n": 0}
-    original = Stylizer.stylize
+    args = [source, style_file, "-o", out, *[a for a in FAST if a != "--quiet"], "--segment-frames", "2"]
+    calls = fail_at(5)
+    assert run(args) == 130  # Ctrl-C while stylizing frame 4: frames 0-3 are kept
+    assert "run the same command again to resume" in capsys.readouterr().err
+    calls["n"] = -100
+    assert run(args) == 0
+    err = capsys.readouterr().err
+    assert "resuming after 4 finished frames" in err and "frames/s" in err
+    assert calls["n"] == -100 + 2  # only frames 4 and 5 were stylized
+    assert len(frame_times(out)) == 6
 
-    def interrupt_at_third(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(self, *a, **k)
 
-    monkeypatch.setattr(Stylizer, "stylize", interrupt_at_third)
+def test_changed_settings_are_refused_on_resume(tmp_path, style_file, fail_at, capsys):
+    source = make_clip(tmp_path / "clip.mp4", images=pan_frames(6), audio=False)
+    out = tmp_path / "out.mp4"
+    fail_at(3)
     args = [source, style_file, "-o", out, *FAST, "--segment-frames", "4"]
     assert run(args) == 130
     err = capsys.readouterr().err
     assert err.startswith("vidstyle: interrupted after 2 frames") and "run the same command again to resume" in err
-    monkeypatch.setattr(Stylizer, "stylize", original)
+    fail_at.disarm()
     assert run([*args, "--alpha", "5"]) == 1
     err = capsys.readouterr().err
     assert "other settings (changed: loss.alpha)" in err
@@ -191,17 +224,8 @@ def test_resume_without_work_folder_is_an_error(clip, style_file, tmp_path, caps
     assert "nothing to resume" in capsys.readouterr().err
 
 
-def test_out_of_memory_names_the_size_and_keeps_segments(clip, style_file, tmp_path, monkeypatch, capsys):
-    original = Stylizer.stylize
-    calls = {"n": 0}
-
-    def oom_at_fourth(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return original(self, *a, **k)
-
-    monkeypatch.setattr(Stylizer, "stylize", oom_at_fourth)
+def test_out_of_memory_names_the_size_and_keeps_segments(clip, style_file, tmp_path, fail_at, capsys):
+    fail_at(4, torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     out = tmp_path / "o.mp4"
     assert run([clip, style_file, "-o", out, *FAST, "--segment-frames", "2"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -317,47 +341,44 @@ def test_keyframe_mode_runs_the_full_budget_only_on_keyframes(tmp_path, extracto
     source = make_clip(tmp_path / "pan.mp4", images=pan_frames(7, width=32, height=24), audio=False)
     optim = OptimSettings(optimizer="adam", iters=6, check_every=1)
     settings = VideoSettings(input=str(source), output=str(tmp_path / "k.mp4"), size=None, tol=0.0,
-                             keyframe_every=3, refine_iters=2, optim=optim)
+                             keyframe_every=3, refine_iters=2, optim=optim, model=CPU)
     used = []
-    run_video(settings, Stylizer(extractor, [as_tensor(stripes_image(32, 32))], optim=optim),
+    run_video(settings, styles=[as_tensor(stripes_image(32, 32))], extractor=extractor,
               on_frame=lambda report: used.append(report.iterations))
     assert used == [6, 2, 2, 6, 2, 2, 6]
 
 
 def test_cartoon_look_is_encoded_but_never_fed_back(tmp_path, style_file, monkeypatch):
-    import vidstyle.video.pipeline as pipeline
-
     source = make_clip(tmp_path / "pan.mp4", images=pan_frames(4), audio=False)
     plain, cartoon = tmp_path / "plain.mp4", tmp_path / "cartoon.mp4"
     assert run([source, style_file, "-o", plain, *FAST]) == 0
-    palettes = []
-    original = pipeline.CartoonPost.__call__
-
-    def spy(self, frame, stylized):
-        palettes.append(None if self.palette is None else self.palette.copy())
-        return original(self, frame, stylized)
-
-    monkeypatch.setattr(pipeline.CartoonPost, "__call__", spy)
+    fits, palettes = [], []
+    fitted, call = FrameLook.fitted, FrameLook.__call__
+    monkeypatch.setattr(FrameLook, "fitted", lambda self, *a: fits.append(1) or fitted(self, *a))
+    monkeypatch.setattr(FrameLook, "__call__", lambda self, *a: palettes.append(self.palette) or call(self, *a))
     assert run([source, style_file, "-o", cartoon, *FAST, "--cartoon", "--cartoon-colors", "4"]) == 0
-    # One palette fitted on the first frame, then reused for every frame.
-    assert palettes[0] is None and all(np.array_equal(p, palettes[1]) for p in palettes[1:]) and len(palettes) == 4
-    assert palettes[1].shape == (4, 3)
+    # One palette fitted on the first frame, then used for every frame.
+    assert len(fits) == 1 and len(palettes) == 4 and all(np.array_equal(p, palettes[0]) for p in palettes)
+    assert palettes[0].shape == (4, 3)
     a = [f.image.astype(int) for f in read_frames(plain)]
     b = [f.image.astype(int) for f in read_frames(cartoon)]
     assert len(a) == len(b) == 4 and np.abs(a[2] - b[2]).mean() > 3
 
 
-def test_cartoon_palette_is_kept_for_a_resumed_run(tmp_path):
-    from vidstyle.video.pipeline import CartoonPost
-    from vidstyle.settings import CartoonSettings
-    from vidstyle.video.workdir import WorkFolder
-
-    folder = WorkFolder.open(tmp_path / "work", {"x": 1})
-    frame = structured_image(24, 32)
-    first = CartoonPost(CartoonSettings(enabled=True, colors=3), folder)
-    first(frame, frame)
-    again = CartoonPost(CartoonSettings(enabled=True, colors=3), WorkFolder.open(tmp_path / "work", {"x": 1}))
-    assert np.array_equal(again.palette, first.palette)
+def test_cartoon_palette_is_kept_for_a_resumed_run(tmp_path, style_file, fail_at, monkeypatch):
+    source = make_clip(tmp_path / "pan.mp4", images=pan_frames(6), audio=False)
+    out = tmp_path / "cartoon.mp4"
+    args = [source, style_file, "-o", out, *FAST, "--cartoon", "--segment-frames", "2"]
+    fail_at(5)
+    assert run(args) == 130
+    palette = np.load(work_folder_for(out) / "palette.npy")
+    fail_at.disarm()
+    palettes = []
+    call = FrameLook.__call__
+    monkeypatch.setattr(FrameLook, "fitted", lambda self, *a: pytest.fail("the palette was fitted again"))
+    monkeypatch.setattr(FrameLook, "__call__", lambda self, *a: palettes.append(self.palette) or call(self, *a))
+    assert run(args) == 0
+    assert len(palettes) == 2 and all(np.array_equal(p, palette) for p in palettes)  # frames 4 and 5
 
 
 def test_preserve_colors_keeps_each_frames_chroma(tmp_path, style_file):
@@ -379,3 +400,32 @@ def test_preserve_colors_keeps_each_frames_chroma(tmp_path, style_file):
     # included); the plain run's chroma is several times further off.
     assert chroma_error(kept) < 0.02
     assert chroma_error(plain) > 2 * chroma_error(kept)
+
+
+@pytest.mark.parametrize("init_mode", ["independent", "flow"])
+def test_init_path_starts_the_cold_frames_from_that_picture(tmp_path, style_file, init_mode):
+    """--init PATH on a video: with no iterations the first frame is the init picture; in
+    independent mode every frame is. No work folder is left behind."""
+    source = make_clip(tmp_path / "pan.mp4", images=pan_frames(4), audio=False, crf="10")
+    init = structured_image(40, 60, seed=9)
+    cv2.imwrite(str(tmp_path / "start.png"), cv2.cvtColor(init, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out.mp4"
+    assert run([source, style_file, "-o", out, *FAST, "--iters", "0", "--warm-iters", "0", "--init-mode", init_mode,
+                "--init", tmp_path / "start.png"]) == 0
+    want = cv2.resize(init, (48, 32), interpolation=cv2.INTER_AREA).astype(int)
+    frames = [f.image.astype(int) for f in read_frames(out)]
+    contents = [f.image.astype(int) for f in read_frames(source)]
+    starting = frames if init_mode == "independent" else frames[:1]
+    # Measured: ~9 from the init picture (4:2:0 chroma of a noisy picture), ~47 from the content.
+    assert all(np.abs(frame - want).mean() < 12 for frame in starting)
+    assert all(np.abs(frame - content).mean() > 30 for frame, content in zip(starting, contents))
+    assert not work_folder_for(out).exists()
+
+
+def test_a_missing_init_picture_is_one_line_before_any_work(clip, style_file, tmp_path, capsys, monkeypatch):
+    import vidstyle.video.pipeline
+
+    monkeypatch.setattr(vidstyle.video.pipeline, "run_video", lambda *a, **k: pytest.fail("started the run"))
+    assert run([clip, style_file, "-o", tmp_path / "o.mp4", *FAST, "--init", tmp_path / "missing.png"]) == 1
+    assert capsys.readouterr().err.strip() == f"vidstyle: error: init file not found: {tmp_path / 'missing.png'}"
+    assert not work_folder_for(tmp_path / "o.mp4").exists()

@@ -12,17 +12,18 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pytest
-
 from clips import audio_packets, frame_times, make_clip
-from conftest import stripes_image, structured_image
+from helpers import pan_frames, stripes_image
+
 from vidstyle.cli import main
-from vidstyle.scale.distributed import (FAIL_ENV, RayMissing, build_stylizer, frame_table, plan_segments, record_path,
-                                  run_distributed, run_segment)
 from vidstyle.errors import Interrupted
+from vidstyle.media.video_files import probe, read_frames
+from vidstyle.scale.cluster import RayMissing
+from vidstyle.scale.distributed import FAIL_ENV, run_distributed
+from vidstyle.scale.frame_ranges import frame_table, plan_segments, record_path, run_segment
+from vidstyle.settings import DistributedSettings, ModelSettings, OptimSettings, StyleSettings, VideoSettings
 from vidstyle.video.metrics import warping_error
 from vidstyle.video.pipeline import run_video
-from vidstyle.settings import DistributedSettings, ModelSettings, OptimSettings, StyleSettings, VideoSettings
-from vidstyle.media.video_files import probe, read_frames
 from vidstyle.video.workdir import work_folder_for
 
 W, H, N = 32, 24, 12
@@ -30,7 +31,7 @@ FAST = ["--weights", "random", "--iters", "3", "--warm-iters", "2", "--optimizer
         "--device", "cpu"]
 # Measured on this clip with these settings: the worst seam is 2.2x the mean warping error between
 # consecutive frames inside a segment (1.8x without lead-in, 2.6x with 4 frames: see "Seams" in
-# vidstyle/distributed.py for why a seam remains at all).
+# vidstyle/scale/distributed.py for why a seam remains at all).
 SEAM_FACTOR = 3.0
 
 
@@ -44,16 +45,10 @@ def local_ray():
     ray.shutdown()
 
 
-def pan_frames(count=N, width=W, height=H, step=1, seed=3):
-    """A textured scene panning 1 px per frame (a slowly moving camera)."""
-    scene = structured_image(height, width + step * count, seed=seed)
-    return [np.ascontiguousarray(scene[:, i * step:i * step + width]) for i in range(count)]
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ray_inputs")
-    clip = make_clip(folder / "clip.mp4", images=pan_frames())
+    clip = make_clip(folder / "clip.mp4", images=pan_frames(N, W, H))
     style = folder / "style.png"
     cv2.imwrite(str(style), stripes_image(32, 32))
     return clip, style
@@ -122,6 +117,7 @@ def test_frame_table_matches_decoded_frames(files, tmp_path):
 # -- Ray -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_three_segments_match_the_single_machine_run(local_ray, files, tmp_path, capsys):
     clip, style = files
     single, spread = tmp_path / "single.mp4", tmp_path / "spread.mp4"
@@ -165,7 +161,7 @@ def test_a_failing_task_is_retried_and_a_cut_window_matches(local_ray, files, tm
     clip, style = files
     window = {"start": 0.1, "max_frames": 9}
     single = settings_for(clip, style, tmp_path / "single.mp4", **window)
-    run_video(single, build_stylizer(single))
+    run_video(single)
     monkeypatch.setenv(FAIL_ENV, "1:1")  # segment 1 fails on its first attempt
     spread = settings_for(clip, style, tmp_path / "spread.mp4", **window)
     report = run_distributed(spread, DistributedSettings(segments=3, lead_in=2, max_retries=1), progress=False)
@@ -217,8 +213,8 @@ def test_batch_video_runs_every_clip_as_a_task_and_skips_finished_ones(local_ray
     clip, style = files
     source, target = tmp_path / "in", tmp_path / "out"
     source.mkdir()
-    make_clip(source / "a.mp4", images=pan_frames(6), audio=False)
-    make_clip(source / "b.mov", images=pan_frames(5, seed=5))
+    make_clip(source / "a.mp4", images=pan_frames(6, W, H), audio=False)
+    make_clip(source / "b.mov", images=pan_frames(5, W, H, seed=5))
     (source / "notes.txt").write_text("not a video")
     assert run_cli(["batch-video", source, style, "-o", target, *FAST, "--ray"]) == 0
     assert probe(target / "a.mp4").frame_count == 6 and probe(target / "b.mp4").frame_count == 5

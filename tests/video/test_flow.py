@@ -1,18 +1,11 @@
-"""Tests for vidstyle.flow: DIS flow on a synthetic pan, warping, occlusion masks, warm start."""
+"""vidstyle.video.flow: DIS flow on a synthetic pan, warping, occlusion masks, motion, filling."""
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from vidstyle.video.flow import (
-    FlowEstimator,
-    fill_masked,
-    occlusion_mask,
-    resize_flow,
-    warm_start_init,
-    warp,
-)
+from vidstyle.video.flow import FlowEstimator, fill_masked, motion_between, occlusion_mask, warp
 
 H = W = 96
 DX, DY = 3, -2  # content moves 3 px right and 2 px up per frame
@@ -172,16 +165,6 @@ def test_warp_gradcheck_float64():
     assert torch.isfinite(img.grad).all()
 
 
-def test_resize_flow_rescales_vectors():
-    flow = np.zeros((96, 96, 2), np.float32)
-    flow[..., 0], flow[..., 1] = 3.0, -2.0
-    small = resize_flow(flow, (48, 64))
-    assert small.shape == (48, 64, 2) and small.dtype == np.float32
-    np.testing.assert_allclose(small[..., 0], 2.0, atol=1e-6)
-    np.testing.assert_allclose(small[..., 1], -1.0, atol=1e-6)
-    assert resize_flow(flow, (96, 96)) is flow
-
-
 # --- occlusion_mask on hand-made flows -------------------------------------------------------
 
 
@@ -233,7 +216,7 @@ def test_mask_rejects_mismatched_flows():
         occlusion_mask(np.zeros((4, 4, 2), np.float32), np.zeros((4, 5, 2), np.float32))
 
 
-# --- fill_masked and warm_start_init --------------------------------------------------------
+# --- fill_masked and motion --------------------------------------------------------
 
 
 def test_fill_masked_is_exact_for_binary_masks():
@@ -251,31 +234,11 @@ def test_fill_masked_is_exact_for_binary_masks():
     torch.testing.assert_close(half, (warped + fill) / 2)
 
 
-def test_warm_start_init_on_pan():
+def test_motion_between_is_the_backward_flow_and_its_mask():
     prev, cur = make_pan(2)
-    prev_t, cur_t = to_tensor(prev), to_tensor(cur)
-    est = FlowEstimator("medium")
-    init, warped_prev, mask = warm_start_init(prev_t, prev, cur, cur_t, est)
-    assert init.shape == warped_prev.shape == (1, 3, H, W)
-    assert mask.shape == (1, 1, H, W) and mask.dtype == prev_t.dtype
-    # Same mask as the functional pieces give (DIS is deterministic).
-    expected_mask = occlusion_mask(*est.forward_backward(prev, cur))
-    np.testing.assert_array_equal(mask[0, 0].numpy(), expected_mask)
-    keep = mask.expand_as(init) > 0
-    assert torch.equal(init[keep], warped_prev[keep])
-    assert torch.equal(init[~keep], cur_t[~keep])
-    # With "stylised" = content, the warm start is the current frame almost everywhere.
-    assert (init - cur_t).abs().mean() < 2e-3
-
-
-def test_warm_start_init_resizes_flow_to_working_resolution():
-    prev, cur = make_pan(2)
-    small = lambda f: to_tensor(cv2.resize(f, (48, 48), interpolation=cv2.INTER_AREA))  # noqa: E731
-    init, warped_prev, mask = warm_start_init(small(prev), prev, cur, small(cur), FlowEstimator())
-    assert init.shape == (1, 3, 48, 48) and mask.shape == (1, 1, 48, 48)
-    assert mask.mean() > 0.8
-    # At 48x48 the shift is (1.5, -1) px, so bilinear resampling of the texture costs ~5.5e-3
-    # (the exact analytic flow does no better); without warping the error is ~6e-2.
-    err = (init - small(cur)).abs().mean()
-    assert err < 1e-2
-    assert err < 0.15 * (small(prev) - small(cur)).abs().mean()
+    estimator = FlowEstimator("medium")
+    motion = motion_between(estimator, prev, cur)
+    forward, backward = FlowEstimator("medium").forward_backward(prev, cur)  # DIS is deterministic
+    np.testing.assert_array_equal(motion.flow_back, backward)
+    np.testing.assert_array_equal(motion.mask, occlusion_mask(forward, backward))
+    assert motion.mask[exposed_strip()].max() == 0 and motion.mask.mean() > 0.8

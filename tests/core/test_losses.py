@@ -117,9 +117,7 @@ def test_total_is_the_weighted_sum_of_terms():
     target = {"a": torch.rand(1, 2, 3, 3, generator=g), "b": torch.rand(1, 4, 2, 2, generator=g)}
     feats = {"a": torch.rand(1, 2, 3, 3, generator=g), "b": torch.rand(1, 4, 2, 2, generator=g)}
     image = torch.rand(1, 3, 4, 4, generator=g)
-    loss.set_content(target)
-    loss.set_style_grams(loss.grams(target))
-    loss.set_temporal(torch.zeros_like(image), torch.ones(1, 1, 4, 4))
+    loss.load_targets(loss.make_targets(target, loss.grams(target), (torch.zeros_like(image), torch.ones(1, 1, 4, 4))))
     terms = loss(feats, image)
     expected = (terms["content"] + 10 * (2 * terms["style/a"] + 0.5 * terms["style/b"])
                 + 3 * terms["tv"] + 7 * terms["temporal"])
@@ -138,8 +136,8 @@ def test_total_loss_gradient_matches_finite_differences(extractor):
         for tv, gram in (("l2", "plain"), ("pow", "centered"), ("l1", "plain")):
             loss = StyleTransferLoss("relu4_2", {"relu1_1": 1.0, "relu3_1": 0.5, "relu5_1": 1.0},
                                      alpha=10.0, beta=2.0, gram=gram, tv=tv, tv_gamma=0.75)
-            loss.set_content(net(content))
-            loss.set_style_grams({k: v.double() for k, v in loss.grams(net(style)).items()})
+            grams = {k: v.double() for k, v in loss.grams(net(style)).items()}
+            loss.load_targets(loss.make_targets(net(content), grams))
             x = torch.rand(1, 3, 16, 16, generator=g, dtype=torch.float64, requires_grad=True)
 
             def total(image):
@@ -149,3 +147,34 @@ def test_total_loss_gradient_matches_finite_differences(extractor):
             assert torch.autograd.gradcheck(total, (x,), eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=True)
     finally:
         extractor.float()
+
+
+def test_targets_are_loaded_whole_exported_and_can_be_passed_instead():
+    loss = StyleTransferLoss("a", {"a": 1.0}, alpha=1.0, beta=0.0, temporal_weight=1.0)
+    g = torch.Generator().manual_seed(2)
+    features = {"a": torch.rand(1, 2, 3, 3, generator=g)}
+    image = torch.rand(1, 3, 4, 4, generator=g)
+    held = loss.make_targets({"a": features["a"].clone()}, loss.grams(features), (image.clone(), None))
+    assert torch.equal(held.temporal[1], torch.ones(1, 1, 4, 4))  # no mask: every pixel counts
+    loss.load_targets(held)
+    assert loss.export_targets() is held
+    other = held.clone()
+    assert other.layout() == held.layout() and all(a is not b for a, b in zip(other.tensors(), held.tensors()))
+    with torch.no_grad():
+        other.content.add_(1.0)
+    passed = loss(features, image, other)  # evaluated against `other`, the held targets untouched
+    assert passed["content"].item() == pytest.approx(1.0)
+    assert loss(features, image)["content"].item() == 0.0 and loss.export_targets() is held
+    held.copy_(other)  # in place: the same tensors, new values
+    assert loss(features, image)["content"].item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="layout"):
+        held.copy_(loss.make_targets(features, loss.grams(features)))  # no temporal target: another layout
+
+
+def test_a_temporal_term_without_weight_keeps_no_target():
+    loss = StyleTransferLoss("a", {"a": 1.0}, alpha=1.0, beta=0.0, temporal_weight=0.0)
+    features = {"a": torch.rand(1, 2, 3, 3)}
+    targets = loss.make_targets(features, loss.grams(features), (torch.rand(1, 3, 4, 4), None))
+    assert targets.temporal is None
+    loss.load_targets(targets)
+    assert "temporal" not in loss(features, torch.rand(1, 3, 4, 4))

@@ -5,30 +5,28 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 from clips import make_clip
-from conftest import as_tensor, stripes_image, structured_image
+from helpers import as_tensor, pan_frames, stripes_image, structured_image
+
 from vidstyle.cli import main
+from vidstyle.media.video_files import read_frames
+from vidstyle.settings import LossSettings, ModelSettings, OptimSettings, VideoSettings
 from vidstyle.video.metrics import evaluate_video
 from vidstyle.video.pipeline import run_video
-from vidstyle.settings import LossSettings, OptimSettings, VideoSettings
-from vidstyle.core.stylizer import Stylizer
-from vidstyle.media.video_files import read_frames
+
+CPU = ModelSettings(device="cpu")
 
 
-def pan_clip(path, frames=5, width=48, height=32, step=1):
-    scene = structured_image(height, width + step * frames, seed=3)
-    images = [np.ascontiguousarray(scene[:, i * step:i * step + width]) for i in range(frames)]
-    return make_clip(path, images=images, audio=False, crf="10")
+def pan_clip(path, frames=5):
+    return make_clip(path, images=pan_frames(frames), audio=False, crf="10")
 
 
 def stylize(extractor, source, out, mode, *, init="content", temporal_weight=0.0, iters=20, warm_iters=8):
     optim = OptimSettings(iters=iters, init=init, check_every=5)
     loss = LossSettings(temporal_weight=temporal_weight)
-    stylizer = Stylizer(extractor, [as_tensor(stripes_image(32, 32))], optim=optim, loss=loss)
     settings = VideoSettings(input=str(source), output=str(out), size=None, warm_iters=warm_iters, init_mode=mode,
-                             optim=optim, loss=loss, tol=0.0)
-    run_video(settings, stylizer)
+                             optim=optim, loss=loss, tol=0.0, model=CPU)
+    run_video(settings, styles=[as_tensor(stripes_image(32, 32))], extractor=extractor)
     return evaluate_video(str(out), str(source)).mean
 
 
@@ -45,6 +43,7 @@ def ranked(extractor, tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_flow_init_beats_prev_and_prev_beats_independent(ranked):
     # Stated factors: flow at most half of prev's error; prev at most 0.75x that of independent
     # frames started from noise (the classic flickering baseline). Measured here: about
@@ -54,22 +53,23 @@ def test_flow_init_beats_prev_and_prev_beats_independent(ranked):
     assert ranked["prev"] <= 0.75 * ranked["independent"], ranked
 
 
+@pytest.mark.slow
 def test_temporal_loss_lowers_the_warping_error_further(ranked):
     # Stated factor: at least 10% lower (measured here: about 13%; the warm start from the
     # warped frame already does most of the work, the loss holds it there during the iterations).
     assert ranked["flow+temporal"] <= 0.9 * ranked["flow"], ranked
 
 
+@pytest.mark.slow
 def test_no_drift_over_a_long_static_chain(extractor, tmp_path):
     """A static clip of 120 frames: the end looks like the start (users saw backgrounds darken)."""
     image = structured_image(24, 32, seed=5)
     source = make_clip(tmp_path / "static.mp4", images=[image] * 120, audio=False, crf="10")
     optim = OptimSettings(iters=20, check_every=5)
-    stylizer = Stylizer(extractor, [as_tensor(stripes_image(32, 32))], optim=optim)
     out = tmp_path / "out.mp4"
     settings = VideoSettings(input=str(source), output=str(out), size=None, warm_iters=3, init_mode="flow",
-                             optim=optim, tol=0.0, segment_frames=60)
-    run_video(settings, stylizer)
+                             optim=optim, tol=0.0, segment_frames=60, model=CPU)
+    run_video(settings, styles=[as_tensor(stripes_image(32, 32))], extractor=extractor)
     frames = [f.image.astype(np.float64) / 255 for f in read_frames(out)]
     assert len(frames) == 120
     first, last = frames[0], frames[-1]

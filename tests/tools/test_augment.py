@@ -5,11 +5,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from helpers import as_tensor, stripes_image, structured_image
 
 import vidstyle
-from conftest import as_tensor, stripes_image, structured_image
-from vidstyle.tools.augment import RandomStylize
 from vidstyle.settings import AugmentSettings, OptimSettings
+from vidstyle.tools.augment import RandomStylize
 
 
 @pytest.fixture
@@ -113,3 +113,14 @@ def test_picklable_before_and_after_use(styles, extractor):
     image = as_tensor(structured_image(24, 24))[0]
     assert torch.equal(clone(image), t(image))
     assert pickle.loads(pickle.dumps(t))._bank is None  # the network is rebuilt, not shipped
+
+
+def test_every_model_setting_reaches_the_stylizer_with_an_injected_network(styles, extractor):
+    """The transform builds its Stylizer with the factory: --compile, --cuda-graphs and the precision
+    are kept even when the network is injected."""
+    from vidstyle.settings import ModelSettings
+
+    settings = AugmentSettings(model=ModelSettings(device="cpu", precision="bf16", compile=True, cuda_graphs=True))
+    stylizer = RandomStylize(styles, extractor=extractor, settings=settings).bank().stylizer
+    assert (stylizer.compile, stylizer.cuda_graphs, stylizer.precision) == (True, True, "bf16")
+    assert stylizer.extractor is extractor

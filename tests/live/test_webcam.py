@@ -16,24 +16,16 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import stripes_image
 
-from vidstyle.live import loop as webcam
 from vidstyle.cli import main
-from vidstyle.settings import ModelSettings, WebcamSettings
+from vidstyle.live import display as window
+from vidstyle.live import loop as webcam
+from vidstyle.live.camera import LatestFrameGrabber, SyntheticSource, working_size
+from vidstyle.live.display import ESC, WebcamState, compose_view, fit_into, handle_key
+from vidstyle.live.loop import run_session
 from vidstyle.media.video_files import read_frames
-from vidstyle.live.loop import (
-    ESC,
-    LatestFrameGrabber,
-    SyntheticSource,
-    WebcamState,
-    compose_view,
-    fit_into,
-    handle_key,
-    run_session,
-    working_size,
-)
-
-from conftest import stripes_image
+from vidstyle.settings import ModelSettings, WebcamSettings
 
 # A two-layer loss keeps the random network tiny, so each real frame costs milliseconds.
 TINY = ["--weights", "random", "--device", "cpu", "--quiet", "--content-layer", "relu2_1",
@@ -94,7 +86,7 @@ class FakeStylizer:
         self.tint, self.delay = tint, delay
         self.calls: list[tuple[str, int, bool]] = []
 
-    def stylize(self, content, init=None, iters=None, *, temporal=None):
+    def stylize(self, content, init=None, iters=None, *, tol=None, temporal=None):
         time.sleep(self.delay)
         self.calls.append(("content" if isinstance(init, str) else "warm", iters, temporal is not None))
         return SimpleNamespace(image=(content * 0.5 + self.tint).clamp(0, 1), iterations=iters)
@@ -197,7 +189,7 @@ def test_compose_and_letterbox_views():
 
 def test_overlay_is_white_text_on_a_darkened_box_at_the_top_left():
     image = np.full((360, 480, 3), 200, np.uint8)
-    webcam.draw_overlay(image, ["12.5 fps  3 it/frame  style: ink", "latency 80 ms  dropped 4"])
+    window.draw_overlay(image, ["12.5 fps  3 it/frame  style: ink", "latency 80 ms  dropped 4"])
     box = image[:40, :150]
     assert (box == 80).mean() > 0.5 and (box >= 250).any()  # 200 darkened to 80, white glyphs on it
     assert (image[200:, 300:] == 200).all()  # the rest of the frame untouched
@@ -365,10 +357,10 @@ def test_no_display_says_so_and_suggests_headless(tmp_path, style_file, capfd, m
 def test_unreachable_display_is_detected_without_crashing(monkeypatch):
     # OpenCV's Qt backend aborts the process when DISPLAY points nowhere; the probe runs in a child.
     monkeypatch.setenv("DISPLAY", ":4711")
-    problem = webcam.display_problem()
+    problem = window.display_problem()
     assert problem is not None and "cannot open a window on display :4711" in problem
-    with pytest.raises(webcam.DisplayError, match="use --headless"):
-        webcam.check_display()
+    with pytest.raises(window.DisplayError, match="use --headless"):
+        window.check_display()
 
 
 @pytest.mark.parametrize("style, message", [

@@ -4,12 +4,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import as_tensor, stripes_image, structured_image
 
-from conftest import as_tensor, stripes_image, structured_image
 from vidstyle.cli import main
-from vidstyle.settings import StyleSettings
 from vidstyle.core.stylizer import Stylizer
+from vidstyle.settings import ModelSettings, StyleSettings
 
+CPU = ModelSettings(device="cpu")
 FAST = ["--weights", "random", "--iters", "3", "--quiet", "--device", "cpu"]
 
 
@@ -20,12 +21,12 @@ def two_styles():
 
 def test_blend_one_zero_is_the_first_style_and_half_half_the_mean(extractor, two_styles):
     a, b = two_styles
-    only_a = Stylizer(extractor, [a]).style_grams(48)
-    only_b = Stylizer(extractor, [b]).style_grams(48)
-    first = Stylizer(extractor, [a, b], style=StyleSettings(blend=(1.0, 0.0))).style_grams(48)
-    half = Stylizer(extractor, [a, b], style=StyleSettings(blend=(0.5, 0.5))).style_grams(48)
-    scaled = Stylizer(extractor, [a, b], style=StyleSettings(blend=(3.0, 3.0))).style_grams(48)
-    equal = Stylizer(extractor, [a, b]).style_grams(48)  # no weights: equal
+    only_a = Stylizer(extractor, [a], model=CPU).style_grams(48)
+    only_b = Stylizer(extractor, [b], model=CPU).style_grams(48)
+    first = Stylizer(extractor, [a, b], model=CPU, style=StyleSettings(blend=(1.0, 0.0))).style_grams(48)
+    half = Stylizer(extractor, [a, b], model=CPU, style=StyleSettings(blend=(0.5, 0.5))).style_grams(48)
+    scaled = Stylizer(extractor, [a, b], model=CPU, style=StyleSettings(blend=(3.0, 3.0))).style_grams(48)
+    equal = Stylizer(extractor, [a, b], model=CPU).style_grams(48)  # no weights: equal
     for name in only_a:
         assert torch.equal(first[name], only_a[name])
         mean = (only_a[name] + only_b[name]) / 2

@@ -1,0 +1,57 @@
+"""One image stylized the way ``vidstyle image`` does it: working size, colour preservation in
+and out, the Stylizer from the factory, the cartoon look. Tensors in, tensors out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..settings import ImageSettings
+from .cartoon import cartoonize
+from .colors import color_inputs, color_output, preserve_method
+from .factory import build_stylizer
+from .features import VGGFeatures
+from .optimize import ProgressCallback
+from .stylizer import StylizeResult
+from .tensors import resize_long_side, to_tensor, to_uint8, working_long_side
+
+
+@dataclass
+class ImageResult:
+    """The finished image (1, 3, H, W) in [0, 1], how its optimisation went, and the weights used."""
+
+    image: torch.Tensor
+    result: StylizeResult
+    weights_label: str
+
+
+def stylize_image(
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor],
+    settings: ImageSettings,
+    *,
+    init: str | torch.Tensor | None = None,
+    extractor: VGGFeatures | None = None,
+    progress: bool = True,
+    callback: ProgressCallback | None = None,
+) -> ImageResult:
+    """Stylize ``content`` (1, 3, H, W) with ``styles`` under ``settings``.
+
+    The content is resized to ``settings.size`` (long side; None: its own, at most
+    ``MAX_AUTO_SIZE``). ``init`` overrides ``settings.optim.init`` (an image file must come in
+    as a tensor). With ``--preserve-colors`` the network sees what
+    :func:`~vidstyle.core.colors.color_inputs` gives it and the content's colours come back
+    after; with ``--cartoon`` the cartoon look is applied last.
+    """
+    content = resize_long_side(content, working_long_side(settings.size, *content.shape[-2:]))
+    colors = preserve_method(settings.style)
+    start = settings.optim.init if init is None else init
+    net_content, net_styles, start = color_inputs(colors, content, styles, start)
+    stylizer = build_stylizer(settings, net_styles, extractor=extractor, progress=progress)
+    result = stylizer.stylize(net_content, start, callback=callback)
+    image = color_output(colors, result.image, content.to(result.image.device))
+    if settings.cartoon.enabled:
+        image = to_tensor(cartoonize(to_uint8(content), to_uint8(image), settings.cartoon))
+    return ImageResult(image, result, stylizer.weights_label)
