@@ -190,14 +190,15 @@ def test_fp16_gradient_scale_is_exact_and_undone():
 # -- torch.compile ------------------------------------------------------------------------------
 
 
-def test_compile_matches_eager_or_falls_back_with_one_warning(style, content):
-    """Inductor on this CPU (a one-convolution network keeps the cold compile to seconds). Where
+def test_compile_matches_eager_or_falls_back_with_one_warning(style, content, device):
+    """Inductor on this device (a one-convolution network keeps the cold compile to seconds). Where
     compiling cannot work (no C compiler...), the same test checks the fallback instead."""
     one = tiny_extractor(("relu1_1",), pooling="max")
     loss = LossSettings(content_layer="relu1_1", style_layers=(("relu1_1", 1.0),))
-    eager = make(one, style, loss=loss)
-    compiled = make(one, style, loss=loss, compile=True)
-    start = (content + 0.05 * torch.randn(content.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    eager = make(one, style, device=device, loss=loss)
+    compiled = make(one, style, device=device, loss=loss, compile=True)
+    content = content.to(device)
+    start = (content + 0.05 * torch.randn(content.shape, generator=torch.Generator().manual_seed(2)).to(device)).clamp(0, 1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for s in (eager, compiled):

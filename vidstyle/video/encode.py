@@ -14,9 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
-from ..core.tensors import to_uint8
 from ..media.video_files import VideoInfo, VideoWriter
 from .chain import FrameLook
 
@@ -123,5 +121,8 @@ class SegmentEncoder:
 
 
 def to_uint8_array(stylized: np.ndarray) -> np.ndarray:
-    """(1, 3, h, w) float in [0, 1] on the host -> HxWx3 uint8 RGB."""
-    return to_uint8(torch.from_numpy(stylized))
+    """(1, 3, h, w) float32 in [0, 1] on the host -> HxWx3 uint8 RGB, rounded as
+    :func:`~vidstyle.core.tensors.to_uint8` rounds. NumPy, not torch: a torch op in this thread
+    would start a second OpenMP team that competes with the optimisation for the cores."""
+    scaled = np.clip(stylized[0].astype(np.float32, copy=False), 0, 1) * np.float32(255)
+    return np.ascontiguousarray(np.rint(scaled).astype(np.uint8).transpose(1, 2, 0))

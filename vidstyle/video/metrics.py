@@ -24,7 +24,7 @@ import torch
 
 from .flow import FlowEstimator, motion_between, warp
 
-__all__ = ["WarpingErrorResult", "warping_error", "plot_error_curve"]
+__all__ = ["WarpingErrorResult", "evaluate_video", "plot_error_curve", "warping_error"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,36 @@
+"""The encoder side: pictures rounded as the chain's tensors are, segments closed and reported."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from helpers import pan_frames
+from vidstyle.core.tensors import to_uint8
+from vidstyle.media.video_files import VideoInfo, read_frames
+from vidstyle.settings import CartoonSettings
+from vidstyle.video.chain import FrameLook
+from vidstyle.video.encode import SegmentEncoder, StylizedFrame, to_uint8_array
+
+
+def test_numpy_rounding_equals_the_tensor_rounding():
+    values = torch.rand(1, 3, 17, 23, generator=torch.Generator().manual_seed(0)) * 1.2 - 0.1
+    values[0, 0, 0, :5] = torch.tensor([0.5 / 255, 1.5 / 255, 254.5 / 255, -0.0, 1.0])  # ties and edges
+    assert np.array_equal(to_uint8_array(values.numpy()), to_uint8(values))
+
+
+def test_segments_are_closed_every_n_frames_and_the_last_one_at_the_end(tmp_path):
+    frames = pan_frames(5)
+    info = VideoInfo(48, 32, 0, Fraction(10), Fraction(1, 10), 0.5, 5, "h264", False, None)
+    done, paths = [], iter(tmp_path / f"s{k}.mp4" for k in range(9))
+    encoder = SegmentEncoder(look=FrameLook(None, CartoonSettings()), out_size=(48, 32), info=info, codec="libx264",
+                             crf=18, segment_frames=2, next_path=lambda: next(paths), on_segment=done.append)
+    items = [StylizedFrame(i, i, (i + 1) / 10, frame.transpose(2, 0, 1)[None].astype(np.float32) / 255, frame)
+             for i, frame in enumerate(frames)]
+    encoder(iter(items))
+    assert [(d.first, d.count) for d in done] == [(0, 2), (2, 2), (4, 1)]
+    assert all(np.array_equal(d.last_stylized, items[d.first + d.count - 1].stylized) for d in done)
+    assert done[-1].end_time == 0.5
+    assert [len(list(read_frames(d.path))) for d in done] == [2, 2, 1]
