@@ -397,3 +397,18 @@ def test_help_lists_the_keys_and_every_option_with_its_default():
     assert "[default: 3]" in sub._option_string_actions["--iters"].help
     assert "[default: adam]" in sub._option_string_actions["--optimizer"].help
     assert "[default: 0]" in sub._option_string_actions["--camera"].help
+
+
+def test_the_capture_thread_computes_each_frames_motion_against_the_frame_taken_before():
+    from vidstyle.video.flow import FlowEstimator, motion_between
+
+    grabber = LatestFrameGrabber(SyntheticSource(64, 48, fps=1000, frames=5), (64, 48), flow_preset="fast",
+                                 keep_all=True).start()
+    taken = [grabber.newest(timeout=10) for _ in range(5)]
+    grabber.stop()
+    assert [frame.index for frame in taken] == [0, 1, 2, 3, 4] and grabber.dropped == 0
+    assert taken[0].motion is None and taken[0].motion_from is None
+    for before, frame in zip(taken, taken[1:]):
+        assert frame.motion_from == before.index
+        want = motion_between(FlowEstimator("fast"), before.image, frame.image)
+        assert np.array_equal(frame.motion.flow_back, want.flow_back) and np.array_equal(frame.motion.mask, want.mask)

@@ -240,3 +240,18 @@ def test_without_ray_installed_the_message_names_the_extra(files, tmp_path, monk
     assert capsys.readouterr().err.strip() == "vidstyle: error: --segments and --lead-in need --ray"
     with pytest.raises(RayMissing, match="pip install"):
         run_distributed(settings_for(clip, style, tmp_path / "x.mp4"), DistributedSettings())
+
+
+def test_tasks_get_every_path_absolute(tmp_path, monkeypatch):
+    """Tasks run in a working directory of their own: input, output, styles and --init travel absolute."""
+    from vidstyle.scale.cluster import worker_settings
+
+    monkeypatch.chdir(tmp_path)
+    settings = VideoSettings(input="in.mp4", output="out/o.mp4", style=StyleSettings(paths=("s.png", "/abs/t.png")),
+                             optim=OptimSettings(init="start.png"))
+    moved = worker_settings(settings)
+    assert (moved.input, moved.output) == (str(tmp_path / "in.mp4"), str(tmp_path / "out" / "o.mp4"))
+    assert moved.style.paths == (str(tmp_path / "s.png"), "/abs/t.png")
+    assert moved.optim.init == str(tmp_path / "start.png")
+    assert worker_settings(VideoSettings(optim=OptimSettings(init="random"))).optim.init == "random"
+    assert worker_settings(VideoSettings()).input == ""  # a template without an input stays one

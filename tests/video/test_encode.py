@@ -6,19 +6,21 @@ from fractions import Fraction
 
 import numpy as np
 import torch
-
 from helpers import pan_frames
-from vidstyle.core.tensors import to_uint8
+
+from vidstyle.core.tensors import to_uint8, to_uint8_array
 from vidstyle.media.video_files import VideoInfo, read_frames
 from vidstyle.settings import CartoonSettings
 from vidstyle.video.chain import FrameLook
-from vidstyle.video.encode import SegmentEncoder, StylizedFrame, to_uint8_array
+from vidstyle.video.encode import SegmentEncoder, StylizedFrame
 
 
-def test_numpy_rounding_equals_the_tensor_rounding():
+def test_pictures_are_rounded_half_to_even_and_clipped():
     values = torch.rand(1, 3, 17, 23, generator=torch.Generator().manual_seed(0)) * 1.2 - 0.1
-    values[0, 0, 0, :5] = torch.tensor([0.5 / 255, 1.5 / 255, 254.5 / 255, -0.0, 1.0])  # ties and edges
-    assert np.array_equal(to_uint8_array(values.numpy()), to_uint8(values))
+    values[0, 0, 0, :6] = torch.tensor([0.5, 1.5, 254.5, 255.5, -3.0, 255.0]) / 255  # ties and edges
+    want = values.clamp(0, 1).mul(255).round().byte()[0].permute(1, 2, 0).numpy()  # torch's own rounding
+    assert np.array_equal(to_uint8_array(values.numpy()), want) and np.array_equal(to_uint8(values), want)
+    assert to_uint8(values)[0, :6, 0].tolist() == [0, 2, 254, 255, 0, 255]
 
 
 def test_segments_are_closed_every_n_frames_and_the_last_one_at_the_end(tmp_path):

@@ -24,7 +24,7 @@ from .ray import add_ray_options, video_on_ray
 
 def video_command(args: argparse.Namespace) -> int:
     """``vidstyle INPUT STYLE... [-o OUTPUT]``: stylize a video (an image INPUT falls through to image mode)."""
-    from ..media.image_files import STILL_IMAGE_EXTENSIONS, check_writable, load_image, load_init
+    from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, check_writable, load_image, load_init
     from ..media.video_files import probe
     from ..video.pipeline import default_output, run_video, same_file
 
@@ -33,8 +33,8 @@ def video_command(args: argparse.Namespace) -> int:
     styles = [load_image(path, "style") for path in settings.style.paths]  # before any decoding
     if not Path(settings.input).exists():
         raise CommandError(f"input file not found: {settings.input}")
-    if Path(settings.input).suffix.lower() in STILL_IMAGE_EXTENSIONS:
-        if args.output is None:
+    if Path(settings.input).suffix.lower() in OPENCV_IMAGE_EXTENSIONS:
+        if output == default_output(args.input, args.style[0]):  # the video name: make it an image one
             output = str(Path(output).with_suffix(".png"))
         return stylize_image_file(image_settings(args, settings.input, output), args.quiet)
     load_init(settings.optim.init)  # a bad --init fails before anything is decoded

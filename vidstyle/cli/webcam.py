@@ -61,7 +61,8 @@ def add_webcam_options(parser: argparse.ArgumentParser) -> None:
     add_option(o, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
                help="OpenCV DIS optical flow preset for --init-mode flow")
     add_option(o, "--temporal-weight", type=positive_float, default=d.loss.temporal_weight,
-               help="weight of the temporal loss against the flow-warped previous frame (--init-mode flow)")
+               help="weight of the temporal loss against the previous stylized frame (warped along the flow with "
+                    "--init-mode flow; as it is with prev)")
     add_option(o, "--seed", type=int, default=d.optim.seed, help="seed for random weights")
     s = parser.add_argument_group("style")
     add_option(s, "--style-size", type=positive_int, default=d.style.size,

@@ -13,7 +13,7 @@ from typing import Protocol
 import torch
 
 from ..settings import LossSettings, ModelSettings, OptimSettings, StyleSettings
-from .features import LAYER_INDEX, VGGFeatures, load_vgg_features, resolve_state_dict
+from .features import VGGFeatures, load_vgg_features, network_depth, resolve_state_dict
 from .runtime import resolve_device
 from .stylizer import Stylizer
 
@@ -37,7 +37,7 @@ def network_layers(loss: LossSettings) -> tuple[str, ...]:
 def resolve_weights(settings: StylizeSettings, *, progress: bool = True) -> Weights:
     """The features state dict for ``--weights`` and its label, resolved once (e.g. on a Ray
     driver, so every worker uses the same weights even where ImageNet weights are missing)."""
-    depth = max(LAYER_INDEX[name] for name in network_layers(settings.loss)) + 1
+    depth = network_depth(network_layers(settings.loss))
     return resolve_state_dict(settings.model.weights, depth, settings.optim.seed, progress=progress)
 
 

@@ -53,6 +53,11 @@ def check_layer_name(name: str) -> str:
     return name
 
 
+def network_depth(layers: Iterable[str]) -> int:
+    """How many modules of ``vgg19().features`` it takes to reach the deepest of ``layers``."""
+    return max(LAYER_INDEX[check_layer_name(name)] for name in layers) + 1
+
+
 def parse_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
     """``"relu1_1:1,relu2_1:0.5,relu3_1"`` -> ``(("relu1_1", 1.0), ("relu2_1", 0.5), ("relu3_1", 1.0))``.
 
@@ -224,7 +229,7 @@ class VGGFeatures(nn.Module):
         if not self.layers:
             raise ValueError("at least one layer is needed")
         self.pooling = pooling
-        depth = max(LAYER_INDEX[name] for name in self.layers) + 1
+        depth = network_depth(self.layers)
         self.body = build_vgg19_features(depth, pooling)
         if state_dict is not None:
             self.load_features_state(state_dict)
@@ -281,7 +286,7 @@ def load_vgg_features(
     also kept as ``extractor.weights_label``).
     """
     layers = tuple(check_layer_name(name) for name in layers)
-    depth = max(LAYER_INDEX[name] for name in layers) + 1
+    depth = network_depth(layers)
     state, label = resolve_state_dict(weights, depth, seed, progress=progress)
     extractor = VGGFeatures(layers, state, pooling=pooling)
     extractor.weights_label = label

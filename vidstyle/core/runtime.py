@@ -13,6 +13,10 @@ from ..errors import VidstyleError
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 
 
+# torch.OutOfMemoryError (torch >= 2.5) is the base of torch.cuda.OutOfMemoryError; older torch has only the latter.
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
 class DeviceError(VidstyleError):
     """The requested device does not exist or is not available on this machine."""
 
@@ -202,7 +206,6 @@ class CompiledStep:
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         if _compile_failure is not None:
             return self.fn(image)
-        oom = getattr(torch, "OutOfMemoryError", RuntimeError)
         try:
             if self._compiled is None:
                 self._compiled = torch.compile(self.fn, **self.options)
@@ -215,7 +218,7 @@ class CompiledStep:
                     terms["total"].sum().backward()
                 self._probed.add(key)
             return self._compiled(image)
-        except oom:
+        except OUT_OF_MEMORY:
             raise
         except Exception as error:  # noqa: BLE001 - every way compiling can fail
             _fail_compile(error)

@@ -241,10 +241,11 @@ class LatestFrameGrabber:
     ``ended`` turns true when the source stops delivering (end of file, camera gone); then
     ``error`` holds the exception text if reading raised.
 
-    ``flow_preset``: each new frame's :class:`~vidstyle.video.flow.Motion` against the frame
-    the loop took last is computed here, off the loop's thread. ``keep_all``: the thread waits
-    until the loop has taken a frame before it reads the next, so nothing is dropped (a file
-    processed frame by frame rather than watched live).
+    ``flow_preset``: a new frame's :class:`~vidstyle.video.flow.Motion` against the frame the
+    loop took last is computed here, off the loop's thread, when no other frame is waiting (the
+    loop computes it for a frame that arrived while another waited). ``keep_all``: the thread
+    waits until the loop has taken a frame before it reads the next, so nothing is dropped (a
+    file processed frame by frame rather than watched live).
     """
 
     def __init__(self, source: FrameSource, size: tuple[int, int], *, flow_preset: str | None = None,
@@ -275,6 +276,8 @@ class LatestFrameGrabber:
                 if self.keep_all:
                     with self._cond:
                         self._cond.wait_for(lambda: self._slot is None or self._stop.is_set())
+                    if self._stop.is_set():
+                        break
                 if pace:
                     delay = start + delivered / pace - time.perf_counter()
                     if delay > 0 and self._stop.wait(delay):
@@ -294,7 +297,9 @@ class LatestFrameGrabber:
                 else:
                     small = image
                 with self._cond:
-                    reference = self._reference
+                    # Ahead of the loop only when nothing waits: a frame that arrives while another
+                    # waits usually replaces it, and flow for dropped frames would be wasted work.
+                    reference = self._reference if self._slot is None else None
                 motion = None
                 if estimator is not None and reference is not None:
                     motion = motion_between(estimator, reference.image, small)

@@ -13,14 +13,16 @@ import torch
 from ..core.tensors import to_tensor, to_uint8
 from ..errors import VidstyleError
 
-#: Still-image suffixes: such an input is an image even though FFmpeg could open it as a
-#: one-frame "video" (``vidstyle INPUT STYLE`` falls through to image mode for them).
+#: Still-image suffixes: never a video, even though FFmpeg could open such a file as a one-frame
+#: "video" (``batch-video`` skips them).
 STILL_IMAGE_EXTENSIONS = frozenset(
     ".png .jpg .jpeg .jpe .bmp .tif .tiff .webp .ppm .pgm .pnm .exr .avif .heic .heif".split()
 )
 
-#: Suffixes OpenCV writes 8-bit RGB images to (other names get ``.png`` added, see ``vidstyle batch``).
-WRITABLE_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+#: Suffixes OpenCV reads and writes as 8-bit RGB images: an input with one is stylized as an image
+#: (``vidstyle INPUT STYLE`` falls through to image mode); an output without one gets ``.png`` added
+#: (``vidstyle batch``).
+OPENCV_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 #: ``--init`` values that are not file paths.
 INIT_KEYWORDS = ("content", "random")

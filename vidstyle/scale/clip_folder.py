@@ -23,7 +23,7 @@ from ..media.image_files import load_image
 from ..media.video_files import is_video_file
 from ..settings import DistributedSettings, VideoSettings
 from ..video.pipeline import run_video
-from .cluster import TaskFailure, connect, gather, one_line, require_ray, task_options, task_slots
+from .cluster import TaskFailure, connect, gather, one_line, require_ray, task_options, task_slots, worker_settings
 
 
 class BatchVideoError(VidstyleError):
@@ -125,7 +125,7 @@ def run_batch_video(
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     if styles is None:
         styles = [load_image(path, "style") for path in template.style.paths]
-    clips = {source.name: dataclasses.replace(template, input=os.path.abspath(source), output=os.path.abspath(output))
+    clips = {source.name: worker_settings(dataclasses.replace(template, input=str(source), output=str(output)))
              for source, output in todo}
 
     def record(name: str, outcome: Any) -> None:

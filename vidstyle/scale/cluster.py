@@ -7,13 +7,15 @@ module.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import VidstyleError
-from ..settings import DistributedSettings
+from ..media.image_files import INIT_KEYWORDS
+from ..settings import DistributedSettings, VideoSettings
 
 RAY_EXTRA_HINT = "pip install 'vidstyle[ray]'"
 
@@ -32,6 +34,21 @@ def require_ray() -> Any:
     except ImportError:
         raise RayMissing(f"--ray needs Ray, which is not installed here: {RAY_EXTRA_HINT}") from None
     return ray
+
+
+def worker_settings(settings: VideoSettings) -> VideoSettings:
+    """``settings`` with every file path absolute (input, output, style images, ``--init``): tasks
+    run in a working directory of their own, on other machines too."""
+
+    def absolute(path: str) -> str:
+        return os.path.abspath(path) if path else path
+
+    init = settings.optim.init if settings.optim.init in INIT_KEYWORDS else absolute(settings.optim.init)
+    return dataclasses.replace(
+        settings, input=absolute(settings.input), output=absolute(settings.output),
+        optim=dataclasses.replace(settings.optim, init=init),
+        style=dataclasses.replace(settings.style, paths=tuple(absolute(p) for p in settings.style.paths)),
+    )
 
 
 def connect(ray: Any, dist: DistributedSettings) -> bool:

@@ -52,7 +52,17 @@ from ..settings import DistributedSettings, VideoSettings
 from ..video.chain import video_styles
 from ..video.pipeline import assemble_output, run_identity
 from ..video.workdir import STATE_FILE, WorkFolder, work_folder_for
-from .cluster import TaskFailure, cancel, connect, gather, one_line, require_ray, task_options, task_slots
+from .cluster import (
+    TaskFailure,
+    cancel,
+    connect,
+    gather,
+    one_line,
+    require_ray,
+    task_options,
+    task_slots,
+    worker_settings,
+)
 from .frame_ranges import (
     SegmentPlan,
     SegmentResult,
@@ -199,8 +209,7 @@ def run_distributed(
     parse_fail_spec(fail_spec)  # a typo fails here, not in every task
     started = time.perf_counter()
     # Workers have their own working directory: hand them absolute paths.
-    settings = dataclasses.replace(settings, input=os.path.abspath(settings.input),
-                                   output=os.path.abspath(settings.output))
+    settings = worker_settings(settings)
     info = probe(settings.input)
     size = processing_size(info.width, info.height, settings.size)
     pts = frame_table(settings)

@@ -33,8 +33,8 @@ from ..media.video_files import (
     require_video_stream,
 )
 from ..settings import VideoSettings
-from ..video.chain import decode_frames, stylize_frames, video_look, video_rule
-from ..video.encode import SegmentDone, SegmentEncoder, StylizedFrame
+from ..video.chain import decode_frames, stylize_frames, video_flow_preset, video_look, video_rule, video_styles
+from ..video.encode import SegmentDone, StylizedFrame, video_encoder
 from ..video.threads import BackgroundConsumer, BackgroundIterator
 
 # -- the frames, exactly -------------------------------------------------------------------------
@@ -161,6 +161,14 @@ def record_path(segment_path: str | os.PathLike) -> Path:
     return Path(segment_path).with_suffix(".json")
 
 
+def network_styles(settings: VideoSettings, styles: Sequence[torch.Tensor] | None) -> list[torch.Tensor]:
+    """The styles as the network sees them: ``styles`` as given (the driver matched them once,
+    :func:`~vidstyle.video.chain.video_styles`), or read from ``settings`` and matched here."""
+    if styles is not None:
+        return list(styles)
+    return video_styles(settings, [load_image(path, "style") for path in settings.style.paths])
+
+
 def run_segment(
     settings: VideoSettings,
     first: int,
@@ -195,13 +203,9 @@ def run_segment(
     started = time.perf_counter()
     info = probe(settings.input) if info is None else info
     width, height = processing_size(info.width, info.height, settings.size)
-    out_size = (width, height) if settings.output_size == "processing" else processing_size(info.width, info.height,
-                                                                                          None)
-    if styles is None:
-        styles = [load_image(path, "style") for path in settings.style.paths]
-    stylizer = build_stylizer(settings, styles, weights=weights, progress=False)
+    stylizer = build_stylizer(settings, network_styles(settings, styles), weights=weights, progress=False)
     begin = first - lead_in
-    flow = settings.flow_preset if settings.init_mode == "flow" else None
+    flow = video_flow_preset(settings)
     if seek is None:  # from the start of the window: exact without a frame table, slower far in
         decoded = decode_frames(settings.input, (width, height), start=settings.start, duration=settings.duration,
                                 max_frames=end, skip=begin, flow_preset=flow)
@@ -210,10 +214,9 @@ def run_segment(
                                 flow_preset=flow, index_offset=begin)
     path = Path(segment_path)
     done: list[SegmentDone] = []
-    encoder = BackgroundConsumer(SegmentEncoder(
-        look=video_look(settings, palette), out_size=out_size, info=info, codec=settings.codec, crf=settings.crf,
-        segment_frames=end - first, next_path=lambda: path, on_segment=done.append,
-    ), maxsize=settings.queue_size, name="encoder")
+    encoder = BackgroundConsumer(video_encoder(settings, info, look=video_look(settings, palette),
+                                               segment_frames=end - first, next_path=lambda: path,
+                                               on_segment=done.append), maxsize=settings.queue_size, name="encoder")
     stylized = cold_iters = warm_iters = 0
     try:
         with BackgroundIterator(decoded, maxsize=settings.queue_size, name="decoder") as frames:
@@ -232,8 +235,7 @@ def run_segment(
                 else:
                     warm_iters += result.iterations
                 if number >= first:
-                    encoder.put(StylizedFrame(number, frame.pts, frame.time + float(1 / info.frame_rate),
-                                              result.image.detach().cpu().numpy(), frame.image))
+                    encoder.put(StylizedFrame.of(frame, result.image, info))
                 if on_frame is not None:
                     on_frame(number, number >= first)
     except BaseException:
@@ -257,9 +259,7 @@ def first_frame_palette(settings: VideoSettings, *, weights: Weights | None = No
     run does (one palette for every segment, or the colours would jump at the seams)."""
     info = probe(settings.input) if info is None else info
     size = processing_size(info.width, info.height, settings.size)
-    if styles is None:
-        styles = [load_image(path, "style") for path in settings.style.paths]
-    stylizer = build_stylizer(settings, styles, weights=weights, progress=False)
+    stylizer = build_stylizer(settings, network_styles(settings, styles), weights=weights, progress=False)
     frames = decode_frames(settings.input, size, start=settings.start, duration=settings.duration, max_frames=1)
     for item, result, _ in stylize_frames(frames, stylizer, video_rule(settings)):
         return video_look(settings).fitted(item.image, to_uint8(result.image)).palette

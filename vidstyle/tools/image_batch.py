@@ -28,7 +28,7 @@ from ..core.factory import build_stylizer
 from ..core.features import VGGFeatures
 from ..core.tensors import resize_long_side, scaled_size, working_long_side
 from ..errors import VidstyleError
-from ..media.image_files import WRITABLE_IMAGE_EXTENSIONS, ImageError, load_image, load_init, read_image, save_image
+from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, ImageError, load_image, load_init, read_image, save_image
 from ..settings import BatchSettings, settings_hash
 from .style_bank import StyleBank
 
@@ -57,7 +57,7 @@ def list_files(folder: str | os.PathLike) -> list[Path]:
 
 def output_name(name: str) -> str:
     """The output file name for input ``name``: the same, or ``.png`` added for unknown suffixes."""
-    return name if Path(name).suffix.lower() in WRITABLE_IMAGE_EXTENSIONS else f"{name}.png"
+    return name if Path(name).suffix.lower() in OPENCV_IMAGE_EXTENSIONS else f"{name}.png"
 
 
 def choose_style(name: str, seed: int, count: int) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core.factory import load_network
-from ..core.features import LAYER_INDEX, VGGFeatures
+from ..core.features import LAYER_INDEX, VGGFeatures, network_depth
 from ..core.losses import content_loss, gram_matrix, style_loss
 from ..core.optimize import OptimResult, ProgressCallback, optimize_pixels
 from ..core.runtime import backend_context, precision_context, resolve_precision
@@ -51,7 +51,7 @@ class Reconstruction:
 
 def truncated(extractor: VGGFeatures, layers: Sequence[str]) -> VGGFeatures:
     """A copy of ``extractor`` (same weights) that stops at the deepest of ``layers``."""
-    depth = max(LAYER_INDEX[name] for name in layers) + 1
+    depth = network_depth(layers)
     if depth > len(extractor.body):
         raise ValueError(f"the extractor stops before {max(layers, key=LAYER_INDEX.__getitem__)}")
     state = {k: v for k, v in extractor.body.state_dict().items() if int(k.split(".")[0]) < depth}

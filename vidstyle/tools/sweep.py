@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core.colors import color_inputs, color_output, preserve_method
-from ..core.factory import build_stylizer
+from ..core.factory import load_network, network_layers
 from ..core.features import VGGFeatures
 from ..core.optimize import ProgressCallback
-from ..core.tensors import resize_long_side, to_uint8, working_long_side
-from ..settings import SWEEPABLE, LossSettings, SweepSettings
+from ..core.stylize_image import stylize_image
+from ..core.tensors import to_uint8
+from ..settings import SWEEPABLE, ImageSettings, LossSettings, SweepSettings
 from .grids import Grid, label_grid
 
 Axis = tuple[str, tuple[float, ...]]
@@ -78,31 +78,26 @@ def run_sweep(
     on_cell: Callable[[int, int], None] | None = None,
     callback: ProgressCallback | None = None,
 ) -> SweepResult:
-    """Stylize ``content`` once per cell of the sweep, from the same start and seed.
-
-    ``content`` is resized to the working size (``settings.size``, else its own, at most
-    ``MAX_AUTO_SIZE``); colours are preserved as in ``vidstyle image``. ``init`` overrides
-    ``settings.optim.init`` (an image file comes in as a tensor). ``on_cell(row, col)`` is
-    called before each cell (for progress display).
+    """Stylize ``content`` once per cell of the sweep, from the same start and seed, each cell as
+    ``vidstyle image`` would (:func:`~vidstyle.core.stylize_image.stylize_image`: working size,
+    colours) on one shared network. ``init`` overrides ``settings.optim.init`` (an image file comes
+    in as a tensor). ``on_cell(row, col)`` is called before each cell (for progress display).
     """
     grid = sweep_grid(settings.loss, settings.axes)
-    content = resize_long_side(content, working_long_side(settings.size, *content.shape[-2:]))
-    method = preserve_method(settings.style)
-    net_content, net_styles, start = color_inputs(method, content, styles,
-                                                  settings.optim.init if init is None else init)
+    if extractor is None:  # the swept weights change no layer: one network serves every cell
+        extractor = load_network(network_layers(settings.loss), settings.model, seed=settings.optim.seed,
+                                 progress=progress)
     images: list[list[torch.Tensor]] = []
-    label = ""
     for r, row in enumerate(grid):
         images.append([])
         for c, loss in enumerate(row):
             if on_cell is not None:
                 on_cell(r, c)
-            stylizer = build_stylizer(dataclasses.replace(settings, loss=loss), net_styles, extractor=extractor,
-                                      progress=progress)
-            extractor, label = stylizer.extractor, stylizer.weights_label  # one network for every cell
-            result = stylizer.stylize(net_content, start, callback=callback)
-            images[-1].append(color_output(method, result.image, content.to(result.image.device)))
-    return SweepResult(images, grid, label)
+            cell = ImageSettings(size=settings.size, style=settings.style, loss=loss, optim=settings.optim,
+                                 model=settings.model)
+            done = stylize_image(content, styles, cell, init=init, extractor=extractor, callback=callback)
+            images[-1].append(done.image)
+    return SweepResult(images, grid, extractor.weights_label)
 
 
 def sweep_picture(

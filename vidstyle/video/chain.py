@@ -132,6 +132,11 @@ class ChainRule:
         return dataclasses.replace(self, cold_iters=iters, warm_iters=iters)
 
 
+def video_flow_preset(settings: VideoSettings) -> str | None:
+    """The DIS preset the decode thread computes motion with: only ``--init-mode flow`` uses it."""
+    return settings.flow_preset if settings.init_mode == "flow" else None
+
+
 def video_rule(settings: VideoSettings) -> ChainRule:
     """The chain rule of a video run (``--init PATH`` is read here)."""
     return ChainRule(

@@ -14,8 +14,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
-from ..media.video_files import VideoInfo, VideoWriter
+from ..core.tensors import to_uint8_array
+from ..media.video_files import Frame, VideoInfo, VideoWriter, processing_size
+from ..settings import VideoSettings
 from .chain import FrameLook
 
 
@@ -31,6 +34,17 @@ class StylizedFrame:
     stylized: np.ndarray
     frame: np.ndarray
 
+    @classmethod
+    def of(cls, frame: Frame, stylized: torch.Tensor, info: VideoInfo) -> "StylizedFrame":
+        """The decoded ``frame`` and its stylization (a tensor on any device), copied to the host."""
+        end_time = frame.time + float(1 / info.frame_rate)
+        return cls(frame.index, frame.pts, end_time, stylized.detach().cpu().numpy(), frame.image)
+
+
+def output_size(settings: VideoSettings, info: VideoInfo) -> tuple[int, int]:
+    """(w, h) the video is encoded at: the processing size, or the source's (``--output-size source``)."""
+    return processing_size(info.width, info.height, settings.size if settings.output_size == "processing" else None)
+
 
 @dataclass(frozen=True, eq=False)
 class SegmentDone:
@@ -42,6 +56,15 @@ class SegmentDone:
     count: int
     last_stylized: np.ndarray
     end_time: float
+
+
+def video_encoder(settings: VideoSettings, info: VideoInfo, *, look: FrameLook, segment_frames: int,
+                  next_path: Callable[[], Path], on_segment: Callable[[SegmentDone], None],
+                  on_palette: Callable[[np.ndarray], None] | None = None) -> "SegmentEncoder":
+    """The encoder of a video run (the offline run's segments, or one Ray segment)."""
+    return SegmentEncoder(look=look, out_size=output_size(settings, info), info=info, codec=settings.codec,
+                          crf=settings.crf, segment_frames=segment_frames, next_path=next_path,
+                          on_segment=on_segment, on_palette=on_palette)
 
 
 class SegmentEncoder:
@@ -118,11 +141,3 @@ class SegmentEncoder:
             raise
         if writer is not None:
             close_segment()
-
-
-def to_uint8_array(stylized: np.ndarray) -> np.ndarray:
-    """(1, 3, h, w) float32 in [0, 1] on the host -> HxWx3 uint8 RGB, rounded as
-    :func:`~vidstyle.core.tensors.to_uint8` rounds. NumPy, not torch: a torch op in this thread
-    would start a second OpenMP team that competes with the optimisation for the cores."""
-    scaled = np.clip(stylized[0].astype(np.float32, copy=False), 0, 1) * np.float32(255)
-    return np.ascontiguousarray(np.rint(scaled).astype(np.uint8).transpose(1, 2, 0))

@@ -19,18 +19,16 @@ import torch
 
 from ..core.factory import Weights, build_stylizer
 from ..core.features import VGGFeatures
+from ..core.runtime import OUT_OF_MEMORY
 from ..errors import Interrupted, VidstyleError
 from ..media.image_files import load_image
 from ..media.segments import assemble
 from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
-from .chain import decode_frames, stylize_frames, video_look, video_rule, video_styles
-from .encode import SegmentDone, SegmentEncoder, StylizedFrame
+from .chain import decode_frames, stylize_frames, video_flow_preset, video_look, video_rule, video_styles
+from .encode import SegmentDone, StylizedFrame, video_encoder
 from .threads import BackgroundConsumer, BackgroundIterator
 from .workdir import WorkFolder, file_fingerprint, flatten, work_folder_for
-
-# torch.OutOfMemoryError (torch >= 2.5) is the base of torch.cuda.OutOfMemoryError; older torch has only the latter.
-OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
 class RunFailed(VidstyleError):
@@ -107,7 +105,6 @@ def run_video(
     """
     info = probe(settings.input)
     width, height = processing_size(info.width, info.height, settings.size)
-    out_size = (width, height) if settings.output_size == "processing" else processing_size(info.width, info.height, None)
     rule = video_rule(settings)
     if styles is None:
         styles = [load_image(path, "style") for path in settings.style.paths]
@@ -127,16 +124,14 @@ def run_video(
 
     decoded = decode_frames(
         settings.input, (width, height), start=settings.start, duration=settings.duration,
-        max_frames=settings.max_frames, skip=skip,
-        flow_preset=settings.flow_preset if settings.init_mode == "flow" else None,
+        max_frames=settings.max_frames, skip=skip, flow_preset=video_flow_preset(settings),
     )
 
     def record(segment: SegmentDone) -> None:
         folder.add_segment(segment.path, segment.first, segment.count, segment.last_stylized, segment.end_time)
 
-    encoder = BackgroundConsumer(SegmentEncoder(
-        look=video_look(settings, folder.load_array("palette")), out_size=out_size, info=info, codec=settings.codec,
-        crf=settings.crf, segment_frames=settings.segment_frames,
+    encoder = BackgroundConsumer(video_encoder(
+        settings, info, look=video_look(settings, folder.load_array("palette")), segment_frames=settings.segment_frames,
         next_path=lambda: folder.segment_path(len(folder.segments)), on_segment=record,
         on_palette=lambda palette: folder.save_array("palette", palette),
     ), maxsize=settings.queue_size, name="encoder")
@@ -148,8 +143,7 @@ def run_video(
             clock = time.perf_counter()
             for item, result, cold in stylize_frames(frames, stylizer, rule, previous):
                 frame = item.frame
-                encoder.put(StylizedFrame(frame.index, frame.pts, frame.time + float(1 / info.frame_rate),
-                                          result.image.detach().cpu().numpy(), frame.image))
+                encoder.put(StylizedFrame.of(frame, result.image, info))
                 (report.cold_iterations if cold else report.warm_iterations).append(result.iterations)
                 now = time.perf_counter()
                 if on_frame is not None:
