@@ -219,7 +219,7 @@ def run_distributed(
     state, label = resolve_weights(settings, progress=progress)
     if styles is None:
         styles = [load_image(path, "style") for path in settings.style.paths]
-    styles = video_styles(settings, styles)  # as the network sees them, the same for every task
+    styles = video_styles(settings, styles, size)  # as the network sees them, the same for every task
     started_ray = connect(ray, dist)
     try:
         slots, gpu = task_slots(ray, dist, settings.model.device)

@@ -161,12 +161,13 @@ def record_path(segment_path: str | os.PathLike) -> Path:
     return Path(segment_path).with_suffix(".json")
 
 
-def network_styles(settings: VideoSettings, styles: Sequence[torch.Tensor] | None) -> list[torch.Tensor]:
+def network_styles(settings: VideoSettings, styles: Sequence[torch.Tensor] | None,
+                   size: tuple[int, int]) -> list[torch.Tensor]:
     """The styles as the network sees them: ``styles`` as given (the driver matched them once,
     :func:`~vidstyle.video.chain.video_styles`), or read from ``settings`` and matched here."""
     if styles is not None:
         return list(styles)
-    return video_styles(settings, [load_image(path, "style") for path in settings.style.paths])
+    return video_styles(settings, [load_image(path, "style") for path in settings.style.paths], size)
 
 
 def run_segment(
@@ -203,7 +204,8 @@ def run_segment(
     started = time.perf_counter()
     info = probe(settings.input) if info is None else info
     width, height = processing_size(info.width, info.height, settings.size)
-    stylizer = build_stylizer(settings, network_styles(settings, styles), weights=weights, progress=False)
+    stylizer = build_stylizer(settings, network_styles(settings, styles, (width, height)), weights=weights,
+                              progress=False)
     begin = first - lead_in
     flow = video_flow_preset(settings)
     if seek is None:  # from the start of the window: exact without a frame table, slower far in
@@ -259,7 +261,7 @@ def first_frame_palette(settings: VideoSettings, *, weights: Weights | None = No
     run does (one palette for every segment, or the colours would jump at the seams)."""
     info = probe(settings.input) if info is None else info
     size = processing_size(info.width, info.height, settings.size)
-    stylizer = build_stylizer(settings, network_styles(settings, styles), weights=weights, progress=False)
+    stylizer = build_stylizer(settings, network_styles(settings, styles, size), weights=weights, progress=False)
     frames = decode_frames(settings.input, size, start=settings.start, duration=settings.duration, max_frames=1)
     for item, result, _ in stylize_frames(frames, stylizer, video_rule(settings)):
         return video_look(settings).fitted(item.image, to_uint8(result.image)).palette

@@ -33,7 +33,7 @@ from ..core.colors import color_inputs, network_content, preserve_method, recolo
 from ..core.stylizer import Stylizer, StylizeResult, Temporal
 from ..core.tensors import to_tensor
 from ..media.image_files import load_init
-from ..media.video_files import Frame, probe, processing_size, read_frames
+from ..media.video_files import Frame, read_frames
 from ..settings import INIT_MODES, CartoonSettings, VideoSettings
 from .flow import FlowEstimator, Motion, fill_masked, motion_between, warp
 
@@ -246,14 +246,13 @@ def video_look(settings: VideoSettings, palette: np.ndarray | None = None) -> Fr
     return FrameLook(preserve_method(settings.style), settings.cartoon, palette)
 
 
-def video_styles(settings: VideoSettings, styles: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+def video_styles(settings: VideoSettings, styles: Sequence[torch.Tensor], size: tuple[int, int]) -> list[torch.Tensor]:
     """The style images as the network sees them in this run: with ``--preserve-colors``, matched
-    to the clip's first frame (luminance statistics, or colour mean and covariance), once per run."""
+    to the clip's first frame at the processing ``size`` = (w, h) (luminance statistics, or colour
+    mean and covariance), once per run."""
     method = preserve_method(settings.style)
     if method is None:
         return list(styles)
-    info = probe(settings.input)
-    size = processing_size(info.width, info.height, settings.size)
     first = next(read_frames(settings.input, size=size, start=settings.start, max_frames=1), None)
     if first is None:
         return list(styles)

@@ -108,8 +108,8 @@ def run_video(
     rule = video_rule(settings)
     if styles is None:
         styles = [load_image(path, "style") for path in settings.style.paths]
-    stylizer = build_stylizer(settings, video_styles(settings, styles), extractor=extractor, weights=weights,
-                              progress=progress)
+    stylizer = build_stylizer(settings, video_styles(settings, styles, (width, height)), extractor=extractor,
+                              weights=weights, progress=progress)
     folder = WorkFolder.open(work_folder_for(settings.output), run_identity(settings, stylizer.weights_label),
                              must_exist=settings.resume)
     skip = folder.frames_done
