@@ -133,6 +133,10 @@ class VideoSettings:
     tol: float = 1e-3  # early stopping of every frame (replaces OptimSettings.tol for videos)
     init_mode: str = "flow"  # "independent", "prev" or "flow"
     flow_preset: str = "medium"  # OpenCV DIS preset: "ultrafast", "fast" or "medium"
+    scene_detect: bool = True  # find hard cuts (PySceneDetect's AdaptiveDetector); a new shot starts cold
+    scene_threshold: float = 3.0  # a cut: content change >= this many times its neighbours' mean change
+    scene_min_content: float = 15.0  # ... and a content score (0-255 HSV change) of at least this
+    scene_min_frames: int = 8  # no cut within this many frames of the previous one
     codec: str = "libx264"
     crf: int = 18
     output_size: str = "processing"  # "processing" or "source"

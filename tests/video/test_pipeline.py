@@ -126,7 +126,8 @@ def test_start_duration_and_output_size_source(tmp_path, style_file):
 
 @pytest.mark.slow
 def test_warm_start_needs_far_fewer_iterations_than_cold(tmp_path, extractor):
-    source = make_clip(tmp_path / "pan.mp4", images=pan_frames(4, width=32, height=24), audio=False)
+    # A still scene: ``prev`` keeps the whole previous output (a moving one restarts where it moved).
+    source = make_clip(tmp_path / "still.mp4", images=pan_frames(4, width=32, height=24, step=0), audio=False)
     style = as_tensor(stripes_image(32, 32))
     optim = OptimSettings(optimizer="adam", lr=0.02, iters=100, tol=0.01, check_every=5)
     used = {}

@@ -292,6 +292,13 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
                help="weight of the temporal loss mean(c * (x - warp(x_prev))^2) with occlusion mask c (Ruder et al. 2016)")
     add_option(g, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
                help="OpenCV DIS optical flow preset for --init-mode flow")
+    add_option(g, "--scene-threshold", type=positive_float, default=d.scene_threshold,
+               help="shot detection (PySceneDetect's adaptive detector): a frame is a hard cut when its content "
+                    "change is at least this many times the mean change of the frames around it (and at least "
+                    f"{d.scene_min_content:g} on its 0-255 scale); the first frame of a new shot starts cold with "
+                    "the full --iters. Lower finds more cuts")
+    g.add_argument("--no-scene-detect", dest="scene_detect", action="store_false", default=None,
+                   help="no shot detection: every frame after the first is warm-started, across cuts too")
     add_option(g, "--codec", default=d.codec, help="video encoder (libx264 falls back to mpeg4 if missing)")
     add_option(g, "--crf", type=int, default=d.crf, help="encoder quality (lower is better and larger)")
     add_option(g, "--output-size", choices=("processing", "source"), default=d.output_size,

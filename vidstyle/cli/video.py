@@ -42,6 +42,8 @@ def video_command(args: argparse.Namespace) -> int:
     if same_file(settings.input, settings.output):
         raise CommandError(f"the output would overwrite the input {settings.input}; choose another -o")
     check_writable(settings.output)
+    if args.report is not None:
+        check_writable(args.report)
     if Path(settings.output).exists() and not settings.overwrite:
         raise CommandError(f"{settings.output} exists; pass --overwrite to replace it")
     if getattr(args, "ray", None) is not None:  # --ray [ADDRESS]: vidstyle/scale/distributed.py
@@ -76,7 +78,23 @@ def video_command(args: argparse.Namespace) -> int:
               f"iterations per frame cold {mean(cold):.0f} / warm {mean(warm):.1f}, "
               f"peak memory {report.peak_memory_bytes / 2**20:.0f} MiB, weights: {report.weights_label}",
               file=sys.stderr)
+        if settings.scene_detect:
+            print(f"shots: {len(report.shots())}" + (f", cuts at frames {', '.join(map(str, report.cuts))}"
+                                                    if report.cuts else " (no cuts found)"), file=sys.stderr)
+    if args.report is not None:
+        write_report(report, args.report)
     return EXIT_OK
+
+
+def write_report(report, path: str) -> None:  # noqa: ANN001
+    """The run report as JSON: counts, iterations per frame, cuts and shots (``--report``)."""
+    import dataclasses
+    import json
+
+    data = dataclasses.asdict(report)
+    data["shots"] = [[shot.first, shot.end] for shot in report.shots()]
+    data["frames_per_second"] = report.frames_per_second
+    Path(path).write_text(json.dumps(data, indent=1) + "\n")
 
 
 def eval_command(args: argparse.Namespace) -> int:
@@ -117,6 +135,9 @@ def add_video_command(commands) -> None:  # noqa: ANN001
     video.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
     video.add_argument("-o", "--output", default=None, help="output video [default: INPUT-STEM_STYLE-STEM.mp4 here]")
     add_video_options(video)
+    video.add_argument("--report", metavar="FILE", default=None,
+                       help="write the run report as JSON: frames, iterations per frame (cold and warm), "
+                            "cuts and shots ([first, end) frame ranges), seconds, peak memory")
     add_stylize_options(video, "iterations of the first (cold) frame", video=True)
     add_ray_options(video)
     add_common_options(video)

@@ -49,7 +49,7 @@ from ..errors import Interrupted, VidstyleError
 from ..media.image_files import load_image
 from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import DistributedSettings, VideoSettings
-from ..video.chain import video_styles
+from ..video.chain import detect_cuts, video_styles
 from ..video.pipeline import assemble_output, run_identity
 from ..video.workdir import STATE_FILE, WorkFolder, work_folder_for
 from .cluster import (
@@ -142,7 +142,7 @@ def _segment_task(settings: VideoSettings, plan: SegmentPlan, segment_path: str,
     try:
         result = run_segment(settings, plan.first, plan.end, plan.lead_in, segment_path, weights=weights,
                              styles=styles, info=info, seek=plan.seek, expected_pts=plan.pts, palette=palette,
-                             index=plan.index)
+                             index=plan.index, cuts=plan.cuts)
         return dataclasses.replace(result, attempt=attempt)
     except VidstyleError as error:  # the same on every attempt: report it, do not retry
         return TaskFailure(type(error).__name__, str(error))
@@ -225,10 +225,11 @@ def run_distributed(
         slots, gpu = task_slots(ray, dist, settings.model.device)
         folder_path = work_folder_for(settings.output)
         bounds = None if dist.segments is not None else _saved_bounds(folder_path, count)
+        cuts = detect_cuts(settings, size)  # segments split at cuts where they can, and all use these
         if bounds is not None:  # resume with the ranges of the run being resumed, whatever the cluster's size now
-            plans = plans_from_bounds(bounds, dist.lead_in, pts, info.time_base)
+            plans = plans_from_bounds(bounds, dist.lead_in, pts, info.time_base, cuts)
         else:
-            plans = plan_segments(count, dist.segments or slots, dist.lead_in, pts, info.time_base)
+            plans = plan_segments(count, dist.segments or slots, dist.lead_in, pts, info.time_base, cuts)
         identity = run_identity(settings, label)
         identity["distributed.plan"] = [[p.first, p.end, p.lead_in] for p in plans]
         folder = WorkFolder.open(folder_path, identity, must_exist=settings.resume)

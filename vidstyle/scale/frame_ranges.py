@@ -33,7 +33,7 @@ from ..media.video_files import (
     require_video_stream,
 )
 from ..settings import VideoSettings
-from ..video.chain import decode_frames, stylize_frames, video_flow_preset, video_look, video_rule, video_styles
+from ..video.chain import decode_frames, stylize_frames, video_decoder, video_look, video_rule, video_styles
 from ..video.encode import SegmentDone, StylizedFrame, video_encoder
 from ..video.threads import BackgroundConsumer, BackgroundIterator
 
@@ -92,6 +92,7 @@ class SegmentPlan:
     lead_in: int
     seek: float | None = None
     pts: tuple[int, ...] | None = None
+    cuts: tuple[int, ...] = ()  # frames of [first - lead_in, end) that start a new shot (the driver's detection)
 
     @property
     def frames(self) -> int:
@@ -99,12 +100,14 @@ class SegmentPlan:
 
 
 def plan_segments(count: int, segments: int, lead_in: int, pts: Sequence[int] | None = None,
-                  time_base: Fraction | None = None) -> list[SegmentPlan]:
+                  time_base: Fraction | None = None, cuts: Sequence[int] = ()) -> list[SegmentPlan]:
     """Split ``count`` frames into ``segments`` ranges of (nearly) equal work.
 
     Every segment has one cold start; those after the first also stylize ``lead_in`` frames
     they discard, so they get ``lead_in`` fewer frames than the first: all finish together.
-    (Falls back to ranges of equal length when the video is too short for that.)
+    (Falls back to ranges of equal length when the video is too short for that.) With ``cuts``
+    (frames that start a new shot), each boundary moves to the nearest cut within a quarter of
+    a segment's length (see :func:`snap_to_cuts`).
     """
     if count < 1:
         raise ValueError("no frames to split")
@@ -115,23 +118,38 @@ def plan_segments(count: int, segments: int, lead_in: int, pts: Sequence[int] | 
     bounds = [0, *(round(work + (k - 1) * (work - lead_in)) for k in range(1, n)), count]
     if any(b >= c for b, c in zip(bounds, bounds[1:])):
         bounds = [k * count // n for k in range(n + 1)]
-    return plans_from_bounds(bounds, lead_in, pts, time_base)
+    if cuts:
+        bounds = snap_to_cuts(bounds, cuts, max(1, count // (4 * n)))
+    return plans_from_bounds(bounds, lead_in, pts, time_base, cuts)
+
+
+def snap_to_cuts(bounds: Sequence[int], cuts: Sequence[int], reach: int) -> list[int]:
+    """``bounds`` with each inner boundary moved to the nearest cut at most ``reach`` frames away
+    (if that keeps every range non-empty): a segment that starts at a cut has no seam to hide
+    (the frame starts cold in a single run too) and needs no lead-in."""
+    snapped = list(bounds)
+    for k in range(1, len(snapped) - 1):
+        near = [c for c in cuts if abs(c - snapped[k]) <= reach and snapped[k - 1] < c < bounds[k + 1]]
+        if near:
+            snapped[k] = min(near, key=lambda c: (abs(c - snapped[k]), c))
+    return snapped
 
 
 def plans_from_bounds(bounds: Sequence[int], lead_in: int, pts: Sequence[int] | None = None,
-                      time_base: Fraction | None = None) -> list[SegmentPlan]:
-    """Segments ``[bounds[k], bounds[k + 1])`` with their lead-in, seek time and expected pts."""
+                      time_base: Fraction | None = None, cuts: Sequence[int] = ()) -> list[SegmentPlan]:
+    """Segments ``[bounds[k], bounds[k + 1])`` with their lead-in, seek time and expected pts; a
+    segment that starts at one of ``cuts`` gets no lead-in."""
     plans = []
     for k in range(len(bounds) - 1):
         first, end = bounds[k], bounds[k + 1]
-        lead = min(lead_in, first)
+        lead = 0 if first in cuts else min(lead_in, first)
         begin = first - lead
         seek = expected = None
         if pts is not None:
             expected = tuple(pts[begin:end])
             if begin > 0:
                 seek = float((Fraction(pts[begin - 1]) + pts[begin]) / 2 * time_base)
-        plans.append(SegmentPlan(k, first, end, lead, seek, expected))
+        plans.append(SegmentPlan(k, first, end, lead, seek, expected, tuple(c for c in cuts if begin <= c < end)))
     return plans
 
 
@@ -185,6 +203,7 @@ def run_segment(
     palette: np.ndarray | None = None,
     index: int = 0,
     on_frame: Callable[[int, bool], None] | None = None,
+    cuts: Sequence[int] | None = None,
 ) -> SegmentResult:
     """Stylize frames ``[first, end)`` of ``settings.input`` into ``segment_path`` (no Ray here).
 
@@ -197,6 +216,8 @@ def run_segment(
     ``palette`` is the clip's (:func:`first_frame_palette`); without one it is fitted on this
     segment's first kept frame. The segment file is written atomically and a JSON record
     (:func:`record_path`) after it. ``on_frame(number, kept)`` is called after each frame.
+    ``cuts``: the frames of the run that start a new shot, as the driver found them (None: the
+    segment detects them itself, from where it starts decoding).
     Raises :class:`VideoError` if the frames are not the expected ones.
     """
     if not 0 <= lead_in <= first < end:
@@ -207,13 +228,12 @@ def run_segment(
     stylizer = build_stylizer(settings, network_styles(settings, styles, (width, height)), weights=weights,
                               progress=False)
     begin = first - lead_in
-    flow = video_flow_preset(settings)
     if seek is None:  # from the start of the window: exact without a frame table, slower far in
-        decoded = decode_frames(settings.input, (width, height), start=settings.start, duration=settings.duration,
-                                max_frames=end, skip=begin, flow_preset=flow)
+        decoded = video_decoder(settings, (width, height), start=settings.start, duration=settings.duration,
+                                max_frames=end, skip=begin, cuts=cuts)
     else:
-        decoded = decode_frames(settings.input, (width, height), start=seek, max_frames=end - begin,
-                                flow_preset=flow, index_offset=begin)
+        decoded = video_decoder(settings, (width, height), start=seek, max_frames=end - begin, index_offset=begin,
+                                cuts=cuts)
     path = Path(segment_path)
     done: list[SegmentDone] = []
     encoder = BackgroundConsumer(video_encoder(settings, info, look=video_look(settings, palette),

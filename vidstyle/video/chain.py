@@ -21,10 +21,11 @@ to frame as a value, never as hidden state.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 import torch
 
@@ -36,6 +37,7 @@ from ..media.image_files import load_init
 from ..media.video_files import Frame, read_frames
 from ..settings import INIT_MODES, CartoonSettings, VideoSettings
 from .flow import FlowEstimator, Motion, fill_masked, motion_between, warp
+from .shots import ShotDetector, mark_cuts
 
 
 class ChainInput(Protocol):
@@ -54,10 +56,12 @@ class ChainInput(Protocol):
 
 @dataclass(frozen=True, eq=False)
 class DecodedFrame:
-    """A decoded video frame at the processing size, with its motion if flow was asked for."""
+    """A decoded video frame at the processing size, with its motion if flow was asked for and
+    ``cut`` True if shot detection found a hard cut just before it (it starts a new shot)."""
 
     frame: Frame
     motion: Motion | None = None
+    cut: bool = False
 
     @property
     def index(self) -> int:
@@ -78,25 +82,68 @@ def decode_frames(
     skip: int = 0,
     flow_preset: str | None = None,
     index_offset: int = 0,
+    scenes: ShotDetector | None = None,
+    static_motion: bool = False,
+    cuts: Collection[int] | None = None,
 ) -> Iterator[DecodedFrame]:
     """Frames at ``size``, from index ``skip`` on, with their :class:`Motion` if ``flow_preset``.
 
     Skipped frames are decoded (not stylized) so the first yielded frame still gets its flow
     from the frame before it. ``index_offset`` is added to every frame number (a range decoded
-    from a seek point, numbered as in the whole run). Meant to run in the decode thread: the
-    flow estimator is made here, in that thread (OpenCV's DIS object is not thread-safe).
+    from a seek point, numbered as in the whole run). ``scenes`` (a fresh detector) marks the
+    frames that start a new shot; it sees the skipped frames too, so a resumed run finds the
+    cuts an uninterrupted one finds; or ``cuts``, the frame numbers (with the offset) already
+    known to start a shot (a Ray segment gets the driver's). ``static_motion`` (``--init-mode prev``): each frame's
+    motion is zero flow with the mask of :func:`unchanged_mask`. Meant to run in the decode
+    thread: the flow estimator is made here, in that thread (OpenCV's DIS object is not
+    thread-safe).
     """
     estimator = FlowEstimator(flow_preset) if flow_preset else None
     previous: Frame | None = None
-    for frame in read_frames(path, size=size, start=start, duration=duration, max_frames=max_frames):
+    frames: Iterable[tuple[Frame, bool]] = (
+        (frame, False) for frame in read_frames(path, size=size, start=start, duration=duration, max_frames=max_frames))
+    if scenes is not None:
+        frames = mark_cuts((frame for frame, _ in frames), scenes, lambda frame: frame.image)
+    for frame, cut in frames:
+        if cuts is not None:
+            cut = frame.index + index_offset in cuts
         if frame.index >= skip:
             motion = None
-            if estimator is not None and previous is not None:
+            if previous is not None and estimator is not None:
                 motion = motion_between(estimator, previous.image, frame.image)
+            elif previous is not None and static_motion:
+                motion = still_motion(previous.image, frame.image)
             if index_offset:
                 frame = dataclasses.replace(frame, index=frame.index + index_offset)
-            yield DecodedFrame(frame, motion)
+            yield DecodedFrame(frame, motion, cut)
         previous = frame
+
+
+def video_decoder(settings: VideoSettings, size: tuple[int, int], *, cuts: Collection[int] | None = None,
+                  **kwargs) -> Iterator[DecodedFrame]:
+    """:func:`decode_frames` of ``settings.input`` with the run's flow, motion and shot settings
+    (``kwargs``: where to decode, as :func:`decode_frames` takes them). ``cuts``: the run's cuts
+    if already known (else they are detected here, unless ``--no-scene-detect``)."""
+    scenes = video_scenes(settings) if cuts is None else None
+    return decode_frames(settings.input, size, flow_preset=video_flow_preset(settings),
+                         static_motion=settings.init_mode == "prev", scenes=scenes, cuts=cuts, **kwargs)
+
+
+def detect_cuts(settings: VideoSettings, size: tuple[int, int]) -> list[int]:
+    """The frames of the run (numbered from its first) that start a new shot, by decoding it
+    once at ``size`` (the Ray driver plans its segments with them); [] with ``--no-scene-detect``."""
+    if not settings.scene_detect:
+        return []
+    frames = read_frames(settings.input, size=size, start=settings.start, duration=settings.duration,
+                         max_frames=settings.max_frames)
+    return [frame.index for frame, cut in mark_cuts(frames, video_scenes(settings), lambda frame: frame.image) if cut]
+
+
+def video_scenes(settings: VideoSettings) -> ShotDetector | None:
+    """A fresh shot detector for a video run, or None with ``--no-scene-detect``."""
+    if not settings.scene_detect:
+        return None
+    return ShotDetector(settings.scene_threshold, settings.scene_min_frames, settings.scene_min_content)
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,14 +205,36 @@ class FramePlan:
     cold: bool
 
 
+# --init-mode prev: a pixel keeps the previous output where its input changed by less than this
+# (RGB in [0, 1], largest channel, after a 3x3 box blur that keeps film grain below it).
+_STILL_TOLERANCE = 0.06
+
+
+def still_motion(previous_rgb: np.ndarray, current_rgb: np.ndarray, tolerance: float = _STILL_TOLERANCE) -> Motion:
+    """``--init-mode prev``'s motion: zero flow, reliable where the input did not change.
+
+    Without a mask, ``prev`` kept every pixel of the previous output, so the picture froze
+    (moving hands never moved) and a cut left the previous shot on screen; now the pixels
+    whose input changed start from the content again, as rejected pixels do in ``flow``.
+    """
+    change = np.abs(current_rgb.astype(np.float32) - previous_rgb.astype(np.float32)).max(axis=2) / 255.0
+    change = cv2.blur(change, (3, 3))
+    height, width = change.shape
+    return Motion(np.zeros((height, width, 2), np.float32), (change < tolerance).astype(np.float32))
+
+
 def warm_start(previous: torch.Tensor, content: torch.Tensor, motion: Motion | None,
                init_mode: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(init, temporal target, mask)`` for a warm-started frame.
 
     ``flow``: the previous output warped along the flow, rejected regions filled from the
-    content; otherwise (``prev``, or no motion for this frame) the previous output as it is,
-    with the temporal term applying everywhere.
+    content; ``prev`` with its :func:`still_motion`: the previous output where the input did not
+    change, the content where it did; otherwise (no motion for this frame) the previous output
+    as it is, with the temporal term applying everywhere.
     """
+    if init_mode == "prev" and motion is not None:  # zero flow: no resampling blur
+        mask = torch.from_numpy(motion.mask)[None, None].to(previous.device)
+        return fill_masked(previous, content, mask), previous, mask
     if init_mode == "flow" and motion is not None:
         warped = warp(previous, motion.flow_back)
         mask = torch.from_numpy(motion.mask)[None, None].to(previous.device)
@@ -174,9 +243,12 @@ def warm_start(previous: torch.Tensor, content: torch.Tensor, motion: Motion | N
 
 
 def plan_frame(item: ChainInput, previous: torch.Tensor | None, rule: ChainRule, device: torch.device) -> FramePlan:
-    """The rule for one frame: cold or warm start, warp and fill, temporal target, budget."""
+    """The rule for one frame: cold or warm start, warp and fill, temporal target, budget.
+
+    Cold: the first frame, every frame in ``independent`` mode, and the first frame of a new
+    shot (``item.cut``; inputs without that attribute, e.g. camera frames, never cut)."""
     content = network_content(rule.colors, to_tensor(item.image, device))
-    if previous is None or rule.init_mode == "independent":
+    if previous is None or rule.init_mode == "independent" or getattr(item, "cut", False):
         init = rule.cold_init if isinstance(rule.cold_init, str) else network_content(rule.colors, rule.cold_init)
         return FramePlan(content, init, rule.cold_iters, None, True)
     init, warped, mask = warm_start(previous, content, item.motion, rule.init_mode)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..core.factory import Weights, build_stylizer
@@ -25,8 +26,9 @@ from ..media.image_files import load_image
 from ..media.segments import assemble
 from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
-from .chain import decode_frames, stylize_frames, video_flow_preset, video_look, video_rule, video_styles
+from .chain import stylize_frames, video_decoder, video_look, video_rule, video_styles
 from .encode import SegmentDone, StylizedFrame, video_encoder
+from .shots import Shot, shots_from_cuts
 from .threads import BackgroundConsumer, BackgroundIterator
 from .workdir import WorkFolder, file_fingerprint, flatten, work_folder_for
 
@@ -59,6 +61,11 @@ class VideoReport:
     peak_memory_bytes: int = 0  # GPU memory on CUDA, else the process's peak RSS
     processing_size: tuple[int, int] = (0, 0)
     weights_label: str = ""
+    cuts: list[int] = field(default_factory=list)  # frames that start a new shot (shot detection), in order
+
+    def shots(self) -> list[Shot]:
+        """The shots of the output's frames ``[0, frames)``, split at :attr:`cuts`."""
+        return shots_from_cuts(self.cuts, 0, self.frames) if self.frames else []
 
     @property
     def frames_per_second(self) -> float:
@@ -122,12 +129,14 @@ def run_video(
     if stylizer.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(stylizer.device)
 
-    decoded = decode_frames(
-        settings.input, (width, height), start=settings.start, duration=settings.duration,
-        max_frames=settings.max_frames, skip=skip, flow_preset=video_flow_preset(settings),
-    )
+    decoded = video_decoder(settings, (width, height), start=settings.start, duration=settings.duration,
+                            max_frames=settings.max_frames, skip=skip)
+    saved_cuts = folder.load_array("cuts")
+    report.cuts = [int(c) for c in saved_cuts] if saved_cuts is not None else []
 
     def record(segment: SegmentDone) -> None:
+        end = segment.first + segment.count
+        folder.save_array("cuts", np.array([c for c in list(report.cuts) if c < end], dtype=np.int64))
         folder.add_segment(segment.path, segment.first, segment.count, segment.last_stylized, segment.end_time)
 
     encoder = BackgroundConsumer(video_encoder(
@@ -143,6 +152,8 @@ def run_video(
             clock = time.perf_counter()
             for item, result, cold in stylize_frames(frames, stylizer, rule, previous):
                 frame = item.frame
+                if item.cut:
+                    report.cuts.append(frame.index)
                 encoder.put(StylizedFrame.of(frame, result.image, info))
                 (report.cold_iterations if cold else report.warm_iterations).append(result.iterations)
                 now = time.perf_counter()
