@@ -137,6 +137,9 @@ class VideoSettings:
     scene_threshold: float = 3.0  # a cut: content change >= this many times its neighbours' mean change
     scene_min_content: float = 15.0  # ... and a content score (0-255 HSV change) of at least this
     scene_min_frames: int = 8  # no cut within this many frames of the previous one
+    fill: str = "content"  # what regions the flow mask rejects start from: "content" or "residual" (catchup.py)
+    catch_up_gain: float = 0.0  # warm budget += gain x rejected share x (iters - warm_iters); 0: fixed budget
+    catch_up_margin: float = 0.0  # > 0: warm frames go on while style loss > (1 + margin) x the cold frame's
     codec: str = "libx264"
     crf: int = 18
     output_size: str = "processing"  # "processing" or "source"

@@ -36,7 +36,8 @@ from ..core.tensors import to_tensor
 from ..media.image_files import load_init
 from ..media.video_files import Frame, read_frames
 from ..settings import INIT_MODES, CartoonSettings, VideoSettings
-from .flow import FlowEstimator, Motion, fill_masked, motion_between, warp
+from .catchup import catch_up_budget, fill_rejected, needs_more, rejected_fraction, style_level
+from .flow import FlowEstimator, Motion, motion_between, warp
 from .shots import ShotDetector, mark_cuts
 
 
@@ -163,15 +164,20 @@ class ChainRule:
     keyframe_every: int = 0  # off
     refine_iters: int = 0
     colors: str | None = None  # off
+    fill: str = "content"  # what rejected regions start from (vidstyle/video/catchup.py FILLS)
+    catch_up_gain: float = 0.0  # extra iterations for the rejected share of a frame (0: a fixed warm budget)
+    catch_up_margin: float | None = None  # go on while the style loss is above (1 + margin) x the cold frame's
 
     def __post_init__(self) -> None:
         if self.init_mode not in INIT_MODES:
             raise ValueError(f"unknown init mode {self.init_mode!r}; choose one of {', '.join(INIT_MODES)}")
 
-    def warm_budget(self, index: int) -> int:
-        """Iterations of warm-started frame ``index``."""
+    def warm_budget(self, index: int, rejected: float = 0.0) -> int:
+        """Iterations of warm-started frame ``index`` of which a share ``rejected`` is new."""
         if self.keyframe_every > 0:
             return self.cold_iters if index % self.keyframe_every == 0 else self.refine_iters
+        if self.catch_up_gain > 0:
+            return catch_up_budget(self.warm_iters, self.cold_iters, rejected, self.catch_up_gain)
         return self.warm_iters
 
     def with_iters(self, iters: int) -> "ChainRule":
@@ -189,7 +195,9 @@ def video_rule(settings: VideoSettings) -> ChainRule:
     return ChainRule(
         init_mode=settings.init_mode, cold_iters=settings.optim.iters, warm_iters=settings.warm_iters,
         tol=settings.tol, cold_init=load_init(settings.optim.init), keyframe_every=settings.keyframe_every,
-        refine_iters=settings.refine_iters, colors=preserve_method(settings.style),
+        refine_iters=settings.refine_iters, colors=preserve_method(settings.style), fill=settings.fill,
+        catch_up_gain=settings.catch_up_gain,
+        catch_up_margin=settings.catch_up_margin if settings.catch_up_margin > 0 else None,
     )
 
 
@@ -203,6 +211,7 @@ class FramePlan:
     iters: int
     temporal: Temporal | None
     cold: bool
+    rejected: float = 0.0  # the share of the frame the mask rejected (warm frames)
 
 
 # --init-mode prev: a pixel keeps the previous output where its input changed by less than this
@@ -224,25 +233,29 @@ def still_motion(previous_rgb: np.ndarray, current_rgb: np.ndarray, tolerance: f
 
 
 def warm_start(previous: torch.Tensor, content: torch.Tensor, motion: Motion | None,
-               init_mode: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+               init_mode: str, fill: str = "content",
+               previous_content: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(init, temporal target, mask)`` for a warm-started frame.
 
     ``flow``: the previous output warped along the flow, rejected regions filled from the
     content; ``prev`` with its :func:`still_motion`: the previous output where the input did not
     change, the content where it did; otherwise (no motion for this frame) the previous output
-    as it is, with the temporal term applying everywhere.
+    as it is, with the temporal term applying everywhere. ``fill`` and ``previous_content``
+    (the previous frame as the network saw it): see :func:`~vidstyle.video.catchup.fill_rejected`.
     """
     if init_mode == "prev" and motion is not None:  # zero flow: no resampling blur
         mask = torch.from_numpy(motion.mask)[None, None].to(previous.device)
-        return fill_masked(previous, content, mask), previous, mask
+        return fill_rejected(previous, content, mask, previous_content, fill), previous, mask
     if init_mode == "flow" and motion is not None:
         warped = warp(previous, motion.flow_back)
         mask = torch.from_numpy(motion.mask)[None, None].to(previous.device)
-        return fill_masked(warped, content, mask), warped, mask
+        warped_content = warp(previous_content, motion.flow_back) if previous_content is not None else None
+        return fill_rejected(warped, content, mask, warped_content, fill), warped, mask
     return previous, previous, torch.ones_like(previous[:, :1])
 
 
-def plan_frame(item: ChainInput, previous: torch.Tensor | None, rule: ChainRule, device: torch.device) -> FramePlan:
+def plan_frame(item: ChainInput, previous: torch.Tensor | None, rule: ChainRule, device: torch.device,
+               previous_content: torch.Tensor | None = None) -> FramePlan:
     """The rule for one frame: cold or warm start, warp and fill, temporal target, budget.
 
     Cold: the first frame, every frame in ``independent`` mode, and the first frame of a new
@@ -251,16 +264,46 @@ def plan_frame(item: ChainInput, previous: torch.Tensor | None, rule: ChainRule,
     if previous is None or rule.init_mode == "independent" or getattr(item, "cut", False):
         init = rule.cold_init if isinstance(rule.cold_init, str) else network_content(rule.colors, rule.cold_init)
         return FramePlan(content, init, rule.cold_iters, None, True)
-    init, warped, mask = warm_start(previous, content, item.motion, rule.init_mode)
-    return FramePlan(content, init, rule.warm_budget(item.index), (warped, mask), False)
+    init, warped, mask = warm_start(previous, content, item.motion, rule.init_mode, rule.fill, previous_content)
+    rejected = rejected_fraction(mask)
+    return FramePlan(content, init, rule.warm_budget(item.index, rejected), (warped, mask), False, rejected)
 
 
-def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor | None,
-                  rule: ChainRule) -> tuple[StylizeResult, bool]:
-    """Stylize one frame of the chain: ``(result, cold)``; ``result.image`` is the next ``previous``."""
-    plan = plan_frame(item, previous, rule, stylizer.device)
+def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor | None, rule: ChainRule,
+                  *, reference: float | None = None,
+                  previous_content: torch.Tensor | None = None) -> tuple[StylizeResult, bool]:
+    """Stylize one frame of the chain: ``(result, cold)``; ``result.image`` is the next ``previous``.
+
+    ``reference``: the style level of the shot's cold frame (:func:`frame_style_level`); with
+    ``rule.catch_up_margin`` a warm frame above ``(1 + margin)`` x it gets more iterations (see
+    :func:`catch_up`). ``previous_content``: the previous frame as the network saw it (for
+    ``rule.fill == "residual"``).
+    """
+    plan = plan_frame(item, previous, rule, stylizer.device, previous_content)
     result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, temporal=plan.temporal)
+    if not plan.cold and rule.catch_up_margin is not None:
+        result = catch_up(stylizer, plan, result, rule, reference)
     return result, plan.cold
+
+
+def frame_style_level(stylizer: Stylizer, result: StylizeResult) -> float:
+    """A result's weighted style loss (its last check's terms)."""
+    loss = stylizer.loss
+    return style_level(result.terms, loss.alpha, loss.style_weights)
+
+
+def catch_up(stylizer: Stylizer, plan: FramePlan, result: StylizeResult, rule: ChainRule,
+             reference: float | None) -> StylizeResult:
+    """More iterations, ``rule.warm_iters`` at a time, while the frame's style level is above
+    ``(1 + rule.catch_up_margin)`` x ``reference``, up to ``rule.cold_iters`` in all."""
+    spent, chunk = result.iterations, max(1, rule.warm_iters)
+    while spent < rule.cold_iters and needs_more(frame_style_level(stylizer, result), reference,
+                                                 rule.catch_up_margin or 0.0):
+        more = stylizer.stylize(plan.content, result.image, min(chunk, rule.cold_iters - spent), tol=0.0,
+                                temporal=plan.temporal)
+        spent += more.iterations
+        result = dataclasses.replace(more, iterations=spent, losses=result.losses + more.losses)
+    return result
 
 
 def stylize_frames(
@@ -268,12 +311,20 @@ def stylize_frames(
     stylizer: Stylizer,
     rule: ChainRule,
     previous: torch.Tensor | None = None,
+    reference: float | None = None,
 ) -> Iterator[tuple[ChainInput, StylizeResult, bool]]:
     """Stylize frames in order; yields ``(item, result, cold)``. ``previous`` (a stylized
-    frame, e.g. a resumed run's last) warm-starts the first frame."""
+    frame, e.g. a resumed run's last) warm-starts the first frame; ``reference`` is the style
+    level warm frames catch up to (set by every cold frame; see :func:`stylize_frame`)."""
+    previous_content = None
     for item in items:
-        result, cold = stylize_frame(stylizer, item, previous, rule)
+        result, cold = stylize_frame(stylizer, item, previous, rule, reference=reference,
+                                     previous_content=previous_content)
+        if cold:
+            reference = frame_style_level(stylizer, result)
         previous = result.image
+        if rule.fill == "residual":
+            previous_content = network_content(rule.colors, to_tensor(item.image, stylizer.device))
         yield item, result, cold
 
 

@@ -1,0 +1,69 @@
+"""Catching up where the warm start is poor: what rejected regions start from, and budgets.
+
+A warm-started frame keeps the previous stylization where the flow mask trusts it; the rest
+(revealed by a pan or a moving object, or grain the flow cannot follow) has no stylized past.
+Two things help it catch up with the settled rest of the frame:
+
+- **the fill** (:func:`fill_rejected`): ``content`` starts those pixels from the frame itself;
+  ``residual`` adds the stylization's change to the content (stylized minus content), taken
+  from the trusted neighbourhood by OpenCV's inpainting, so the region starts with the
+  neighbourhood's colours and strokes on its own structure;
+- **the budget** (:func:`catch_up_budget`): a frame gets more iterations the more of it is
+  new, and (:func:`needs_more`) keeps going while its style loss is above the level of the
+  shot's cold frame.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+FILLS = ("content", "residual")
+
+
+def fill_rejected(warped: torch.Tensor, content: torch.Tensor, mask: torch.Tensor, warped_content: torch.Tensor | None,
+                  fill: str) -> torch.Tensor:
+    """The warm start: ``warped`` (1, 3, H, W) where ``mask`` (1, 1, H, W) is 1, the fill elsewhere.
+
+    ``residual`` needs ``warped_content``, the previous *input* frame warped like ``warped``:
+    the stylization's change ``warped - warped_content`` is inpainted (Telea) from the trusted
+    pixels into the rejected ones and added to ``content`` there.
+    """
+    if fill not in FILLS:
+        raise ValueError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
+    keep = mask.to(warped.dtype)
+    if fill == "content" or warped_content is None or warped.shape[0] != 1:
+        return keep * warped + (1 - keep) * content
+    rejected = (mask[0, 0] < 0.5).cpu().numpy().astype(np.uint8)
+    if not rejected.any() or rejected.all():
+        return keep * warped + (1 - keep) * content
+    residual = (warped - warped_content)[0].permute(1, 2, 0).detach().cpu().numpy().astype(np.float32)
+    # cv2.inpaint takes 8-bit images: the residual in [-1, 1] mapped to 0..255 (steps of 1/128).
+    coded = np.clip(np.rint((residual + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    filled = cv2.inpaint(coded, rejected, 3, cv2.INPAINT_TELEA).astype(np.float32) / 127.5 - 1.0
+    fill_image = (content + torch.from_numpy(filled).permute(2, 0, 1)[None].to(content)).clamp(0, 1)
+    return keep * warped + (1 - keep) * fill_image
+
+
+def rejected_fraction(mask: torch.Tensor) -> float:
+    """The share of a frame the mask rejects (0: all warped, 1: all new)."""
+    return float(1.0 - mask.float().mean())
+
+
+def catch_up_budget(warm_iters: int, cold_iters: int, rejected: float, gain: float) -> int:
+    """A warm frame's first budget: ``warm_iters`` plus ``gain`` x the rejected share of the
+    cold budget (a frame that is all new gets up to ``cold_iters``)."""
+    extra = int(np.ceil(gain * rejected * max(0, cold_iters - warm_iters)))
+    return min(max(warm_iters, cold_iters), warm_iters + extra)
+
+
+def style_level(terms: dict[str, float], alpha: float, weights: dict[str, float]) -> float:
+    """The weighted style loss ``alpha * sum_l w_l L_style_l`` from a result's named terms."""
+    return alpha * sum(weights.get(name.split("/", 1)[1], 0.0) * value
+                       for name, value in terms.items() if name.startswith("style/"))
+
+
+def needs_more(level: float, reference: float | None, margin: float) -> bool:
+    """Whether a frame's style level is still above ``(1 + margin)`` x the shot's cold frame's."""
+    return reference is not None and level > (1.0 + margin) * reference
