@@ -75,6 +75,7 @@ def test_webcam_and_video_give_the_same_frames(tmp_path, extractor, recorded, in
     style = as_tensor(stripes_image(32, 32))
     video = VideoSettings(input=lossless_clip(tmp_path / "clip.mkv"), output=str(tmp_path / "out.mp4"), size=None,
                           warm_iters=OPTIM.iters, tol=0.0, init_mode=init_mode, flow_preset="fast", audio=False,
+                          catch_up_margin=0.0,  # live budgets are the user's (+ and - keys): no catch-up
                           optim=OPTIM, loss=LOSS, model=CPU)
     run_video(video, styles=[style], extractor=extractor)
     from_video = list(recorded)
@@ -83,7 +84,8 @@ def test_webcam_and_video_give_the_same_frames(tmp_path, extractor, recorded, in
     live = WebcamSettings(size=32, init_mode=init_mode, flow_preset="fast", headless=True, max_frames=len(FRAMES),
                           optim=OPTIM, loss=LOSS, model=CPU)
     grabber = LatestFrameGrabber(ListSource(FRAMES), (48, 32), keep_all=True,
-                                 flow_preset="fast" if init_mode == "flow" else None).start()
+                                 flow_preset="fast" if init_mode == "flow" else None,
+                                 photometric_tol=live.photometric_tol).start()
     result = run_loop(build_stylizers([style], live, extractor=extractor), ["stripes"], grabber, live)
     grabber.stop()
     from_webcam = list(recorded)

@@ -73,6 +73,18 @@ def test_mark_cuts_keeps_order_and_every_item_and_holds_back_only_the_window():
     assert fed_when_yielded[:-2] == [i + 3 for i in range(len(frames) - 2)]  # two frames of look-ahead
 
 
+def test_mark_cuts_delivers_the_held_frames_before_a_decode_error():
+    def failing():
+        yield from two_shots(4, 0)
+        raise ValueError("damaged")
+
+    got = []
+    with pytest.raises(ValueError, match="damaged"):
+        for frame, _ in mark_cuts(failing(), ShotDetector(THRESHOLD, MIN_FRAMES), lambda f: f):
+            got.append(frame)
+    assert len(got) == 4
+
+
 def test_shots_from_cuts():
     assert shots_from_cuts([12, 30, 5, 99], 10, 40) == [Shot(10, 12), Shot(12, 30), Shot(30, 40)]
     assert shots_from_cuts([], 0, 7) == [Shot(0, 7)] and Shot(3, 9).frames == 6

@@ -12,8 +12,12 @@ from typing import Any, NoReturn
 
 from ..errors import VidstyleError
 from ..settings import (
+    FILLS,
     INIT_MODES,
+    LARGE_CRF,
     PRESETS,
+    SMALL_CRF,
+    SMALL_OUTPUT_SIDE,
     ImageSettings,
     LossSettings,
     ModelSettings,
@@ -292,15 +296,34 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
                help="weight of the temporal loss mean(c * (x - warp(x_prev))^2) with occlusion mask c (Ruder et al. 2016)")
     add_option(g, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
                help="OpenCV DIS optical flow preset for --init-mode flow")
+    add_option(g, "--photometric-tol", type=positive_float, default=d.photometric_tol,
+               help="the flow mask also rejects pixels where the previous input frame, warped along the flow, "
+                    "differs from this one by this much (RGB 0-1; catches small fast objects the flow misses; 0: off)")
     add_option(g, "--scene-threshold", type=positive_float, default=d.scene_threshold,
                help="shot detection (PySceneDetect's adaptive detector): a frame is a hard cut when its content "
                     "change is at least this many times the mean change of the frames around it (and at least "
                     f"{d.scene_min_content:g} on its 0-255 scale); the first frame of a new shot starts cold with "
                     "the full --iters. Lower finds more cuts")
+    add_option(g, "--fill", choices=FILLS, default=d.fill,
+               help="what the regions the flow mask rejects (revealed, occluded) start from: the frame itself "
+                    "(content), or the frame plus the stylization's change inpainted from the trusted "
+                    "neighbourhood (residual: starts closer to the stylization)")
+    add_option(g, "--catch-up-margin", type=positive_float, default=d.catch_up_margin,
+               help="a warm frame whose style loss is still above (1 + this) x its shot's cold frame's gets "
+                    "--warm-iters more, up to --iters in all (0: a fixed --warm-iters)")
+    add_option(g, "--catch-up-gain", type=positive_float, default=d.catch_up_gain,
+               help="a warm frame's budget grows by this x its rejected share x (--iters - --warm-iters)")
     g.add_argument("--no-scene-detect", dest="scene_detect", action="store_false", default=None,
                    help="no shot detection: every frame after the first is warm-started, across cuts too")
     add_option(g, "--codec", default=d.codec, help="video encoder (libx264 falls back to mpeg4 if missing)")
-    add_option(g, "--crf", type=int, default=d.crf, help="encoder quality (lower is better and larger)")
+    add_option(g, "--crf", type=int, default=d.crf,
+               help=f"encoder quality (lower is better and larger); default: {SMALL_CRF} for outputs under "
+                    f"{SMALL_OUTPUT_SIDE} px (short side), where x264 otherwise smooths the optimised texture "
+                    f"away, else {LARGE_CRF}")
+    add_option(g, "--pix-fmt", default=d.pix_fmt,
+               help=f"encoded pixel format; auto: yuv444p (full colour resolution) under {SMALL_OUTPUT_SIDE} px "
+                    "with libx264, else yuv420p (plays everywhere; some players cannot play 4:4:4 H.264)")
+    add_option(g, "--tune", default=d.tune, help="x264 --tune ('grain' keeps fine texture; 'none': x264's default)")
     add_option(g, "--output-size", choices=("processing", "source"), default=d.output_size,
                help="encode at the processing size, or upscale back to the source size")
     g.add_argument("--no-audio", dest="audio", action="store_false", default=None, help="drop the audio (default: copy it unchanged)")
@@ -386,7 +409,12 @@ def video_settings(args: argparse.Namespace) -> VideoSettings:
     settings = fill_settings(VideoSettings, args, input=args.input, output=args.output, style=style_settings(args),
                      loss=loss_settings(args), optim=optim, model=model_settings(args),
                      cartoon=cartoon_settings(args))
-    return dataclasses.replace(settings, tol=optim.tol, overwrite=bool(settings.overwrite), resume=bool(settings.resume))
+    if settings.tune in ("none", ""):
+        settings = dataclasses.replace(settings, tune=None)
+    if not settings.scene_threshold > 0:
+        raise CommandError("--scene-threshold must be > 0 (use --no-scene-detect to turn shot detection off)")
+    return dataclasses.replace(settings, tol=optim.tol, overwrite=bool(settings.overwrite), resume=bool(settings.resume),
+                               scene_detect=settings.scene_detect is not False)
 
 
 def image_settings(args: argparse.Namespace, content: str, output: str) -> ImageSettings:

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import VidstyleError
+from ..video.chain import photometric_check
 from ..video.flow import FlowEstimator, Motion, motion_between
 
 
@@ -249,10 +250,12 @@ class LatestFrameGrabber:
     """
 
     def __init__(self, source: FrameSource, size: tuple[int, int], *, flow_preset: str | None = None,
+                 photometric_tol: float = 0.0,
                  keep_all: bool = False) -> None:
         self.source = source
         self.size = size
         self.flow_preset, self.keep_all = flow_preset, keep_all
+        self.photometric_tol = photometric_tol  # the frame chain's photometric check of the flow mask (0: off)
         self.captured = self.taken = self.dropped = 0
         self.ended = False
         self.error: str | None = None
@@ -303,6 +306,8 @@ class LatestFrameGrabber:
                 motion = None
                 if estimator is not None and reference is not None:
                     motion = motion_between(estimator, reference.image, small)
+                    if self.photometric_tol > 0:
+                        motion = photometric_check(motion, reference.image, small, self.photometric_tol)
                 with self._cond:
                     if self._slot is not None:
                         self.dropped += 1

@@ -45,7 +45,7 @@ from ..core.tensors import to_uint8
 from ..media.image_files import check_writable, load_init
 from ..media.video_files import VideoError, VideoWriter
 from ..settings import CartoonSettings, WebcamSettings
-from ..video.chain import ChainRule, FrameLook, stylize_frame
+from ..video.chain import ChainRule, FrameLook, chain_content, photometric_check, still_motion, stylize_frame
 from ..video.flow import FlowEstimator, motion_between
 from .camera import (
     FALLBACK_FPS,
@@ -127,7 +127,8 @@ class WebcamResult:
 def live_rule(settings: WebcamSettings, iters: int) -> ChainRule:
     """The frame chain's rule for the webcam: ``iters`` for every frame, cold or warm."""
     return ChainRule(init_mode=settings.init_mode, cold_iters=iters, warm_iters=iters, tol=settings.optim.tol,
-                     cold_init=load_init(settings.optim.init), colors=preserve_method(settings.style))
+                     cold_init=load_init(settings.optim.init), colors=preserve_method(settings.style),
+                     fill=settings.fill)
 
 
 def live_look(settings: WebcamSettings) -> FrameLook:
@@ -255,10 +256,17 @@ def run_loop(
             stylizer = stylizers[state.style_index]
             item = frame
             if previous is not None and estimator is not None and frame.motion_from != previous[0].index:
-                item = dataclasses.replace(frame, motion=motion_between(estimator, previous[0].image, frame.image),
+                motion = motion_between(estimator, previous[0].image, frame.image)
+                if settings.photometric_tol > 0:
+                    motion = photometric_check(motion, previous[0].image, frame.image, settings.photometric_tol)
+                item = dataclasses.replace(frame, motion=motion, motion_from=previous[0].index)
+            elif previous is not None and settings.init_mode == "prev":
+                item = dataclasses.replace(frame, motion=still_motion(previous[0].image, frame.image),
                                            motion_from=previous[0].index)
             styled, _ = stylize_frame(stylizer, item, previous[1] if previous is not None else None,
-                                      rule.with_iters(state.iters))
+                                      rule.with_iters(state.iters),
+                                      previous_content=chain_content(rule, previous[0].image, stylizer.device)
+                                      if previous is not None and rule.fill == "residual" else None)
             previous = (frame, styled.image.detach())
             stylized = look(frame.image, to_uint8(styled.image))
             processed_at = time.perf_counter()
@@ -381,7 +389,8 @@ def run_session(
                 if len(names) != len(stylizers):
                     raise ValueError(f"{len(names)} style names for {len(stylizers)} stylizers")
                 grabber = LatestFrameGrabber(source, size,
-                                             flow_preset=settings.flow_preset if settings.init_mode == "flow" else None)
+                                             flow_preset=settings.flow_preset if settings.init_mode == "flow" else None,
+                                             photometric_tol=settings.photometric_tol)
                 writer: Any = None
                 if settings.record is not None:
                     rate = Fraction(source.fps or FALLBACK_FPS).limit_denominator(1001)

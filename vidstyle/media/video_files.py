@@ -266,6 +266,7 @@ class VideoWriter:
         audio_end: float | None = None,
         origin: float = 0.0,
         b_frames: bool = True,
+        tune: str | None = None,
     ):
         if width < 2 or height < 2 or width % 2 or height % 2:
             raise ValueError(f"width and height must be even and >= 2, got {width}x{height}")
@@ -275,6 +276,7 @@ class VideoWriter:
         self.rate = Fraction(rate)
         self.codec = _pick_encoder(codec)
         self.crf, self.pix_fmt, self.b_frames = crf, pix_fmt, b_frames
+        self.tune = tune  # x264 --tune (libx264 only)
         self.audio_source = os.fspath(audio_source) if audio_source is not None else None
         self.audio_start, self.audio_end = audio_start, audio_end
         self.origin = to_fraction(origin)
@@ -386,8 +388,12 @@ def _pick_encoder(codec: str) -> str:
 def _add_video_stream(container, writer: VideoWriter):
     """Add the writer's encoder stream to the open output ``container``."""
     options = {"crf": str(writer.crf)} if writer.codec == "libx264" else {}
+    if writer.codec == "libx264" and writer.tune:
+        options["tune"] = writer.tune
     stream = container.add_stream(writer.codec, rate=writer.rate, options=options)
-    stream.width, stream.height, stream.pix_fmt = writer.width, writer.height, writer.pix_fmt
+    # mpeg4 (the fallback) has no 4:4:4 profile.
+    pix_fmt = writer.pix_fmt if writer.codec == "libx264" else "yuv420p"
+    stream.width, stream.height, stream.pix_fmt = writer.width, writer.height, pix_fmt
     # Frames carry source pts; the muxer may choose a finer time_base and rescales exactly.
     stream.time_base = writer.time_base
     stream.codec_context.time_base = writer.time_base

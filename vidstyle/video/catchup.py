@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-FILLS = ("content", "residual")
+from ..settings import FILLS
 
 
 def fill_rejected(warped: torch.Tensor, content: torch.Tensor, mask: torch.Tensor, warped_content: torch.Tensor | None,
@@ -39,9 +39,9 @@ def fill_rejected(warped: torch.Tensor, content: torch.Tensor, mask: torch.Tenso
     if not rejected.any() or rejected.all():
         return keep * warped + (1 - keep) * content
     residual = (warped - warped_content)[0].permute(1, 2, 0).detach().cpu().numpy().astype(np.float32)
-    # cv2.inpaint takes 8-bit images: the residual in [-1, 1] mapped to 0..255 (steps of 1/128).
-    coded = np.clip(np.rint((residual + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    filled = cv2.inpaint(coded, rejected, 3, cv2.INPAINT_TELEA).astype(np.float32) / 127.5 - 1.0
+    # cv2.inpaint takes 8-bit images: the residual in [-1, 1] as 128 + 127 x residual (0 exactly at 128).
+    coded = np.clip(np.rint(residual * 127.0 + 128.0), 0, 255).astype(np.uint8)
+    filled = (cv2.inpaint(coded, rejected, 3, cv2.INPAINT_TELEA).astype(np.float32) - 128.0) / 127.0
     fill_image = (content + torch.from_numpy(filled).permute(2, 0, 1)[None].to(content)).clamp(0, 1)
     return keep * warped + (1 - keep) * fill_image
 

@@ -18,7 +18,7 @@ import torch
 
 from ..core.tensors import to_uint8_array
 from ..media.video_files import Frame, VideoInfo, VideoWriter, processing_size
-from ..settings import VideoSettings
+from ..settings import VideoSettings, encoder_choice
 from .chain import FrameLook
 
 
@@ -62,9 +62,11 @@ def video_encoder(settings: VideoSettings, info: VideoInfo, *, look: FrameLook, 
                   next_path: Callable[[], Path], on_segment: Callable[[SegmentDone], None],
                   on_palette: Callable[[np.ndarray], None] | None = None) -> "SegmentEncoder":
     """The encoder of a video run (the offline run's segments, or one Ray segment)."""
-    return SegmentEncoder(look=look, out_size=output_size(settings, info), info=info, codec=settings.codec,
-                          crf=settings.crf, segment_frames=segment_frames, next_path=next_path,
-                          on_segment=on_segment, on_palette=on_palette)
+    size = output_size(settings, info)
+    crf, pix_fmt = encoder_choice(settings, *size)
+    return SegmentEncoder(look=look, out_size=size, info=info, codec=settings.codec,
+                          crf=crf, segment_frames=segment_frames, next_path=next_path,
+                          on_segment=on_segment, on_palette=on_palette, pix_fmt=pix_fmt, tune=settings.tune)
 
 
 class SegmentEncoder:
@@ -90,7 +92,10 @@ class SegmentEncoder:
         next_path: Callable[[], Path],
         on_segment: Callable[[SegmentDone], None],
         on_palette: Callable[[np.ndarray], None] | None = None,
+        pix_fmt: str = "yuv420p",
+        tune: str | None = None,
     ) -> None:
+        self.pix_fmt, self.tune = pix_fmt, tune
         self.look, self.out_size, self.info = look, out_size, info
         self.codec, self.crf, self.segment_frames = codec, crf, segment_frames
         self.next_path, self.on_segment, self.on_palette = next_path, on_segment, on_palette
@@ -128,7 +133,7 @@ class SegmentEncoder:
                     path = self.next_path()
                     writer = stack.enter_context(VideoWriter(
                         path, width, height, time_base=self.info.time_base, rate=self.info.frame_rate,
-                        codec=self.codec, crf=self.crf, b_frames=False,
+                        codec=self.codec, crf=self.crf, b_frames=False, pix_fmt=self.pix_fmt, tune=self.tune,
                     ))
                     first, count = item.index, 0
                 writer.write(self.picture(item), item.pts)

@@ -26,7 +26,7 @@ from ..media.image_files import load_image
 from ..media.segments import assemble
 from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
-from .chain import stylize_frames, video_decoder, video_look, video_rule, video_styles
+from .chain import frame_style_level, stylize_frames, video_decoder, video_look, video_rule, video_styles
 from .encode import SegmentDone, StylizedFrame, video_encoder
 from .shots import Shot, shots_from_cuts
 from .threads import BackgroundConsumer, BackgroundIterator
@@ -133,10 +133,15 @@ def run_video(
                             max_frames=settings.max_frames, skip=skip)
     saved_cuts = folder.load_array("cuts")
     report.cuts = [int(c) for c in saved_cuts] if saved_cuts is not None else []
+    # (frame, style level) of each cold frame: a resumed run's warm frames catch up to the same level.
+    levels = [tuple(row) for row in folder.load_array("levels")] if folder.load_array("levels") is not None else []
+    reference = next((level for index, level in reversed(levels) if index < skip), None)
 
     def record(segment: SegmentDone) -> None:
         end = segment.first + segment.count
         folder.save_array("cuts", np.array([c for c in list(report.cuts) if c < end], dtype=np.int64))
+        folder.save_array("levels", np.array([row for row in list(levels) if row[0] < end], dtype=np.float64)
+                          .reshape(-1, 2))
         folder.add_segment(segment.path, segment.first, segment.count, segment.last_stylized, segment.end_time)
 
     encoder = BackgroundConsumer(video_encoder(
@@ -150,8 +155,10 @@ def run_video(
     try:
         with BackgroundIterator(decoded, maxsize=settings.queue_size, name="decoder") as frames:
             clock = time.perf_counter()
-            for item, result, cold in stylize_frames(frames, stylizer, rule, previous):
+            for item, result, cold in stylize_frames(frames, stylizer, rule, previous, reference):
                 frame = item.frame
+                if cold:
+                    levels.append((frame.index, frame_style_level(stylizer, result)))
                 if item.cut:
                     report.cuts.append(frame.index)
                 encoder.put(StylizedFrame.of(frame, result.image, info))

@@ -72,18 +72,26 @@ def mark_cuts(items: Iterable[T], detector: ShotDetector, image: Callable[[T], n
     """``(item, cut)`` for each of ``items`` in order, ``cut`` True where a new shot starts.
 
     Items are held back ``detector.window`` frames, until their verdict is known; the last
-    ``window`` frames of a stream are never cuts (nothing comes after them to compare).
+    ``window`` frames of a stream are never cuts (nothing comes after them to compare). If
+    ``items`` raises, the held items are yielded first, then the error is raised.
     """
     pending: deque[tuple[int, T]] = deque()
     cuts: set[int] = set()
-    for item in items:
-        position = detector.fed
-        cuts.update(detector.feed(image(item)))
-        pending.append((position, item))
-        while len(pending) > detector.window:
+    try:
+        for item in items:
+            position = detector.fed
+            cuts.update(detector.feed(image(item)))
+            pending.append((position, item))
+            while len(pending) > detector.window:
+                at, held = pending.popleft()
+                yield held, at in cuts
+    except Exception:  # a decode error: the frames before it are still delivered, then the error
+        while pending:
             at, held = pending.popleft()
             yield held, at in cuts
-    for at, held in pending:
+        raise
+    while pending:
+        at, held = pending.popleft()
         yield held, at in cuts
 
 
