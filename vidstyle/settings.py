@@ -134,6 +134,7 @@ class VideoSettings:
     tol: float = 1e-3  # early stopping of every frame (replaces OptimSettings.tol for videos)
     init_mode: str = "flow"  # "independent", "prev" or "flow"
     flow_preset: str = "medium"  # OpenCV DIS preset: "ultrafast", "fast" or "medium"
+    temporal_relative: bool = True  # loss.temporal_weight is relative to the content term (chain.temporal_scale)
     photometric_tol: float = 0.1  # flow mask also rejects where the warped previous input differs this much; 0: off
     scene_detect: bool = True  # find hard cuts (PySceneDetect's AdaptiveDetector); a new shot starts cold
     scene_threshold: float = 3.0  # a cut: content change >= this many times its neighbours' mean change

@@ -94,3 +94,45 @@ def test_the_look_puts_colours_back_and_fits_one_cartoon_palette():
     colours = FrameLook("luminance", CartoonSettings())
     out = colours(frame, stylized)
     assert out.shape == frame.shape and not np.array_equal(out, stylized)
+
+
+def test_prev_restarts_the_pixels_whose_input_changed():
+    """``prev`` no longer freezes: where the input changed, the start is the content again."""
+    from vidstyle.video.chain import still_motion
+
+    before = np.full((24, 32, 3), 100, np.uint8)
+    after = before.copy()
+    after[8:16, 10:20] = 200  # something moved in
+    motion = still_motion(before, after)
+    assert motion.flow_back.shape == (24, 32, 2) and not motion.flow_back.any()
+    assert motion.mask[11:13, 13:17].max() == 0 and motion.mask[:4].min() == 1 and motion.mask[:, :6].min() == 1
+    previous, content = torch.rand(1, 3, 24, 32), as_tensor(after)
+    init, target, mask = warm_start(previous, content, motion, "prev", "content")
+    assert torch.equal(target, previous)
+    assert torch.equal(init[..., 12, 15], content[..., 12, 15]) and torch.equal(init[..., 0, 0], previous[..., 0, 0])
+    assert bool(still_motion(before, before).mask.all())  # a still input keeps everything
+
+
+def test_photometric_check_rejects_what_the_flow_does_not_carry():
+    from vidstyle.video.chain import photometric_check
+
+    previous = pan_frames(1, width=32, height=24)[0]
+    current = previous.copy()
+    current[4:10, 4:10] = [255, 0, 0]  # a small object the (zero) flow knows nothing about
+    motion = Motion(np.zeros((24, 32, 2), np.float32), np.ones((24, 32), np.float32))
+    checked = photometric_check(motion, previous, current, 0.1)
+    assert checked.mask[5:9, 5:9].max() == 0 and checked.mask[15:, 15:].min() == 1
+    assert checked.flow_back is motion.flow_back
+
+
+def test_the_temporal_weight_is_relative_to_the_content_term(extractor):
+    """Scaling the network's features by k scales the content term by k^2: so does the temporal
+    term, so one relative weight balances them the same way."""
+    from vidstyle.core.stylizer import Stylizer
+    from vidstyle.video.chain import temporal_scale
+
+    content = as_tensor(structured_image(32, 32))
+    stylizer = Stylizer(extractor, [content])
+    scale = temporal_scale(stylizer, content)
+    features = stylizer.features(content)[stylizer.loss.content_layer]
+    assert scale == pytest.approx(float(features.pow(2).mean()), rel=1e-6) and scale > 0

@@ -173,6 +173,7 @@ class ChainRule:
     fill: str = "content"  # what rejected regions start from (vidstyle/video/catchup.py FILLS)
     catch_up_gain: float = 0.0  # extra iterations for the rejected share of a frame (0: a fixed warm budget)
     catch_up_margin: float | None = None  # go on while the style loss is above (1 + margin) x the cold frame's
+    temporal_relative: bool = False  # the temporal weight is relative to the content term (see temporal_scale)
 
     def __post_init__(self) -> None:
         if self.init_mode not in INIT_MODES:
@@ -204,6 +205,7 @@ def video_rule(settings: VideoSettings) -> ChainRule:
         refine_iters=settings.refine_iters, colors=preserve_method(settings.style), fill=settings.fill,
         catch_up_gain=settings.catch_up_gain,
         catch_up_margin=settings.catch_up_margin if settings.catch_up_margin > 0 else None,
+        temporal_relative=settings.temporal_relative,
     )
 
 
@@ -303,10 +305,25 @@ def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor |
     ``rule.fill == "residual"``).
     """
     plan = plan_frame(item, previous, rule, stylizer.device, previous_content)
+    if rule.temporal_relative and plan.temporal is not None and stylizer.loss.temporal_weight:
+        warped, mask = plan.temporal
+        plan = dataclasses.replace(plan, temporal=(warped, mask * temporal_scale(stylizer, plan.content)))
     result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, temporal=plan.temporal)
     if not plan.cold and rule.catch_up_margin is not None:
         result = catch_up(stylizer, plan, result, rule, reference)
     return result, plan.cold
+
+
+def temporal_scale(stylizer: Stylizer, content: torch.Tensor) -> float:
+    """The mean square of ``content``'s features on the content layer: the scale of the content
+    term ``||F(x) - F(content)||^2 / (C H W)``. Multiplying the temporal term by it makes the
+    temporal weight relative to the content term: a weight w means that a mean squared pixel
+    change of 1 costs w times as much as a content error as large as the features themselves,
+    whatever the network's weights (random or ImageNet features differ in scale by orders of
+    magnitude), ``--alpha`` or the resolution (both terms are means)."""
+    with torch.no_grad():
+        features = stylizer.features(content)[stylizer.loss.content_layer].float()
+    return float(features.pow(2).mean())
 
 
 def frame_style_level(stylizer: Stylizer, result: StylizeResult) -> float:
