@@ -22,9 +22,9 @@ from vidstyle.cli import main
 from vidstyle.live import display as window
 from vidstyle.live import loop as webcam
 from vidstyle.live.camera import LatestFrameGrabber, SyntheticSource, working_size
-from vidstyle.live.display import ESC, WebcamState, compose_view, fit_into, handle_key
+from vidstyle.live.display import ESC, WebcamState, compose_view, handle_key
 from vidstyle.live.loop import run_session
-from vidstyle.media.video_files import read_frames
+from vidstyle.media.video_files import processing_size, read_frames
 from vidstyle.settings import ModelSettings, WebcamSettings
 
 # A two-layer loss keeps the random network tiny, so each real frame costs milliseconds.
@@ -86,7 +86,7 @@ class FakeStylizer:
         self.tint, self.delay = tint, delay
         self.calls: list[tuple[str, int, bool]] = []
 
-    def stylize(self, content, init=None, iters=None, *, tol=None, temporal=None):
+    def stylize(self, content, init=None, iters=None, *, tol=None, temporal=None, callback=None):
         time.sleep(self.delay)
         self.calls.append(("content" if isinstance(init, str) else "warm", iters, temporal is not None))
         return SimpleNamespace(image=(content * 0.5 + self.tint).clamp(0, 1), iterations=iters)
@@ -105,7 +105,7 @@ class FakeDisplay:
     def on_frame(self, report) -> None:
         self.frames = report.number
 
-    def show(self, image, lines):
+    def show(self, image, lines, panes=1):
         self.shown.append((image.copy(), list(lines)))
 
     def poll_key(self, delay_ms):
@@ -128,15 +128,17 @@ def headless(**changes) -> WebcamSettings:
 # -- pure parts ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("width, height, short, expected", [
-    (640, 480, 256, (342, 256)),   # 640 * 256 / 480 = 341.3 -> even 342
-    (480, 640, 256, (256, 342)),
-    (64, 48, 32, (42, 32)),        # 42.7 -> 42 (nearest even)
-    (320, 240, 256, (320, 240)),   # never above the camera's size
+@pytest.mark.parametrize("width, height, long, expected", [
+    (640, 480, 256, (256, 192)),   # --size is the long side, as for images and videos
+    (480, 640, 256, (192, 256)),
+    (1280, 720, 256, (256, 144)),
+    (64, 48, 42, (42, 32)),        # 31.5 -> 32 (nearest even, half up)
+    (320, 240, 512, (320, 240)),   # never above the camera's size
     (65, 49, 100, (64, 48)),       # odd camera sides are made even, downwards
 ])
-def test_working_size_keeps_aspect_short_side_and_even_sides(width, height, short, expected):
-    assert working_size(width, height, short) == expected
+def test_working_size_keeps_aspect_long_side_and_even_sides(width, height, long, expected):
+    assert working_size(width, height, long) == expected
+    assert working_size(width, height, long) == processing_size(width, height, long)  # the video run's rule
 
 
 S = WebcamState(n_styles=3, style_index=0, iters=3)
@@ -175,16 +177,12 @@ def test_snapshot_key_is_an_action_and_toggles_undo_themselves():
     assert handle_key(one, ord("-"))[0].iters == 1  # never below one iteration
 
 
-def test_compose_and_letterbox_views():
+def test_compose_views():
     stylized = np.full((4, 6, 3), 200, np.uint8)
     original = np.full((8, 12, 3), 10, np.uint8)
     assert compose_view(stylized, original, False) is stylized
     both = compose_view(stylized, original, True)
     assert both.shape == (4, 12, 3) and (both[:, :6] == 10).all() and (both[:, 6:] == 200).all()
-    boxed = fit_into(both, (6, 4))  # 12x4 into 6x4: scaled to 6x2, one black row above and below
-    assert boxed.shape == (4, 6, 3)
-    assert (boxed[0] == 0).all() and (boxed[3] == 0).all()
-    assert (boxed[1:3, :3] == 10).all() and (boxed[1:3, 3:] == 200).all()
 
 
 def test_overlay_is_white_text_on_a_darkened_box_at_the_top_left():
@@ -240,7 +238,7 @@ def test_slow_stylizer_drops_frames_instead_of_queueing_them():
 def test_a_slow_machine_is_told_once_what_would_help(monkeypatch):
     monkeypatch.setattr(webcam, "SLOW_FPS", 1e6)  # any real rate counts as slow
     with pytest.warns(UserWarning) as caught:
-        run_session(headless(max_frames=8, size=24), [], names=["a"], stylizers=[FakeStylizer()],
+        run_session(headless(max_frames=8, size=32), [], names=["a"], stylizers=[FakeStylizer()],
                     source=SyntheticSource(64, 48, fps=200))
     messages = [str(w.message) for w in caught if "frames/s" in str(w.message)]
     assert len(messages) == 1
@@ -255,7 +253,7 @@ def test_keys_drive_the_loop_styles_iterations_view_snapshot_pause_quit(tmp_path
     script = [(1, ord("v")), (2, ord("s")), (3, ord("n")), (4, ord("+")), (5, ord(" ")),
               *[(5, -1)] * 10, (5, ord(" ")), (7, ord("q"))]
     display = FakeDisplay(script)
-    settings = dataclasses.replace(WebcamSettings(snapshot_dir=str(tmp_path)), size=24)
+    settings = dataclasses.replace(WebcamSettings(snapshot_dir=str(tmp_path)), size=32)
     events = []
     result = run_session(settings, [], names=["ink", "fire"], stylizers=stylizers, display=display,
                          source=SyntheticSource(64, 48, fps=200), on_event=events.append,
@@ -264,7 +262,7 @@ def test_keys_drive_the_loop_styles_iterations_view_snapshot_pause_quit(tmp_path
     assert result.stop_reason == "quit" and display.closed_called
     shown = [image for image, _ in display.shown]
     lines = [text for _, text in display.shown]
-    assert shown[0].shape == (24, 32, 3)  # working size: short side 24
+    assert shown[0].shape == (24, 32, 3)  # working size: long side 32
     assert any(image.shape == (24, 64, 3) for image in shown[1:])  # v: camera image beside the stylized one
     assert "3 it/frame" in lines[0][0] and "style: ink (1/2)" in lines[0][0] and "fps" in lines[0][0]
     assert any("style: fire (2/2)" in text[0] for text in lines)  # n switched the style...
@@ -283,7 +281,7 @@ def test_keys_drive_the_loop_styles_iterations_view_snapshot_pause_quit(tmp_path
 def test_pause_stops_stylizing_and_drops_what_the_camera_sends(tmp_path):
     display = FakeDisplay([(2, ord(" ")), *[(2, -1)] * 8, (2, ord("q"))])
     stylizer = FakeStylizer()
-    result = run_session(WebcamSettings(size=24, snapshot_dir=str(tmp_path)), [], names=["a"], stylizers=[stylizer],
+    result = run_session(WebcamSettings(size=32, snapshot_dir=str(tmp_path)), [], names=["a"], stylizers=[stylizer],
                          display=display, source=SyntheticSource(64, 48, fps=300), on_frame=display.on_frame)
     assert result.stop_reason == "quit"
     assert result.processed == 2 == len(stylizer.calls)  # nothing stylized while paused (8 polls of 30 ms)
@@ -301,9 +299,9 @@ def test_headless_file_camera_records_that_many_frames_at_the_working_size(tmp_p
     assert code == 0, capfd.readouterr().err
     frames = list(read_frames(out))
     assert len(frames) == 5
-    assert frames[0].image.shape == (32, 42, 3)  # 64x48 camera, short side 32
+    assert frames[0].image.shape == (24, 32, 3)  # 64x48 camera, long side 32
     assert all(b.time > a.time for a, b in zip(frames, frames[1:]))  # timed by capture time
-    camera = next(iter(read_frames(clip, size=(42, 32)))).image.astype(int)
+    camera = next(iter(read_frames(clip, size=(32, 24)))).image.astype(int)
     assert np.abs(frames[0].image.astype(int) - camera).mean() > 2  # stylized, not the camera image
 
 
