@@ -294,13 +294,14 @@ def test_pause_stops_stylizing_and_drops_what_the_camera_sends(tmp_path):
 def test_headless_file_camera_records_that_many_frames_at_the_working_size(tmp_path, style_file, capfd):
     clip = make_clip(tmp_path / "cam.mp4", frames=90)
     out = tmp_path / "rec.mp4"
-    code = run_cli(["webcam", style_file, "--camera", clip, "--headless", "--max-frames", "5",
+    # --every-frame: played live, a busy machine may see only 2 of the clip's frames in time.
+    code = run_cli(["webcam", style_file, "--camera", clip, "--headless", "--max-frames", "5", "--every-frame",
                     "--record", str(out), *TINY])
     assert code == 0, capfd.readouterr().err
     frames = list(read_frames(out))
     assert len(frames) == 5
     assert frames[0].image.shape == (24, 32, 3)  # 64x48 camera, long side 32
-    assert all(b.time > a.time for a, b in zip(frames, frames[1:]))  # timed by capture time
+    assert all(b.time > a.time for a, b in zip(frames, frames[1:]))
     camera = next(iter(read_frames(clip, size=(32, 24)))).image.astype(int)
     assert np.abs(frames[0].image.astype(int) - camera).mean() > 2  # stylized, not the camera image
 
@@ -410,3 +411,133 @@ def test_the_capture_thread_computes_each_frames_motion_against_the_frame_taken_
         assert frame.motion_from == before.index
         want = motion_between(FlowEstimator("fast"), before.image, frame.image)
         assert np.array_equal(frame.motion.flow_back, want.flow_back) and np.array_equal(frame.motion.mask, want.mask)
+
+
+# -- one meaning of --size, presets, every frame of a file, the window's size, keys within a frame ----
+
+
+def test_size_is_the_long_side_and_preset_webcam_is_the_webcam_defaults():
+    from vidstyle.cli import build_parser
+    from vidstyle.cli.webcam import webcam_settings
+
+    parse = build_parser().parse_args
+    plain = webcam_settings(parse(["webcam", "s.png"]))
+    preset = webcam_settings(parse(["webcam", "s.png", "--preset", "webcam"]))
+    assert preset == plain and plain.size == 256 and working_size(640, 480, plain.size) == (256, 192)
+    assert (plain.optim.optimizer, plain.optim.lr, plain.optim.iters) == ("adam", 0.03, 3)
+    explicit = webcam_settings(parse(["webcam", "s.png", "--preset", "webcam", "--size", "128", "--iters", "5"]))
+    assert (explicit.size, explicit.optim.iters) == (128, 5)  # explicit options win over the preset
+
+
+@pytest.mark.parametrize("preset", ["fast", "quality", "cartoon"])
+def test_image_and_video_presets_are_refused_by_the_webcam_with_the_reason(style_file, capfd, preset):
+    code = run_cli(["webcam", style_file, "--preset", preset, "--headless", "--camera", "99", *TINY])
+    line = one_error_line(capfd)
+    assert code == 1 and f"--preset {preset} is for the image and video commands" in line
+    assert "the webcam takes --preset webcam" in line
+
+
+def test_every_frame_of_a_file_camera_is_stylized_and_recorded_with_its_timing(tmp_path, style_file, capfd):
+    clip = make_clip(tmp_path / "cam.mp4", frames=12, fps=10)
+    out = tmp_path / "rec.mp4"
+    code = run_cli(["webcam", style_file, "--camera", clip, "--headless", "--every-frame", "--record", str(out),
+                    *TINY])
+    err = capfd.readouterr().err
+    assert code == 0, err
+    assert "12 frames" in err and "0 dropped" in err
+    recorded = list(read_frames(out))
+    assert len(recorded) == 12  # as many frames as the file, however slow the stylizer
+    times = [float(frame.time) for frame in recorded]
+    assert times == pytest.approx([i / 10 for i in range(12)], abs=2e-3)  # the file's timing, not capture times
+
+
+def test_every_frame_needs_a_file(style_file):
+    settings = headless(every_frame=True, max_frames=3, size=32)
+    with pytest.raises(webcam.WebcamError, match="--every-frame needs a video file as --camera; synthetic"):
+        run_session(settings, [], names=["a"], stylizers=[FakeStylizer()], source=SyntheticSource(64, 48, fps=100))
+
+
+def test_a_file_played_live_drops_frames_when_the_stylizer_is_slow():
+    # The behaviour --every-frame changes: at the file's rate, a slow stylizer sees few of its frames.
+    source = SyntheticSource(64, 48, fps=200, frames=30, live=False)
+    result = run_session(headless(size=32), [], names=["a"], stylizers=[FakeStylizer(delay=0.03)], source=source)
+    assert result.stop_reason == "ended" and result.dropped > 10 and result.processed < 20
+    kept = run_session(headless(size=32, every_frame=True), [], names=["a"], stylizers=[FakeStylizer(delay=0.03)],
+                       source=SyntheticSource(64, 48, fps=200, frames=30, live=False))
+    assert kept.processed == kept.captured == 30 and kept.dropped == 0
+
+
+@pytest.mark.parametrize("view, panes, display, screen, expected", [
+    ((512, 192), 2, 960, None, (1920, 720)),          # side by side, no screen known: each half 960 wide
+    ((512, 192), 2, 960, (1280, 800), (1178, 442)),  # ...on a 1280x800 screen: shrunk to 92% of its width
+    ((256, 192), 1, 960, (1280, 800), (907, 680)),   # one 4:3 pane: 85% of the screen's height wins
+    ((256, 192), 1, 960, (3840, 2160), (960, 720)),  # a large screen: the long side is --display-size
+    ((192, 256), 1, 640, (1280, 800), (480, 640)),   # portrait
+])
+def test_window_size_follows_display_size_within_the_screen(view, panes, display, screen, expected):
+    assert window.window_size(view, panes, display, screen) == expected
+    if screen is not None:
+        assert expected[0] <= screen[0] and expected[1] <= screen[1]
+
+
+def test_screen_size_is_read_from_tk_or_xdpyinfo_output():
+    assert window.parse_screen("window ok\nscreen 1280 800\n") == (1280, 800)
+    assert window.parse_screen("screen #0:\n  dimensions:    1920x1080 pixels (508x285 millimeters)\n") == (1920, 1080)
+    assert window.parse_screen("window ok\n") is None and window.parse_screen("screen 0 0") is None
+
+
+def test_window_display_scales_each_pane_to_the_display_size_within_the_screen(monkeypatch):
+    shown = []
+    monkeypatch.setattr(window.cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(window.cv2, "imshow", lambda title, image: shown.append(image.shape))
+    display = window.WindowDisplay(display_size=960, screen=(1280, 800))
+    display.show(np.zeros((192, 512, 3), np.uint8), [], panes=2)
+    display.show(np.zeros((192, 256, 3), np.uint8), [])
+    assert shown == [(442, 1178, 3), (680, 907, 3)]
+
+
+def test_recording_keeps_its_layout_at_full_size_when_the_view_is_toggled(tmp_path):
+    out = tmp_path / "rec.mp4"
+    display = FakeDisplay([(2, ord("v")), (4, ord("q"))])
+    settings = dataclasses.replace(WebcamSettings(snapshot_dir=str(tmp_path), record=str(out)), size=32)
+    result = run_session(settings, [], names=["a"], stylizers=[FakeStylizer()], display=display,
+                         source=SyntheticSource(64, 48, fps=200), on_frame=display.on_frame)
+    assert result.stop_reason == "quit" and result.recorded == 4
+    assert {image.shape for image, _ in display.shown} == {(24, 32, 3), (24, 64, 3)}  # the window toggled
+    recorded = [frame.image for frame in read_frames(out)]
+    assert len(recorded) == 4 and all(image.shape == (24, 32, 3) for image in recorded)
+    assert all(image[0].mean() > 10 and image[-1].mean() > 10 for image in recorded)  # no black bars
+
+    both = tmp_path / "both.mp4"
+    run_session(headless(max_frames=3, size=32, side_by_side=True, record=str(both)), [], names=["a"],
+                stylizers=[FakeStylizer()], source=SyntheticSource(64, 48, fps=200))
+    recorded = [frame.image for frame in read_frames(both)]
+    assert len(recorded) == 3 and recorded[0].shape == (24, 64, 3)  # side by side, each half at the working size
+
+
+class KeyQueueDisplay(FakeDisplay):
+    """A window whose key queue holds ``keys``: each poll returns the next one (then no key)."""
+
+    def __init__(self, keys) -> None:
+        super().__init__([])
+        self.keys, self.polls = list(keys), 0
+
+    def poll_key(self, delay_ms):
+        self.polls += 1
+        return self.keys.pop(0) if self.keys else None
+
+
+def test_q_stops_within_a_frame_before_its_budget_is_spent(tmp_path, extractor, monkeypatch):
+    monkeypatch.setattr(webcam, "KEY_POLL_INTERVAL", 0.0)  # read the keys at every check
+    settings = dataclasses.replace(WebcamSettings(snapshot_dir=str(tmp_path), size=32), model=ModelSettings(device="cpu"))
+    settings = dataclasses.replace(settings, optim=dataclasses.replace(settings.optim, iters=200))
+    [stylizer] = webcam.build_stylizers([torch.rand(1, 3, 32, 32)], settings, extractor=extractor)
+    steps = []
+    inner = stylizer.loss_terms
+    monkeypatch.setattr(stylizer, "loss_terms", lambda image: steps.append(1) or inner(image))
+    # Polls: before the first frame (no key), its first check (v: kept for after the frame), its second (q).
+    display = KeyQueueDisplay([None, ord("v"), ord("q")])
+    result = run_session(settings, [], names=["a"], stylizers=[stylizer], display=display,
+                         source=SyntheticSource(64, 48, fps=30))
+    assert result.stop_reason == "quit" and result.processed == 0  # the first frame was never finished
+    assert len(steps) == 2 and display.polls == 3  # stopped at the second check (one iteration each), not at 200
