@@ -541,3 +541,22 @@ def test_q_stops_within_a_frame_before_its_budget_is_spent(tmp_path, extractor, 
                          source=SyntheticSource(64, 48, fps=30))
     assert result.stop_reason == "quit" and result.processed == 0  # the first frame was never finished
     assert len(steps) == 2 and display.polls == 3  # stopped at the second check (one iteration each), not at 200
+
+
+def test_display_probe_reports_the_screen_and_survives_a_failing_tk(monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":0")
+    runs = []
+
+    def fake_run(command, **kwargs):
+        runs.append(command[0])
+        if command[0] == "xdpyinfo":
+            return SimpleNamespace(returncode=0, stdout="  dimensions:    1366x768 pixels (361x203 millimeters)\n")
+        return SimpleNamespace(returncode=child["code"], stdout=child["out"], stderr="")
+
+    monkeypatch.setattr(window.subprocess, "run", fake_run)
+    child = {"code": 0, "out": "window ok\nscreen 1280 800\n"}
+    assert window.probe_display() == window.DisplayProbe(None, (1280, 800)) and window.check_display() == (1280, 800)
+    child = {"code": -11, "out": "window ok\n"}  # the window opened, then Tk crashed the child: xdpyinfo's size
+    assert window.probe_display() == window.DisplayProbe(None, (1366, 768)) and runs[-1] == "xdpyinfo"
+    child = {"code": 1, "out": ""}  # no window
+    assert window.probe_display().problem.startswith("cannot open a window on display :0")
