@@ -8,7 +8,7 @@ import sys
 import warnings
 from typing import Any
 
-from ..settings import PRESETS, OptimSettings
+from ..settings import PRESETS, OptimSettings, describe_preset
 from .options import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -92,8 +92,9 @@ def webcam_settings(args: argparse.Namespace) -> Any:
     d = WebcamSettings()
     preset = getattr(args, "preset", None)
     if preset is not None and preset not in WEBCAM_PRESETS:
-        raise CommandError(f"--preset {preset} is for the image and video commands (it spends {PRESETS[preset]['iters']} "
-                           "iterations on a frame); the webcam takes --preset webcam, its own defaults")
+        iters = PRESETS[preset]["iters"]
+        raise CommandError(f"--preset {preset} is for the image and video commands (it spends {iters} iterations on "
+                           "a frame); the webcam takes --preset webcam, its own defaults")
     optimizer = option_value(args, "optimizer", d.optim.optimizer)
     lr = option_value(args, "lr", None)
     lr = lr if lr is not None else (d.optim.lr if optimizer == d.optim.optimizer else None)
@@ -159,8 +160,6 @@ def add_webcam_command(commands) -> None:  # noqa: ANN001
     add_loss_options(webcam)
     add_model_options(webcam)
     g = webcam.add_argument_group("general")
-    from ..settings import describe_preset
-
     g.add_argument("--preset", choices=sorted(PRESETS), default=None, metavar="webcam",
                    help=f"webcam: {describe_preset('webcam')}, which are this command's defaults (the image and "
                         "video commands' other presets spend 150+ iterations on a frame and are refused here) "

@@ -210,21 +210,6 @@ def compose_view(stylized: np.ndarray, original: np.ndarray, side_by_side: bool)
     return np.hstack([original, stylized])
 
 
-def fit_into(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` scaled to fit ``size`` = (w, h), aspect kept, centred on black (letterbox)."""
-    width, height = size
-    h, w = image.shape[:2]
-    if (w, h) == (width, height):
-        return image
-    scale = min(width / w, height / h)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    canvas = np.zeros((height, width, 3), np.uint8)
-    top, left = (height - new_h) // 2, (width - new_w) // 2
-    canvas[top:top + new_h, left:left + new_w] = resized
-    return canvas
-
-
 def draw_overlay(image_bgr: np.ndarray, lines: Sequence[str]) -> np.ndarray:
     """Write ``lines`` at the top left, white on a darkened box, in place; returns the image.
 
