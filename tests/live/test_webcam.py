@@ -543,20 +543,25 @@ def test_q_stops_within_a_frame_before_its_budget_is_spent(tmp_path, extractor, 
     assert len(steps) == 2 and display.polls == 3  # stopped at the second check (one iteration each), not at 200
 
 
-def test_display_probe_reports_the_screen_and_survives_a_failing_tk(monkeypatch):
+def test_display_probe_reports_the_screen_from_tk_else_xdpyinfo(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":0")
+    answers = {}
     runs = []
 
     def fake_run(command, **kwargs):
-        runs.append(command[0])
-        if command[0] == "xdpyinfo":
-            return SimpleNamespace(returncode=0, stdout="  dimensions:    1366x768 pixels (361x203 millimeters)\n")
-        return SimpleNamespace(returncode=child["code"], stdout=child["out"], stderr="")
+        kind = "xdpyinfo" if command[0] == "xdpyinfo" else "tk" if "tkinter" in command[-1] else "window"
+        runs.append(kind)
+        code, out = answers[kind]
+        return SimpleNamespace(returncode=code, stdout=out, stderr="")
 
     monkeypatch.setattr(window.subprocess, "run", fake_run)
-    child = {"code": 0, "out": "window ok\nscreen 1280 800\n"}
-    assert window.probe_display() == window.DisplayProbe(None, (1280, 800)) and window.check_display() == (1280, 800)
-    child = {"code": -11, "out": "window ok\n"}  # the window opened, then Tk crashed the child: xdpyinfo's size
+    answers.update(window=(0, ""), tk=(0, "screen 1280 800\n"), xdpyinfo=(0, "  dimensions:    1366x768 pixels\n"))
+    assert window.probe_display() == window.DisplayProbe(None, (1280, 800)) and runs == ["window", "tk"]
+    assert window.check_display() == (1280, 800)
+    answers["tk"] = (-11, "")  # Tk crashed in its own child: xdpyinfo's size, and the window still counts
     assert window.probe_display() == window.DisplayProbe(None, (1366, 768)) and runs[-1] == "xdpyinfo"
-    child = {"code": 1, "out": ""}  # no window
-    assert window.probe_display().problem.startswith("cannot open a window on display :0")
+    answers["xdpyinfo"] = (1, "")
+    assert window.probe_display() == window.DisplayProbe(None, None)  # no size known: not an error
+    answers["window"] = (1, "")
+    runs.clear()
+    assert window.probe_display().problem.startswith("cannot open a window on display :0") and runs == ["window"]

@@ -87,22 +87,13 @@ def handle_key(state: WebcamState, key: int | None) -> tuple[WebcamState, str | 
 # -- display ---------------------------------------------------------------------------------
 
 
-#: Run in a child process: open and close an OpenCV window, then report the screen size
-#: (through Tk where it is installed; OpenCV has no call for it).
-_PROBE_CODE = """
-import cv2
-cv2.namedWindow('vidstyle-probe'); cv2.waitKey(1); cv2.destroyAllWindows(); cv2.waitKey(1)
-print('window ok', flush=True)
-try:
-    import tkinter
-    root = tkinter.Tk(); root.withdraw()
-    print('screen', root.winfo_screenwidth(), root.winfo_screenheight(), flush=True)
-    root.destroy()
-except Exception:
-    pass
-"""
+#: Run in a child process: can an OpenCV window be opened?
+_WINDOW_PROBE = ("import cv2; cv2.namedWindow('vidstyle-probe'); cv2.waitKey(1); cv2.destroyAllWindows(); "
+                 "cv2.waitKey(1)")
 
-WINDOW_OK = "window ok"
+#: Run in another child process: the screen's size through Tk (OpenCV has no call for it).
+_SCREEN_PROBE = ("import tkinter; root = tkinter.Tk(); root.withdraw(); "
+                 "print('screen', root.winfo_screenwidth(), root.winfo_screenheight()); root.destroy()")
 
 
 @dataclass(frozen=True)
@@ -115,7 +106,7 @@ class DisplayProbe:
 
 
 def parse_screen(text: str) -> tuple[int, int] | None:
-    """The screen size in the probe's output (``screen W H``) or in ``xdpyinfo``'s
+    """The screen size in the Tk probe's output (``screen W H``) or in ``xdpyinfo``'s
     (``dimensions:    1280x800 pixels``); None if neither is there."""
     found = re.search(r"^screen (\d+) (\d+)$", text, re.M) or re.search(r"dimensions:\s+(\d+)x(\d+) pixels", text)
     if found is None:
@@ -124,13 +115,21 @@ def parse_screen(text: str) -> tuple[int, int] | None:
     return (width, height) if width > 0 and height > 0 else None
 
 
-def _xdpyinfo_screen(timeout: float = 5.0) -> tuple[int, int] | None:
-    """The X screen's size from ``xdpyinfo`` (X11 without Tk), or None."""
-    try:
-        out = subprocess.run(["xdpyinfo"], capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return parse_screen(out.stdout) if out.returncode == 0 else None
+def screen_size(timeout: float = 5.0) -> tuple[int, int] | None:
+    """The screen's size (w, h): from Tk in a child process (so a Tk problem cannot hurt this
+    one), else from ``xdpyinfo`` on X11; None when neither answers within ``timeout`` s."""
+    commands = [[sys.executable, "-c", _SCREEN_PROBE]]
+    if os.environ.get("DISPLAY"):
+        commands.append(["xdpyinfo"])
+    for command in commands:
+        try:
+            out = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        screen = parse_screen(out.stdout) if out.returncode == 0 else None
+        if screen is not None:
+            return screen
+    return None
 
 
 def probe_display(probe_timeout: float = 20.0) -> DisplayProbe:
@@ -138,26 +137,23 @@ def probe_display(probe_timeout: float = 20.0) -> DisplayProbe:
 
     On Linux and other X11/Wayland systems an unset DISPLAY and WAYLAND_DISPLAY is enough to
     know. Otherwise a child process opens and closes a window: OpenCV's Qt backend aborts
-    the whole process when it cannot reach the display, so this must not run in ours. The
-    same child asks Tk for the screen size (``xdpyinfo`` is the fallback on X11); an unknown
-    size is not an error (the window then keeps ``--display-size``).
+    the whole process when it cannot reach the display, so this must not run in ours. Where
+    it can, :func:`screen_size` is asked too; an unknown size is not an error (the window then
+    keeps ``--display-size``).
     """
     unix_gui = not sys.platform.startswith(("win", "darwin", "cygwin"))
     if unix_gui and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         return DisplayProbe("no display available (neither DISPLAY nor WAYLAND_DISPLAY is set)")
     where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or "this system"
     try:
-        probe = subprocess.run([sys.executable, "-c", _PROBE_CODE], capture_output=True, text=True,
+        probe = subprocess.run([sys.executable, "-c", _WINDOW_PROBE], capture_output=True, text=True,
                                timeout=probe_timeout)
     except subprocess.TimeoutExpired:
         return DisplayProbe(f"opening a window on display {where} did not finish within {probe_timeout:g} s")
     except OSError as error:
         return DisplayProbe(f"cannot check the display ({error.strerror})")
-    if WINDOW_OK in probe.stdout.splitlines():  # the window opened, whatever Tk did after
-        screen = parse_screen(probe.stdout)
-        if screen is None and os.environ.get("DISPLAY"):
-            screen = _xdpyinfo_screen()
-        return DisplayProbe(None, screen)
+    if probe.returncode == 0:
+        return DisplayProbe(None, screen_size())
     lines = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
     fallback = lines[-1] if lines else f"exit status {probe.returncode}"
     detail = next((line for line in lines if "display" in line.lower()), fallback)
