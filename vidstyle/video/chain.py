@@ -31,6 +31,7 @@ import torch
 
 from ..core.cartoon import cartoonize, fit_palette
 from ..core.colors import color_inputs, network_content, preserve_method, recolor_frame
+from ..core.optimize import ProgressCallback
 from ..core.stylizer import Stylizer, StylizeResult, Temporal
 from ..core.tensors import to_tensor
 from ..media.image_files import load_init
@@ -295,9 +296,11 @@ def plan_frame(item: ChainInput, previous: torch.Tensor | None, rule: ChainRule,
 
 
 def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor | None, rule: ChainRule,
-                  *, reference: float | None = None,
+                  callback: ProgressCallback | None = None, *, reference: float | None = None,
                   previous_content: torch.Tensor | None = None) -> tuple[StylizeResult, bool]:
     """Stylize one frame of the chain: ``(result, cold)``; ``result.image`` is the next ``previous``.
+    ``callback(iteration, loss)`` is called at every check of the optimisation (the webcam reads
+    its keys there).
 
     ``reference``: the style level of the shot's cold frame (:func:`frame_style_level`); with
     ``rule.catch_up_margin`` a warm frame above ``(1 + margin)`` x it gets more iterations (see
@@ -308,7 +311,8 @@ def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor |
     if rule.temporal_relative and plan.temporal is not None and stylizer.loss.temporal_weight:
         warped, mask = plan.temporal
         plan = dataclasses.replace(plan, temporal=(warped, mask * temporal_scale(stylizer, plan.content)))
-    result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, temporal=plan.temporal)
+    result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, temporal=plan.temporal,
+                              callback=callback)
     if not plan.cold and rule.catch_up_margin is not None:
         result = catch_up(stylizer, plan, result, rule, reference)
     return result, plan.cold
