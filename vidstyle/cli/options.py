@@ -293,7 +293,9 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
                help="start each frame from: its content (independent), the previous stylized frame (prev), "
                     "or the previous stylized frame warped along the optical flow, occluded regions filled from the content (flow)")
     add_option(g, "--temporal-weight", type=positive_float, default=LossSettings().temporal_weight,
-               help="weight of the temporal loss mean(c * (x - warp(x_prev))^2) with occlusion mask c (Ruder et al. 2016)")
+               help="weight of the temporal loss mean(c * (x - warp(x_prev))^2) with occlusion mask c (Ruder et al. 2016), "
+                    "relative to the content term for videos: the term is scaled by the mean square of the frame's "
+                    "content features, so one weight means the same at every --alpha, size and network")
     add_option(g, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
                help="OpenCV DIS optical flow preset for --init-mode flow")
     add_option(g, "--photometric-tol", type=positive_float, default=d.photometric_tol,

@@ -128,7 +128,7 @@ def live_rule(settings: WebcamSettings, iters: int) -> ChainRule:
     """The frame chain's rule for the webcam: ``iters`` for every frame, cold or warm."""
     return ChainRule(init_mode=settings.init_mode, cold_iters=iters, warm_iters=iters, tol=settings.optim.tol,
                      cold_init=load_init(settings.optim.init), colors=preserve_method(settings.style),
-                     fill=settings.fill)
+                     fill=settings.fill, temporal_relative=True)  # --temporal-weight as for videos
 
 
 def live_look(settings: WebcamSettings) -> FrameLook:
