@@ -292,7 +292,7 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     add_option(g, "--init-mode", choices=INIT_MODES, default=d.init_mode,
                help="start each frame from: its content (independent), the previous stylized frame (prev), "
                     "or the previous stylized frame warped along the optical flow, occluded regions filled from the content (flow)")
-    add_option(g, "--temporal-weight", type=positive_float, default=LossSettings().temporal_weight,
+    add_option(g, "--temporal-weight", type=positive_float, default=d.loss.temporal_weight,
                help="weight of the temporal loss mean(c * (x - warp(x_prev))^2) with occlusion mask c (Ruder et al. 2016), "
                     "relative to the content term for videos: the term is scaled by the mean square of the frame's "
                     "content features, so one weight means the same at every --alpha, size and network")
@@ -408,8 +408,11 @@ def video_settings(args: argparse.Namespace) -> VideoSettings:
     """VideoSettings from parsed arguments (videos stop every frame early at the video --tol)."""
     optim = fill_settings(OptimSettings, args)
     optim = dataclasses.replace(optim, tol=option_value(args, "tol", VideoSettings().tol))
+    loss = loss_settings(args)
+    if option_value(args, "temporal_weight", None) is None:  # videos have their own default
+        loss = dataclasses.replace(loss, temporal_weight=VideoSettings().loss.temporal_weight)
     settings = fill_settings(VideoSettings, args, input=args.input, output=args.output, style=style_settings(args),
-                     loss=loss_settings(args), optim=optim, model=model_settings(args),
+                     loss=loss, optim=optim, model=model_settings(args),
                      cartoon=cartoon_settings(args))
     if settings.tune in ("none", ""):
         settings = dataclasses.replace(settings, tune=None)
