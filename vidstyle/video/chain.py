@@ -308,7 +308,9 @@ def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor |
     ``rule.fill == "residual"``).
     """
     plan = plan_frame(item, previous, rule, stylizer.device, previous_content)
-    if rule.temporal_relative and plan.temporal is not None and stylizer.loss.temporal_weight:
+    # (a duck-typed stylizer without a loss module, e.g. a test's fake, has no temporal term to scale)
+    if rule.temporal_relative and plan.temporal is not None and getattr(getattr(stylizer, "loss", None),
+                                                                        "temporal_weight", 0.0):
         warped, mask = plan.temporal
         plan = dataclasses.replace(plan, temporal=(warped, mask * temporal_scale(stylizer, plan.content)))
     result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, temporal=plan.temporal,
