@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from ..errors import VidstyleError
 from ..settings import (
+    COLOR_METHODS,
     INIT_MODES,
     PRESETS,
     ImageSettings,
@@ -246,8 +247,6 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
 def add_color_options(parser: argparse.ArgumentParser) -> None:
     """The colour group: --preserve-colors and its method."""
-    from ..core.colors import COLOR_METHODS
-
     g = parser.add_argument_group("colour")
     g.add_argument("--preserve-colors", action=argparse.BooleanOptionalAction, default=None,
                    help="keep the content's colours (Gatys et al. 2016) [default: off]")
