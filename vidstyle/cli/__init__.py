@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from .. import __version__
 from ..errors import Interrupted, VidstyleError
 from .image import add_batch_command, add_image_command, add_reconstruct_command, add_sweep_command
-from .options import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, FORMATTER, Parser
+from .options import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, Parser
 from .ray import add_batch_video_command
 from .video import add_eval_command, add_video_command
 from .webcam import add_webcam_command
@@ -47,9 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The full parser: ``vidstyle COMMAND ...``; ``vidstyle INPUT STYLE`` means ``vidstyle video``."""
     parser = Parser(
         prog="vidstyle",
-        description="Neural style transfer (Gatys et al. 2015) for videos, images and webcams. "
+        description="Neural style transfer (Gatys et al. 2015) for videos, images and webcams.\n"
                     "'vidstyle INPUT STYLE [options]' is short for 'vidstyle video INPUT STYLE [options]'.",
-        formatter_class=FORMATTER,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the examples' lines
+        epilog="examples:\n"
+               "  vidstyle clip.mp4 style.png --preset fast      # -> clip_style.mp4\n"
+               "  vidstyle clip.mp4 style.png --preview          # first frame only, in seconds\n"
+               "  vidstyle image photo.jpg style.png -o out.png\n"
+               "every option of a command: vidstyle COMMAND --help",
     )
     parser.add_argument("--version", action="version", version=f"vidstyle {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)

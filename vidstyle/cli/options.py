@@ -239,8 +239,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     from ..settings import describe_preset
 
     g.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="a bundle of settings (" + "; ".join(f"{k}: {describe_preset(k)}" for k in sorted(PRESETS))
-                   + "); explicit options override it")
+                   help="a bundle of settings that fills in the options you do not give (each preset's "
+                        "values: at the end of this help)")
+    # The long preset descriptions go last, so they do not push the essentials down.
+    parser.epilog = "presets: " + "; ".join(f"{k}: {describe_preset(k)}" for k in sorted(PRESETS)) + "."
     add_verbosity_options(g)
     g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 

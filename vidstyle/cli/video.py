@@ -89,7 +89,7 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     if not is_frame_pattern(source) and Path(source).suffix.lower() in OPENCV_IMAGE_EXTENSIONS:
         if output == default_output(args.input, args.style[0]):  # the video name: make it an image one
             output = str(Path(output).with_suffix(".png"))
-        return stylize_image_file(image_settings(args, source, output), args.quiet)
+        return stylize_image_file(image_settings(args, source, output), args.quiet, as_json=args.json)
     load_init(settings.optim.init)  # a bad --init fails before anything is decoded
     info = probe(source)  # a readable video stream, before the network is built
     if args.preview:
