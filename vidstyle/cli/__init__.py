@@ -76,7 +76,7 @@ COMMANDS = ("image", "video", "eval", "webcam", "reconstruct", "sweep", "batch",
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vidstyle`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+    if argv and (argv[0] == "-" or not argv[0].startswith("-")) and argv[0] not in COMMANDS:
         argv.insert(0, "video")  # 'vidstyle INPUT STYLE' is the main job
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -125,6 +125,7 @@ def write_frame_folder(images: Iterable[np.ndarray], pattern: str | os.PathLike)
     """Write HxWx3 uint8 RGB ``images`` as ``pattern % 1``, ``pattern % 2``, ...; returns the count."""
     pattern = os.fspath(pattern)
     codec, pix_fmt = _FRAME_WRITERS[os.path.splitext(pattern)[1].lower()]
+    Path(os.path.dirname(pattern) or ".").mkdir(parents=True, exist_ok=True)
     count = 0
     with av.open(pattern, "w", format="image2") as container:
         stream = None
