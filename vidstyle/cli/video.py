@@ -66,7 +66,11 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     source = args.input
     if is_pipe(source):  # a pipe cannot be sought or resumed from: copy it to a file first
         source = str(spool(sys.stdin.buffer, temporary_folder() / "stdin"))
-    named = "stdin" if is_pipe(args.input) else args.input
+    named = args.input  # what the default output is named after: stdin, a frame folder, the video
+    if is_pipe(args.input):
+        named = "stdin"
+    elif is_frame_pattern(args.input):
+        named = Path(args.input).parent.name or "frames"
     output = args.output if args.output is not None else default_output(named, args.style[0])
     if getattr(args, "start_frame", None):
         args = argparse.Namespace(**{**vars(args), "start": frame_start_time(source, args.start_frame)})
@@ -179,11 +183,14 @@ def run_with_progress(args: argparse.Namespace, settings: VideoSettings, styles:
 def preview_command(args: argparse.Namespace, settings: VideoSettings, styles: list, output: str) -> int:
     """``--preview``: the first frame, stylized as the run would (full cold budget), as a PNG beside the output."""
     from ..core.factory import resolve_weights
+    from ..media.frame_sources import is_frame_pattern
     from ..media.image_files import check_writable, save_image
     from ..video.preview import preview_first_frame, preview_path
 
     level = verbosity(args)
     path = preview_path(output)
+    if is_frame_pattern(output):
+        path.parent.mkdir(parents=True, exist_ok=True)  # the frames' folder, made now as the run would
     check_writable(path)
     weights = resolve_weights(settings, progress=level >= 0)
     bar, callback = iteration_bar(settings.optim.iters, level < 0, "preview (first frame)")
