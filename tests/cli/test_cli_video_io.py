@@ -45,7 +45,7 @@ def test_plan_then_json_report(clip, style_file, tmp_path, capsys):
     assert report["iterations"]["cold_frames"] == 1 and report["iterations"]["warm_frames"] == 4
     assert report["weights"].startswith("random") and report["device"].startswith("cpu")
     plan = captured.err.split("frames:")[0]  # the block comes before the bar
-    for word in ("frames   5 frames", "size     48x32", "iters    first frame 0, then up to 0", "device   cpu",
+    for word in ("frames   5\n", "size     48x32", "iters    first frame 0, then up to 0", "device   cpu",
                  "weights  random"):
         assert word in plan
 

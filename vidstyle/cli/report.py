@@ -9,18 +9,13 @@ from typing import Any
 from ..settings import VideoSettings
 
 
-def video_plan(settings: VideoSettings, *, frames: int | None, done: int, size: tuple[int, int],
-               source: tuple[int, int], device: str, weights: str, output: str | None = None) -> list[str]:
+def video_plan(settings: VideoSettings, *, frames: int | None, size: tuple[int, int], source: tuple[int, int],
+               device: str, weights: str, input_name: str | None = None, output: str | None = None) -> list[str]:
     """The short block printed before a video run: frames, size, iterations cold/warm, device, weights."""
     w, h = size
-    count = "unknown number of" if frames is None else str(frames)
-    where = []
-    if settings.start:
-        where.append(f"from {settings.start:g} s")
-    if done:
-        where.append(f"{done} already done, resuming")
-    lines = [f"{settings.input} -> {output or settings.output}",
-             f"  frames   {count} frames" + (f" ({', '.join(where)})" if where else ""),
+    count = "unknown (the container does not say)" if frames is None else str(frames)
+    lines = [f"{input_name or settings.input} -> {output or settings.output}",
+             f"  frames   {count}" + (f" from {settings.start:g} s" if settings.start else ""),
              f"  size     {w}x{h}" + ("" if (w, h) == source else f" (source {source[0]}x{source[1]})")
              + (f", encoded at {source[0]}x{source[1]}" if settings.output_size == "source" and (w, h) != source
                 else "")]

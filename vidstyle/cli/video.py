@@ -153,10 +153,10 @@ def run_with_progress(args: argparse.Namespace, settings: VideoSettings, styles:
     device = describe_device(settings)
     weights = resolve_weights(settings, progress=level >= 0)  # its one warning, if any, comes first
     if level >= 0:
-        print_lines(video_plan(settings, frames=frame_estimate(info, settings), done=0,
+        print_lines(video_plan(settings, frames=frame_estimate(info, settings),
                                size=processing_size(info.width, info.height, settings.size),
                                source=(info.width, info.height), device=device, weights=weights[1],
-                               output=output))
+                               input_name=args.input, output=output))
     warm_budget = float(settings.warm_iters)
     if settings.keyframe_every:
         k = settings.keyframe_every

@@ -183,10 +183,15 @@ def load_imagenet_state_dict(progress: bool = True) -> dict[str, torch.Tensor]:
             f"cannot be reached: {offline}); "
             f"download {IMAGENET_WEIGHTS_URL} to {cached} or pass --weights PATH to a VGG19 state dict"
         )
+    import contextlib
+    import sys
+
     from torchvision.models import VGG19_Weights
 
     try:
-        return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=progress)
+        # torch announces the download on stdout, which carries --json reports and piped video.
+        with contextlib.redirect_stdout(sys.stderr):
+            return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=progress)
     except Exception as error:  # urllib, OSError, unpickling: all mean "not available"
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise WeightsError(
