@@ -358,7 +358,8 @@ def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = 
     g.add_argument("--no-audio", dest="audio", action="store_false", default=None, help="drop the audio (default: copy it unchanged)")
     add_option(g, "--start", type=positive_float, default=d.start, help="start at this time in seconds")
     add_option(g, "--duration", type=positive_float, default=d.duration, help="stylize this many seconds")
-    add_option(g, "--max-frames", "--frames", type=positive_int, default=d.max_frames,
+    add_option(g, "--frames", "--max-frames", dest="max_frames", metavar="N", type=positive_int,
+               default=d.max_frames,
                help="stylize at most this many frames (fewer if the clip ends first)")
     add_option(g, "--segment-frames", type=positive_int, default=d.segment_frames,
                help="frames per resumable segment in the work folder")
