@@ -228,7 +228,8 @@ def batch_command(args: argparse.Namespace) -> int:
 
 def add_image_command(commands) -> None:  # noqa: ANN001
     image = commands.add_parser("image", help="stylize one image",
-                                usage="vidstyle image CONTENT STYLE [STYLE ...] -o OUTPUT [options]", description="Stylize one image.",
+                                usage="vidstyle image CONTENT STYLE [STYLE ...] -o OUTPUT [options]",
+                                description="Stylize one image.",
                                 formatter_class=FORMATTER)
     image.add_argument("content", help="content image file")
     image.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")

@@ -143,7 +143,8 @@ def describe_device(settings: VideoSettings) -> str:
         return f"{device}, {resolve_precision(settings.model.precision, device)}"
 
 
-def run_with_progress(args: argparse.Namespace, settings: VideoSettings, styles: list, info, output: str):  # noqa: ANN001, ANN201
+def run_with_progress(args: argparse.Namespace, settings: VideoSettings, styles: list, info,  # noqa: ANN001
+                      output: str):  # noqa: ANN201
     """Resolve the weights once, print the plan, run with the frame bar; ``(report, device text)``."""
     from ..core.factory import resolve_weights
     from ..media.video_files import processing_size
