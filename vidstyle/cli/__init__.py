@@ -1,7 +1,9 @@
 """The command line: argparse in, settings dataclasses out, progress bars and exit codes.
 
 This package is the only place that knows about argparse, tqdm and exit statuses; everything below
-it takes settings dataclasses and reports progress through callbacks. One module per concern:
+it takes settings dataclasses and reports progress through callbacks. Parsing imports none of the
+heavy modules (torch, OpenCV, PyAV, Ray): commands import them when they run, so ``--help`` and
+usage errors answer at once (tests/cli/test_fast_help.py). One module per concern:
 
 * :mod:`.options`: the parser class, option types, option groups shared by commands, settings
   builders (tests build settings from parsed arguments with them), exit codes;
@@ -9,6 +11,8 @@ it takes settings dataclasses and reports progress through callbacks. One module
 * :mod:`.video`: ``video`` (the default command) and ``eval``;
 * :mod:`.webcam`: ``webcam``;
 * :mod:`.ray`: ``--ray`` and ``batch-video``;
+* :mod:`.progress`: the video frame bar and its ETA (cold and warm frames apart);
+* :mod:`.report`: the plan printed before a video run, and the ``--json`` reports;
 * here: :func:`build_parser` and :func:`main` (the ``vidstyle`` console script).
 """
 
