@@ -321,7 +321,7 @@ class StyleTransferLoss(nn.Module):
         Gram matrices (``gram``) or moment matrices (``w2``, :func:`moment_matrix`); per region
         with ``masks`` (one tensor at the image's size, or already one per layer)."""
         stats = {}
-        for name in self.style_weights:
+        for name in (name for name in self.style_weights if name in features):
             mask = masks if masks is None or isinstance(masks, torch.Tensor) else masks[name]
             if self.style_loss_kind == "w2":
                 stats[name] = moment_matrix(features[name], mask)
