@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from typing import Any, NoReturn
 
 from ..errors import VidstyleError
@@ -387,6 +388,9 @@ def style_settings(args: argparse.Namespace) -> StyleSettings:
                            "(one mask per style, in the same order)")
     if settings.masks and settings.blend is not None:
         raise CommandError("--style-mask and --style-blend exclude each other: each mask's region takes its own style")
+    for path in settings.masks:  # checked here too so that Ray runs fail before any task starts
+        if not os.path.isfile(path):
+            raise CommandError(f"style mask file not found: {path}")
     if settings.blend is not None and len(settings.blend) != len(settings.paths):
         raise CommandError(f"{len(settings.blend)} --style-blend weights given for {len(settings.paths)} style images")
     if settings.blend is not None and sum(settings.blend) <= 0:
