@@ -26,7 +26,7 @@ from .runtime import (
     resolve_precision,
     scale_grad,
 )
-from .tensors import resize, resize_long_side, scaled_size
+from .tensors import image_batch, resize, resize_long_side, scaled_size
 
 # A cold start at this many levels begins at 1/2^(levels-1) of the size.
 _MIN_MULTISCALE_SIDE = 32
@@ -98,7 +98,7 @@ class Stylizer:
         if self.channels_last:
             self.extractor = self.extractor.to(memory_format=torch.channels_last)
         self.weights_label = extractor.weights_label
-        self.styles = [s.to(self.device) for s in styles]
+        self.styles = [image_batch(s, "style image").to(self.device) for s in styles]
         self.blend = tuple(style.blend) if style.blend is not None else (1.0,) * len(styles)
         blend_grams([torch.zeros(1)] * len(styles), self.blend)  # validate the weights early
         self._gram_cache: dict[int, dict[str, torch.Tensor]] = {}
@@ -200,7 +200,7 @@ class Stylizer:
         """
         init = self.optim.init if init is None else init
         if isinstance(init, torch.Tensor):
-            start = resize(init.to(self.device, torch.float32), tuple(content.shape[-2:]))
+            start = resize(image_batch(init, "init").to(self.device, torch.float32), tuple(content.shape[-2:]))
             return start.expand_as(content).clone() if start.shape[0] != content.shape[0] else start
         if init == "content":
             return content.clone()
@@ -223,6 +223,7 @@ class Stylizer:
         masks: torch.Tensor | None = None,
     ) -> StylizeResult:
         """Stylize ``content`` (B, 3, H, W) in [0, 1]; B > 1 optimises the images as one problem.
+        (3, H, W) and uint8 are accepted, anything else refused: see :func:`~vidstyle.core.tensors.image_batch`.
 
         ``init``: ``"content"``, ``"random"``, a tensor (e.g. the previous stylized frame), or
         None for the settings' init. ``iters``/``tol`` default to the settings. ``temporal``
@@ -231,7 +232,7 @@ class Stylizer:
         ``masks`` (B or 1, R, H', W') in [0, 1], one channel per style image (any size; resized
         to the content's): spatial control, region r takes style r (Gatys et al. 2017).
         """
-        content = content.to(self.device, torch.float32)
+        content = image_batch(content, "content").to(self.device, torch.float32)
         iters = self.optim.iters if iters is None else iters
         tol = self.optim.tol if tol is None else tol
         levels = self.optim.multiscale if multiscale is None else multiscale
@@ -266,7 +267,7 @@ class Stylizer:
                 "batched mode needs --optimizer adam: L-BFGS shares one line search and one curvature "
                 "history across the batch, so the images would not be independent"
             )
-        contents = contents.to(self.device, torch.float32)
+        contents = image_batch(contents, "contents").to(self.device, torch.float32)
         k = contents.shape[0]
         temporal = list(temporal) if temporal is not None else [None] * k
         if not len(inits) == len(budgets) == len(temporal) == k:

@@ -30,6 +30,7 @@ import torch
 
 from ..core.cartoon import cartoonize, fit_palette
 from ..core.colors import color_inputs, network_content, preserve_method, recolor_frame
+from ..core.optimize import ProgressCallback
 from ..core.stylizer import Stylizer, StylizeResult, Temporal
 from ..core.tensors import to_tensor
 from ..media.image_files import load_init
@@ -189,11 +190,13 @@ def plan_frame(item: ChainInput, previous: torch.Tensor | None, rule: ChainRule,
 
 
 def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor | None,
-                  rule: ChainRule) -> tuple[StylizeResult, bool]:
-    """Stylize one frame of the chain: ``(result, cold)``; ``result.image`` is the next ``previous``."""
+                  rule: ChainRule, callback: ProgressCallback | None = None) -> tuple[StylizeResult, bool]:
+    """Stylize one frame of the chain: ``(result, cold)``; ``result.image`` is the next ``previous``.
+    ``callback(iteration, loss)`` is called at every check of the optimisation (the webcam reads
+    its keys there)."""
     plan = plan_frame(item, previous, rule, stylizer.device)
     result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, temporal=plan.temporal,
-                              masks=plan.masks)
+                              callback=callback, masks=plan.masks)
     return result, plan.cold
 
 
