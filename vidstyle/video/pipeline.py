@@ -71,6 +71,7 @@ def run_identity(settings: VideoSettings, weights_label: str) -> dict[str, objec
     identity = {k: v for k, v in flatten(settings).items() if k not in RESUME_FREE_FIELDS}
     identity["input"] = file_fingerprint(settings.input)
     identity["style.paths"] = [file_fingerprint(p) for p in settings.style.paths]
+    identity["style.masks"] = [file_fingerprint(p) for p in settings.style.masks]
     if settings.optim.init not in ("content", "random"):
         identity["optim.init"] = file_fingerprint(settings.optim.init)
     identity["weights"] = weights_label
