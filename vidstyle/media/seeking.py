@@ -111,12 +111,13 @@ def checked_frames(container, stream, path: str, start: Fraction, checks: SeekCh
         if ok:
             checks.record(verdict.with_verified(target, landing))
             yield from pending
-            yield from decoded
+            for frame in decoded:  # not `yield from`: PyAV's exhausted generator raises StopIteration there
+                yield frame
             return
         verdict = verdict.with_failure(target)
         checks.record(verdict)
         resume = verdict.resume_target(target)
-        where = "the start" if resume is None else f"a checked sync sample at {float(resume * time_base):.3f} s"
+        where = "the start" if resume is None else f"a seek to {float(resume * time_base):.3f} s that verified"
         warnings.warn(f"{path}: seeking to {float(start):.3f} s gave other frames than decoding forward; seeking in "
                       f"this file is not trusted: reading from {where} instead (slower, same frames)",
                       SeekWarning, stacklevel=2)

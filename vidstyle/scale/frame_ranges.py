@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from ..core.factory import Weights, build_stylizer
 from ..core.tensors import to_uint8
 from ..media.image_files import load_image
 from ..media.remux import to_fraction
+from ..media.seeking import SeekChecks, SeekVerdict, verify_seek
 from ..media.video_files import (
     VideoError,
     VideoInfo,
@@ -135,6 +137,26 @@ def plans_from_bounds(bounds: Sequence[int], lead_in: int, pts: Sequence[int] | 
     return plans
 
 
+def checked_plans(settings: VideoSettings, plans: Sequence[SegmentPlan], time_base: Fraction,
+                  checks: SeekChecks) -> list[SegmentPlan]:
+    """``plans`` whose seeks can be trusted: checks the seek to ``settings.start`` and each plan's
+    seek (:func:`~vidstyle.media.seeking.verify_seek`, one warning line if seeking in the file
+    fails), recording the verdict in ``checks`` for the tasks. Once a check fails, a plan whose
+    seek has no verified seek at or before it decodes from the start instead (``seek`` None);
+    the others start from that verified seek (:func:`~vidstyle.media.video_files.read_frames`).
+    """
+    if settings.start:
+        verify_seek(settings.input, to_fraction(settings.start), checks)
+    for plan in plans:
+        if plan.seek is not None and checks.verdict(settings.input).trusted:
+            verify_seek(settings.input, to_fraction(plan.seek), checks)
+    verdict = checks.verdict(settings.input)
+    if verdict.trusted:
+        return list(plans)
+    return [plan if plan.seek is None or verdict.resume_target(math.floor(to_fraction(plan.seek) / time_base))
+            is not None else dataclasses.replace(plan, seek=None) for plan in plans]
+
+
 # -- one segment, no Ray -------------------------------------------------------------------------
 
 
@@ -162,12 +184,12 @@ def record_path(segment_path: str | os.PathLike) -> Path:
 
 
 def network_styles(settings: VideoSettings, styles: Sequence[torch.Tensor] | None,
-                   size: tuple[int, int]) -> list[torch.Tensor]:
+                   size: tuple[int, int], seeks: SeekChecks | None = None) -> list[torch.Tensor]:
     """The styles as the network sees them: ``styles`` as given (the driver matched them once,
     :func:`~vidstyle.video.chain.video_styles`), or read from ``settings`` and matched here."""
     if styles is not None:
         return list(styles)
-    return video_styles(settings, [load_image(path, "style") for path in settings.style.paths], size)
+    return video_styles(settings, [load_image(path, "style") for path in settings.style.paths], size, seeks)
 
 
 def run_segment(
@@ -185,6 +207,7 @@ def run_segment(
     palette: np.ndarray | None = None,
     index: int = 0,
     on_frame: Callable[[int, bool], None] | None = None,
+    seeks: SeekVerdict | None = None,
 ) -> SegmentResult:
     """Stylize frames ``[first, end)`` of ``settings.input`` into ``segment_path`` (no Ray here).
 
@@ -197,23 +220,25 @@ def run_segment(
     ``palette`` is the clip's (:func:`first_frame_palette`); without one it is fitted on this
     segment's first kept frame. The segment file is written atomically and a JSON record
     (:func:`record_path`) after it. ``on_frame(number, kept)`` is called after each frame.
-    Raises :class:`VideoError` if the frames are not the expected ones.
+    ``seeks`` is the driver's verdict on seeking in the input (:func:`checked_plans`); without
+    it, the seek is checked here. Raises :class:`VideoError` if the frames are not the expected ones.
     """
     if not 0 <= lead_in <= first < end:
         raise ValueError(f"need 0 <= lead_in <= first < end, got lead_in={lead_in}, first={first}, end={end}")
     started = time.perf_counter()
     info = probe(settings.input) if info is None else info
     width, height = processing_size(info.width, info.height, settings.size)
-    stylizer = build_stylizer(settings, network_styles(settings, styles, (width, height)), weights=weights,
+    checks = SeekChecks([seeks] if seeks is not None else [])
+    stylizer = build_stylizer(settings, network_styles(settings, styles, (width, height), checks), weights=weights,
                               progress=False)
     begin = first - lead_in
     flow = video_flow_preset(settings)
     if seek is None:  # from the start of the window: exact without a frame table, slower far in
         decoded = decode_frames(settings.input, (width, height), start=settings.start, duration=settings.duration,
-                                max_frames=end, skip=begin, flow_preset=flow)
+                                max_frames=end, skip=begin, flow_preset=flow, seeks=checks)
     else:
         decoded = decode_frames(settings.input, (width, height), start=seek, max_frames=end - begin,
-                                flow_preset=flow, index_offset=begin)
+                                flow_preset=flow, index_offset=begin, seeks=checks)
     path = Path(segment_path)
     done: list[SegmentDone] = []
     encoder = BackgroundConsumer(video_encoder(settings, info, look=video_look(settings, palette),
@@ -256,13 +281,16 @@ def run_segment(
 
 
 def first_frame_palette(settings: VideoSettings, *, weights: Weights | None = None,
-                        styles: Sequence[torch.Tensor] | None = None, info: VideoInfo | None = None) -> np.ndarray:
+                        styles: Sequence[torch.Tensor] | None = None, info: VideoInfo | None = None,
+                        seeks: SeekVerdict | None = None) -> np.ndarray:
     """The cartoon palette of the clip: fitted on the stylized first frame, as the single-machine
     run does (one palette for every segment, or the colours would jump at the seams)."""
     info = probe(settings.input) if info is None else info
     size = processing_size(info.width, info.height, settings.size)
-    stylizer = build_stylizer(settings, network_styles(settings, styles, size), weights=weights, progress=False)
-    frames = decode_frames(settings.input, size, start=settings.start, duration=settings.duration, max_frames=1)
+    checks = SeekChecks([seeks] if seeks is not None else [])
+    stylizer = build_stylizer(settings, network_styles(settings, styles, size, checks), weights=weights, progress=False)
+    frames = decode_frames(settings.input, size, start=settings.start, duration=settings.duration, max_frames=1,
+                           seeks=checks)
     for item, result, _ in stylize_frames(frames, stylizer, video_rule(settings)):
         return video_look(settings).fitted(item.image, to_uint8(result.image)).palette
     raise VideoError(f"{settings.input}: no frames to stylize (check --start/--duration)")
