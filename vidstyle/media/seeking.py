@@ -96,7 +96,8 @@ def checked_frames(container, stream, path: str, start: Fraction, checks: SeekCh
     sequential decode gives them; the caller drops those before ``start``.
 
     Seeks ``container`` to ``start`` and checks the seek (:func:`seek_matches_forward_decode`)
-    unless ``checks`` already verified where it landed. If the check fails (or the file is
+    unless ``checks`` already verified where it landed; a seek that lands on the first frame is
+    replaced by a decode from the start (no check needed). If the check fails (or the file is
     already untrusted), warns once with :class:`SeekWarning` and decodes a fresh container from
     the latest verified seek target before ``start``, or from the start. The decoder's
     ``thread_type`` is ``stream``'s, as set by the caller.
@@ -104,24 +105,30 @@ def checked_frames(container, stream, path: str, start: Fraction, checks: SeekCh
     time_base = stream.time_base
     target = math.floor(start / time_base)
     verdict = checks.verdict(path)
+    resume = verdict.resume_target(target)
     if verdict.trusted:
         seek(container, stream, start)
         decoded = container.decode(stream)
-        ok, landing, pending = seek_matches_forward_decode(path, stream, decoded, start, verdict)
-        if ok:
-            checks.record(verdict.with_verified(target, landing))
-            yield from pending
-            for frame in decoded:  # not `yield from`: PyAV's exhausted generator raises StopIteration there
-                yield frame
-            return
-        verdict = verdict.with_failure(target)
-        checks.record(verdict)
-        resume = verdict.resume_target(target)
-        where = "the start" if resume is None else f"a seek to {float(resume * time_base):.3f} s that verified"
-        warnings.warn(f"{path}: seeking to {float(start):.3f} s gave other frames than decoding forward; seeking in "
-                      f"this file is not trusted: reading from {where} instead (slower, same frames)",
-                      SeekWarning, stacklevel=2)
-    resume = verdict.resume_target(target)
+        try:
+            first = next(decoded, None)
+        except av.FFmpegError:
+            first = None
+        frames = itertools.chain([first] if first is not None else [], decoded)
+        if first is None or first.pts is None or first.pts > (stream.start_time or 0):
+            ok, landing, pending = seek_matches_forward_decode(path, stream, frames, start, verdict)
+            if ok:
+                checks.record(verdict.with_verified(target, landing))
+                yield from pending
+                yield from frames
+                return
+            verdict = verdict.with_failure(target)
+            checks.record(verdict)
+            resume = verdict.resume_target(target)
+            where = "the start" if resume is None else f"a seek to {float(resume * time_base):.3f} s that verified"
+            warnings.warn(f"{path}: seeking to {float(start):.3f} s gave other frames than decoding forward; seeking "
+                          f"in this file is not trusted: reading from {where} instead (slower, same frames)",
+                          SeekWarning, stacklevel=2)
+        # else: the seek landed on the very first frame, so decoding from the start costs the same
     with av.open(path) as fresh:  # a decoder no failed seek has touched
         fresh_stream = fresh.streams[stream.index]
         fresh_stream.thread_type = stream.thread_type
