@@ -25,7 +25,8 @@ def to_fraction(value) -> Fraction:
 def seek(container, stream, time: Fraction) -> None:
     """Seek to the keyframe at or before ``time`` seconds, or to the start if that fails.
 
-    Callers drop what comes before ``time`` either way, so a failed seek only costs speed.
+    Callers drop what comes before ``time`` either way, so a failed seek only costs speed;
+    decoded frames after a seek are checked by :mod:`vidstyle.media.seeking`.
     """
     try:
         container.seek(math.floor(time / stream.time_base), stream=stream, backward=True)

@@ -4,6 +4,9 @@ One video (``vidstyle INPUT STYLE --ray [ADDRESS]``):
 
 * The driver counts the frames exactly (by demuxing packets, no decoding), splits them into
   N frame ranges and submits one Ray task per range that is not finished yet.
+* Before submitting, the driver checks each range's seek against a forward decode
+  (:func:`checked_plans`; :mod:`vidstyle.media.seeking`) and hands the verdict to every task: a
+  range whose seek cannot be trusted decodes from the start (or from a seek that verified).
 * Each task runs :func:`run_segment`, a plain function with no Ray in it: it decodes its range
   (seeking near it), stylizes ``lead_in`` frames before the range to warm the frame chain up
   (a cold start, then warm frames) and discards them, then stylizes and encodes the range into
