@@ -66,11 +66,13 @@ class SeekVerdict:
         return max(usable) if usable else None
 
     def with_verified(self, target: int, landing: int) -> SeekVerdict:
+        """This verdict plus a seek to ``target`` that landed on ``landing`` and verified."""
         if (target, landing) in self.verified:
             return self
         return replace(self, verified=(*self.verified, (target, landing)))
 
     def with_failure(self, target: int) -> SeekVerdict:
+        """This verdict after a seek to ``target`` failed its check: no longer trusted."""
         return replace(self, trusted=False, failed=(*self.failed, target))
 
 
@@ -88,6 +90,7 @@ class SeekChecks:
         return self._verdicts.get(_key(path), SeekVerdict(_key(path)))
 
     def record(self, verdict: SeekVerdict) -> None:
+        """Keep ``verdict`` as its file's verdict for the rest of the run."""
         self._verdicts[_key(verdict.path)] = verdict
 
 
