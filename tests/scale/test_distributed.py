@@ -21,7 +21,15 @@ from vidstyle.media.seeking import SeekChecks, SeekWarning
 from vidstyle.media.video_files import probe, read_frames
 from vidstyle.scale.cluster import RayMissing
 from vidstyle.scale.distributed import FAIL_ENV, run_distributed
-from vidstyle.scale.frame_ranges import checked_plans, frame_table, plan_segments, record_path, run_segment
+from vidstyle.scale.frame_ranges import (
+    checked_plans,
+    frame_and_sync_table,
+    frame_table,
+    plan_segments,
+    record_path,
+    run_segment,
+    snap_to_sync,
+)
 from vidstyle.settings import DistributedSettings, ModelSettings, OptimSettings, StyleSettings, VideoSettings
 from vidstyle.video.metrics import warping_error
 from vidstyle.video.pipeline import run_video
@@ -98,7 +106,7 @@ def test_plan_balances_work_and_seeks_between_frames():
     plans = plan_segments(7, 3, 2, pts, Fraction(1, 20))
     assert [(p.first, p.end, p.lead_in) for p in plans] == [(0, 4, 0), (4, 5, 2), (5, 7, 2)]
     assert plans[0].seek is None  # segment 0 decodes exactly as the single-machine run
-    assert plans[1].seek == pytest.approx(3 / 20)  # between frame 1 (pts 2) and frame 2 (pts 4)
+    assert plans[1].seek == pytest.approx(3.5 / 20)  # half a tick before frame 2 (pts 4), after frame 1 (pts 2)
     assert plans[2].pts == (6, 8, 10, 12)  # lead-in frames 3, 4 and kept frames 5, 6
     short = plan_segments(4, 2, 4, [0, 1, 2, 3], Fraction(1, 10))  # too short to balance: equal lengths
     assert [(p.first, p.end, p.lead_in, p.seek) for p in short] == [(0, 2, 0, None), (2, 4, 2, None)]
@@ -147,6 +155,23 @@ def test_the_plan_keeps_seeks_that_verify_and_drops_those_that_fail(seek_clips, 
             assert [plan.seek for plan in checked] == [None, None, None]  # from the start: no seek verified
             assert [(p.first, p.end, p.lead_in, p.pts) for p in checked] == [
                 (p.first, p.end, p.lead_in, p.pts) for p in plans]  # the exact frame table is kept
+
+
+def test_seams_move_onto_nearby_sync_samples_whose_seeks_land_exactly(seek_clips, files, tmp_path):
+    good = seek_clips[0]
+    settings = settings_for(good, files[1], tmp_path / "x.mp4")
+    pts, sync = frame_and_sync_table(settings)
+    assert sync == [0, 4, 8, 12, 16, 20]  # an IDR frame every 4
+    time_base = probe(good).time_base
+    plans = plan_segments(24, 3, 2, pts, time_base)
+    assert [p.first - p.lead_in for p in plans] == [0, 7, 15]
+    snapped = snap_to_sync(plans, sync, 2, pts, time_base, tolerance=1)
+    assert [(p.first, p.end, p.lead_in) for p in snapped] == [(0, 10, 0), (10, 18, 2), (18, 24, 2)]
+    assert snap_to_sync(plans, sync, 2, pts, time_base, tolerance=0) == plans  # none close enough
+    checks = SeekChecks()
+    assert checked_plans(settings, snapped, time_base, checks) == snapped
+    # Each seek landed on the very frame its range starts with.
+    assert sorted(checks.verdict(good).verified) == [(pts[8],) * 2, (pts[16],) * 2]
 
 
 # -- Ray -----------------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ def checked_frames(container, stream, path: str, start: Fraction, checks: SeekCh
     ``thread_type`` is ``stream``'s, as set by the caller.
     """
     time_base = stream.time_base
-    target = math.floor(start / time_base)
+    target = math.ceil(start / time_base)
     verdict = checks.verdict(path)
     resume = verdict.resume_target(target)
     if verdict.trusted:
@@ -173,7 +173,7 @@ def seek_matches_forward_decode(path: str, stream, decoded: Iterator[av.VideoFra
     if first is None or first.pts is None:
         return False, None, []
     landing = first.pts
-    if verdict is not None and verdict.known_landing(landing, math.floor(start / time_base)):
+    if verdict is not None and verdict.known_landing(landing, math.ceil(start / time_base)):
         return True, landing, [first]
     reference = _reference_frames(path, stream.index, min(Fraction(landing) * time_base, start))
     with contextlib.closing(reference):

@@ -74,10 +74,11 @@ from .frame_ranges import (
     count_frames,
     finished_segment,
     first_frame_palette,
-    frame_table,
+    frame_and_sync_table,
     plan_segments,
     plans_from_bounds,
     run_segment,
+    snap_to_sync,
 )
 
 #: Testing hook: ``k:times[,k2:times2]`` makes segment k's task raise on its first ``times``
@@ -217,7 +218,7 @@ def run_distributed(
     settings = worker_settings(settings)
     info = probe(settings.input)
     size = processing_size(info.width, info.height, settings.size)
-    pts = frame_table(settings)
+    pts, sync = frame_and_sync_table(settings)
     count = len(pts) if pts is not None else count_frames(settings)
     if count == 0:
         raise VideoError(f"{settings.input}: no frames to stylize (check --start/--duration)")
@@ -235,6 +236,8 @@ def run_distributed(
             plans = plans_from_bounds(bounds, dist.lead_in, pts, info.time_base)
         else:
             plans = plan_segments(count, dist.segments or slots, dist.lead_in, pts, info.time_base)
+            if pts is not None:  # split where seeks land exactly, if that moves a seam by 10% of a range at most
+                plans = snap_to_sync(plans, sync, dist.lead_in, pts, info.time_base, count // len(plans) // 10)
         plans = checked_plans(settings, plans, info.time_base, checks)
         seeks = checks.verdict(settings.input)
         identity = run_identity(settings, label)

@@ -49,11 +49,17 @@ def frame_table(settings: VideoSettings) -> list[int] | None:
     ``max_frames`` exactly as :func:`~vidstyle.video.read_frames` does. ``None`` if some packet
     carries no pts (raw streams): then only decoding can count the frames.
     """
+    return frame_and_sync_table(settings)[0]
+
+
+def frame_and_sync_table(settings: VideoSettings) -> tuple[list[int] | None, list[int]]:
+    """:func:`frame_table` and the positions in it of the sync samples (keyframe packets), in one demux."""
     start_t = to_fraction(settings.start) if settings.start is not None else None
     end_t = None
     if settings.duration is not None:
         end_t = (start_t or Fraction(0)) + to_fraction(settings.duration)
     pts: list[int] = []
+    sync: set[int] = set()
     with open_input(settings.input) as container:
         stream = require_video_stream(container, settings.input)
         time_base = stream.time_base
@@ -61,13 +67,16 @@ def frame_table(settings: VideoSettings) -> list[int] | None:
             if packet.size == 0 or packet.is_discard:  # the flush packet; edit-list pre-roll
                 continue
             if packet.pts is None:
-                return None
+                return None, []
             t = packet.pts * time_base
             if (start_t is not None and t < start_t) or (end_t is not None and t >= end_t):
                 continue
             pts.append(int(packet.pts))
+            if packet.is_keyframe:
+                sync.add(int(packet.pts))
     pts.sort()
-    return pts[:settings.max_frames] if settings.max_frames is not None else pts
+    pts = pts[:settings.max_frames] if settings.max_frames is not None else pts
+    return pts, [i for i, p in enumerate(pts) if p in sync]
 
 
 def count_frames(settings: VideoSettings) -> int:
@@ -83,7 +92,7 @@ def count_frames(settings: VideoSettings) -> int:
 class SegmentPlan:
     """Frames ``[first, end)`` of the run; ``lead_in`` frames before ``first`` warm the chain.
 
-    ``seek`` (seconds) lies between frame ``first - lead_in - 1`` and the next: decoding starts
+    ``seek`` (seconds) lies half a tick before frame ``first - lead_in``: decoding starts
     there instead of at the beginning. ``pts`` are the expected pts of frames
     ``first - lead_in .. end - 1`` (checked while decoding). Both are None without a frame table.
     """
@@ -131,10 +140,31 @@ def plans_from_bounds(bounds: Sequence[int], lead_in: int, pts: Sequence[int] | 
         seek = expected = None
         if pts is not None:
             expected = tuple(pts[begin:end])
-            if begin > 0:
-                seek = float((Fraction(pts[begin - 1]) + pts[begin]) / 2 * time_base)
+            if begin > 0:  # half a tick before frame `begin`: a sync sample there is landed on
+                seek = float((Fraction(pts[begin]) - Fraction(1, 2)) * time_base)
         plans.append(SegmentPlan(k, first, end, lead, seek, expected))
     return plans
+
+
+def snap_to_sync(plans: Sequence[SegmentPlan], sync: Sequence[int], lead_in: int, pts: Sequence[int],
+                 time_base: Fraction, tolerance: int) -> list[SegmentPlan]:
+    """``plans`` with each range's decoding start (``first - lead_in``) moved onto a sync sample
+    (``sync``: frame positions) at most ``tolerance`` frames away, where there is one: its seek
+    then lands on the first frame it needs (nothing decoded to be dropped) and its check compares
+    that one frame. Ranges stay in order and non-empty; the work balance moves by ``tolerance`` at most.
+    """
+    bounds = [plans[0].first, *(plan.end for plan in plans)]
+    moved = list(bounds)
+    for k in range(1, len(bounds) - 1):
+        begin = bounds[k] - min(lead_in, bounds[k])
+        near = [s for s in sync if 0 < s and abs(s - begin) <= tolerance]
+        if near:
+            first = min(near, key=lambda s: (abs(s - begin), s)) + lead_in
+            if moved[k - 1] < first < bounds[k + 1]:
+                moved[k] = first
+    if any(b >= c for b, c in zip(moved, moved[1:])):
+        return list(plans)
+    return plans_from_bounds(moved, lead_in, pts, time_base)
 
 
 def checked_plans(settings: VideoSettings, plans: Sequence[SegmentPlan], time_base: Fraction,
@@ -153,7 +183,7 @@ def checked_plans(settings: VideoSettings, plans: Sequence[SegmentPlan], time_ba
     verdict = checks.verdict(settings.input)
     if verdict.trusted:
         return list(plans)
-    return [plan if plan.seek is None or verdict.resume_target(math.floor(to_fraction(plan.seek) / time_base))
+    return [plan if plan.seek is None or verdict.resume_target(math.ceil(to_fraction(plan.seek) / time_base))
             is not None else dataclasses.replace(plan, seek=None) for plan in plans]
 
 
@@ -214,7 +244,7 @@ def run_segment(
     The ``lead_in`` frames before ``first`` are stylized first (the first of them a cold start)
     and discarded. Frame numbers count what the single-machine run stylizes (``start``/
     ``duration`` applied), so keyframe mode puts its keyframes where that run does. With
-    ``seek`` (seconds, between frame ``first - lead_in - 1`` and the next) decoding starts near
+    ``seek`` (seconds, after frame ``first - lead_in - 1``, at most at the next) decoding starts near
     the range; ``expected_pts`` are then checked frame by frame. ``styles`` are as the network
     sees them (:func:`~vidstyle.video.chain.video_styles`). With the cartoon look on,
     ``palette`` is the clip's (:func:`first_frame_palette`); without one it is fitted on this
