@@ -30,6 +30,16 @@ def gop_clip(tmp_path_factory):
     return make_clip(tmp_path_factory.mktemp("seek") / "gop.mp4", images=pan_frames(24, 48, 32), audio=False, gop=4)
 
 
+@pytest.fixture(scope="module")
+def long_clips(tmp_path_factory):
+    """7 s (70 tiny frames): far enough in, the reference decodes from the sync sample before the
+    seek's, not from the start. IDR frames every 4; and intra refresh."""
+    folder = tmp_path_factory.mktemp("seek_long")
+    images = pan_frames(70, 32, 24)
+    return (make_clip(folder / "gop.mp4", images=images, audio=False, gop=4),
+            make_clip(folder / "refresh.mp4", images=images, audio=False, x264_params=REFRESH))
+
+
 def sequential_from(path, start, count=None):
     frames = [f for f in read_frames(path) if f.time >= start]
     return frames[:count] if count is not None else frames
@@ -169,6 +179,23 @@ def test_after_a_failure_reads_start_at_a_seek_that_verified(gop_clip, monkeypat
     monkeypatch.undo()  # seeks work again, and the verdict still says where to start
     assert_same_frames(list(read_frames(gop_clip, start=1.65, max_frames=3, seeks=checks)),
                        sequential_from(gop_clip, 1.65, 3))
+
+
+def test_far_into_a_clip_the_reference_starts_at_the_previous_sync_sample(long_clips, monkeypatch):
+    good, refresh = long_clips
+    want = {clip: sequential_from(clip, 6.45, 3) for clip in long_clips}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SeekWarning)
+        assert_same_frames(list(read_frames(good, start=6.45, max_frames=3)), want[good])
+    with pytest.warns(SeekWarning):
+        assert_same_frames(list(read_frames(refresh, start=6.45, max_frames=3)), want[refresh])
+    opened = []
+    broken = GreenAfterSeek(av.open)
+    monkeypatch.setattr(av, "open", lambda *a, **k: opened.append(a[0]) or broken(*a, **k))
+    with pytest.warns(SeekWarning):
+        assert_same_frames(list(read_frames(good, start=6.45, max_frames=3)), want[good])
+    assert broken.broken_frames > 0
+    assert len(opened) == 3  # the read, one reference (a seek to the sync sample at 6.0 s), the read from the start
 
 
 def test_verdict_resume_targets():

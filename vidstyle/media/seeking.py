@@ -35,6 +35,11 @@ REFERENCE_THREADS = "SLICE"
 #: How many ever-earlier seeks the reference tries before it decodes from the start.
 _REFERENCE_TRIES = 4
 
+#: Seconds the reference decodes, at most, to start from a trusted point (the start, or a seek that
+#: verified) rather than from the sync sample just before: a longer decode than that costs more than
+#: the (unlikely) case it guards against, a file whose seeks go wrong the same way in every decoder.
+_TRUSTED_REACH = Fraction(5)
+
 
 class SeekWarning(UserWarning):
     """Seeking gave other frames than decoding forward: this file is read without seeking."""
@@ -159,8 +164,9 @@ def seek_matches_forward_decode(path: str, stream, decoded: Iterator[av.VideoFra
 
     Every frame from the first decoded one up to the first at or after ``start`` must have the
     pts and the pixels (raw planes, bit for bit) of the same frame decoded, with
-    :data:`REFERENCE_THREADS`, from a sync sample before both (or from the start), and no frame
-    of that decode at or after ``start`` may be missing. Skipped (True) if ``verdict`` already
+    :data:`REFERENCE_THREADS`, from a trusted point (the start, or a seek ``verdict`` verified)
+    if that lies within a few seconds, else from the sync sample before both; and no frame of
+    that decode at or after ``start`` may be missing. Skipped (True) if ``verdict`` already
     verified a seek that landed where this one did. Returns ``(ok, landing pts, frames to
     keep)``: the frames at or after ``start`` that were consumed (at most one). A decoding error
     on either side, no frame at all, or a frame without pts counts as a mismatch.
@@ -175,7 +181,14 @@ def seek_matches_forward_decode(path: str, stream, decoded: Iterator[av.VideoFra
     landing = first.pts
     if verdict is not None and verdict.known_landing(landing, math.ceil(start / time_base)):
         return True, landing, [first]
-    reference = _reference_frames(path, stream.index, min(Fraction(landing) * time_base, start))
+    low = min(Fraction(landing) * time_base, start)
+    anchors = [(seen, known) for known, seen in (verdict.verified if verdict is not None else ()) if seen * time_base < low]
+    anchor = max(anchors)[1] * time_base if anchors else None
+    trusted = Fraction(stream.start_time or 0) * time_base if anchor is None else anchor
+    if low - trusted <= _TRUSTED_REACH:
+        reference = _forward_from(path, stream.index, low, anchor)
+    else:
+        reference = _from_sync_before(path, stream.index, low)
     with contextlib.closing(reference):
         try:
             for frame in itertools.chain([first], decoded):
@@ -193,7 +206,20 @@ def seek_matches_forward_decode(path: str, stream, decoded: Iterator[av.VideoFra
 # Helpers
 
 
-def _reference_frames(path: str, index: int, low: Fraction) -> Iterator[av.VideoFrame]:
+def _forward_from(path: str, index: int, low: Fraction, anchor: Fraction | None) -> Iterator[av.VideoFrame]:
+    """Frames of stream ``index`` with time >= ``low`` seconds, decoded with slice threads from the
+    start, or after a seek to ``anchor`` (one that verified)."""
+    with av.open(path) as container:
+        stream = container.streams[index]
+        stream.thread_type = REFERENCE_THREADS
+        if anchor is not None:
+            seek(container, stream, anchor)
+        for frame in container.decode(stream):
+            if frame.pts is None or frame.pts * stream.time_base >= low:
+                yield frame
+
+
+def _from_sync_before(path: str, index: int, low: Fraction) -> Iterator[av.VideoFrame]:
     """Frames of stream ``index`` with time >= ``low`` seconds, decoded with slice threads from a
     sync sample strictly before ``low`` (seeking ever further back) or from the start."""
     for attempt in range(_REFERENCE_TRIES + 1):
