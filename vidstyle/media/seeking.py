@@ -26,7 +26,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from .remux import seek
+from .remux import seek, to_fraction
 
 #: Threads of the reference decode. Frame threading is what broke the seeks of the one file known
 #: to fail with wrong pixels (slice threads decoded it right), so the reference does without.
@@ -153,7 +153,7 @@ def verify_seek(path: str | os.PathLike, start: float | Fraction, checks: SeekCh
     with av.open(path) as container:
         stream = next(s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
         stream.thread_type = thread_type
-        with contextlib.closing(checked_frames(container, stream, path, Fraction(start), checks)) as frames:
+        with contextlib.closing(checked_frames(container, stream, path, to_fraction(start), checks)) as frames:
             next(frames, None)
     return checks.verdict(path).trusted
 
