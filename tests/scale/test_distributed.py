@@ -177,7 +177,7 @@ def test_seams_move_onto_nearby_sync_samples_whose_seeks_land_exactly(seek_clips
 # -- Ray -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("which", ["seeks work", "seeks fail"])
+@pytest.mark.parametrize("which", [pytest.param("seeks work", marks=pytest.mark.slow), "seeks fail"])
 def test_three_segments_decode_the_single_machine_runs_input_at_every_seam(local_ray, seek_clips, files, tmp_path,
                                                                            capsys, which):
     clip = seek_clips[0] if which == "seeks work" else seek_clips[1]
