@@ -78,7 +78,7 @@ def stylize_image_file(settings: ImageSettings, quiet: bool, *, as_json: bool = 
 
     from ..core.stylize_image import stylize_image
     from ..media.image_files import check_writable, load_image, load_init, save_image
-    from ..video.masks import load_mask_images
+    from ..media.style_masks import load_mask_images
 
     # Every input is checked before the network is built: a typo should fail in a second.
     content = load_image(settings.content, "content")
@@ -144,10 +144,10 @@ def sweep_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..media.image_files import check_writable, load_image, load_init
+    from ..media.style_masks import load_mask_images
     from ..settings import DEFAULT_SWEEP, SWEEPABLE, SweepSettings
     from ..tools.grids import save_grid
     from ..tools.sweep import check_axes, run_sweep, sweep_grid, sweep_picture
-    from ..video.masks import load_mask_images
 
     axes = tuple((name, getattr(args, name)) for name in SWEEPABLE if getattr(args, name) is not None)
     unswept = argparse.Namespace(**{**vars(args), **{name: None for name in SWEEPABLE}})
