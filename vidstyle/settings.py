@@ -35,6 +35,13 @@ class LossSettings:
     tv: str = "l2"  # "l2", "l1" or "pow"
     tv_gamma: float = 1.25
     temporal_weight: float = 0.0
+    style_loss: str = "gram"  # "gram" (Gram matrices) or "w2" (2-Wasserstein distance of Gaussian fits)
+    content_layers: tuple[tuple[str, float], ...] | None = None  # several content layers; None: content_layer, weight 1
+    normalize_gradients: bool = False  # each layer's gradient divided by its L1 norm (jcjohnson/neural-style)
+
+    def content_weights(self) -> tuple[tuple[str, float], ...]:
+        """The content layers with their weights: ``content_layers``, else ``content_layer`` with weight 1."""
+        return self.content_layers or ((self.content_layer, 1.0),)
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,7 @@ class StyleSettings:
     scale: float = 1.0  # style size relative to the content's long side, when size is None
     preserve_colors: bool = False  # keep the content's colours (vidstyle/core/colors.py)
     color_method: str = "luminance"  # "luminance" (YIQ luminance-only transfer) or "histogram"
+    masks: tuple[str, ...] = ()  # one mask (image, or video read frame by frame) per style: region r takes style r
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,9 @@ INIT_MODES = ("independent", "prev", "flow")
 # staying within 1.03x of the cold frame's; 100 cut it 15-16%.
 VIDEO_TEMPORAL_WEIGHT = 1000.0
 FILLS = ("content", "residual")  # what regions the flow mask rejects start from (vidstyle/video/catchup.py)
+
+# How --preserve-colors works (here, not in core/colors.py, so the CLI can list them without torch).
+COLOR_METHODS = ("luminance", "histogram")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ stylize through it. For each frame (:func:`plan_frame`):
    it is (``prev``) or warped along the flow with the regions the mask rejects filled from the
    content (``flow``);
 3. the temporal target: that warped previous output and its mask (used when the temporal
-   weight is set);
+   weight is set), and the frame's style masks (``--style-mask``, :mod:`vidstyle.media.style_masks`);
 4. the budget: ``cold_iters``, ``warm_iters``, or the keyframe schedule;
 
 and at encode time the look (:class:`FrameLook`): the content's colours back, then the cartoon
@@ -35,6 +35,8 @@ from ..core.optimize import ProgressCallback
 from ..core.stylizer import Stylizer, StylizeResult, Temporal
 from ..core.tensors import to_tensor
 from ..media.image_files import load_init
+from ..media.seeking import SeekChecks
+from ..media.style_masks import StyleMasks
 from ..media.video_files import Frame, read_frames
 from ..settings import INIT_MODES, CartoonSettings, VideoSettings
 from .catchup import catch_up_budget, fill_rejected, needs_more, rejected_fraction, style_level
@@ -89,6 +91,7 @@ def decode_frames(
     static_motion: bool = False,
     cuts: Collection[int] | None = None,
     photometric_tol: float = 0.0,
+    seeks: SeekChecks | None = None,
 ) -> Iterator[DecodedFrame]:
     """Frames at ``size``, from index ``skip`` on, with their :class:`Motion` if ``flow_preset``.
 
@@ -97,16 +100,18 @@ def decode_frames(
     from a seek point, numbered as in the whole run). ``scenes`` (a fresh detector) marks the
     frames that start a new shot; it sees the skipped frames too, so a resumed run finds the
     cuts an uninterrupted one finds; or ``cuts``, the frame numbers (with the offset) already
-    known to start a shot (a Ray segment gets the driver's). ``static_motion`` (``--init-mode prev``): each frame's
-    motion is zero flow with the mask of :func:`still_motion`. ``photometric_tol`` > 0: the flow
-    mask also rejects pixels the warp does not carry (see :func:`photometric_check`). Meant to run in the decode
-    thread: the flow estimator is made here, in that thread (OpenCV's DIS object is not
-    thread-safe).
+    known to start a shot (a Ray segment gets the driver's). ``static_motion`` (``--init-mode
+    prev``): each frame's motion is zero flow with the mask of :func:`still_motion`.
+    ``photometric_tol`` > 0: the flow mask also rejects pixels the warp does not carry (see
+    :func:`photometric_check`). ``seeks``: the run's seek verdicts
+    (:func:`~vidstyle.media.video_files.read_frames`). Meant to run in the decode thread: the
+    flow estimator is made here, in that thread (OpenCV's DIS object is not thread-safe).
     """
     estimator = FlowEstimator(flow_preset) if flow_preset else None
     previous: Frame | None = None
     frames: Iterable[tuple[Frame, bool]] = (
-        (frame, False) for frame in read_frames(path, size=size, start=start, duration=duration, max_frames=max_frames))
+        (frame, False)
+        for frame in read_frames(path, size=size, start=start, duration=duration, max_frames=max_frames, seeks=seeks))
     if scenes is not None:
         frames = mark_cuts((frame for frame, _ in frames), scenes, lambda frame: frame.image)
     for frame, cut in frames:
@@ -171,6 +176,7 @@ class ChainRule:
     keyframe_every: int = 0  # off
     refine_iters: int = 0
     colors: str | None = None  # off
+    masks: StyleMasks | None = None  # --style-mask: each frame's masks by its number; None: off
     fill: str = "content"  # what rejected regions start from (vidstyle/video/catchup.py FILLS)
     catch_up_gain: float = 0.0  # extra iterations for the rejected share of a frame (0: a fixed warm budget)
     catch_up_margin: float | None = None  # go on while the style loss is above (1 + margin) x the cold frame's
@@ -203,7 +209,8 @@ def video_rule(settings: VideoSettings) -> ChainRule:
     return ChainRule(
         init_mode=settings.init_mode, cold_iters=settings.optim.iters, warm_iters=settings.warm_iters,
         tol=settings.tol, cold_init=load_init(settings.optim.init), keyframe_every=settings.keyframe_every,
-        refine_iters=settings.refine_iters, colors=preserve_method(settings.style), fill=settings.fill,
+        refine_iters=settings.refine_iters, colors=preserve_method(settings.style),
+        masks=StyleMasks(settings.style.masks, settings.start) if settings.style.masks else None, fill=settings.fill,
         catch_up_gain=settings.catch_up_gain,
         catch_up_margin=settings.catch_up_margin if settings.catch_up_margin > 0 else None,
         temporal_relative=settings.temporal_relative,
@@ -220,6 +227,7 @@ class FramePlan:
     iters: int
     temporal: Temporal | None
     cold: bool
+    masks: torch.Tensor | None = None  # the style masks of this frame (1, R, H, W), or None
     rejected: float = 0.0  # the share of the frame the mask rejected (warm frames)
 
 
@@ -287,12 +295,14 @@ def plan_frame(item: ChainInput, previous: torch.Tensor | None, rule: ChainRule,
     Cold: the first frame, every frame in ``independent`` mode, and the first frame of a new
     shot (``item.cut``; inputs without that attribute, e.g. camera frames, never cut)."""
     content = network_content(rule.colors, to_tensor(item.image, device))
+    masks = rule.masks.at(item.index) if rule.masks is not None else None
     if previous is None or rule.init_mode == "independent" or getattr(item, "cut", False):
         init = rule.cold_init if isinstance(rule.cold_init, str) else network_content(rule.colors, rule.cold_init)
-        return FramePlan(content, init, rule.cold_iters, None, True)
+        return FramePlan(content, init, rule.cold_iters, None, True, masks)
     init, warped, mask = warm_start(previous, content, item.motion, rule.init_mode, rule.fill, previous_content)
     rejected = rejected_fraction(mask)
-    return FramePlan(content, init, rule.warm_budget(item.index, rejected), (warped, mask), False, rejected)
+    return FramePlan(content, init, rule.warm_budget(item.index, rejected), (warped, mask), False, masks,
+                     rejected=rejected)
 
 
 def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor | None, rule: ChainRule,
@@ -314,7 +324,7 @@ def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor |
         warped, mask = plan.temporal
         plan = dataclasses.replace(plan, temporal=(warped, mask * temporal_scale(stylizer, plan.content)))
     result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, temporal=plan.temporal,
-                              callback=callback)
+                              callback=callback, masks=plan.masks)
     if not plan.cold and rule.catch_up_margin is not None:
         result = catch_up(stylizer, plan, result, rule, reference)
     return result, plan.cold
@@ -346,7 +356,7 @@ def catch_up(stylizer: Stylizer, plan: FramePlan, result: StylizeResult, rule: C
     while spent < rule.cold_iters and needs_more(frame_style_level(stylizer, result), reference,
                                                  rule.catch_up_margin or 0.0):
         more = stylizer.stylize(plan.content, result.image, min(chunk, rule.cold_iters - spent), tol=0.0,
-                                temporal=plan.temporal)
+                                temporal=plan.temporal, masks=plan.masks)
         spent += more.iterations
         result = dataclasses.replace(more, iterations=spent, losses=result.losses + more.losses)
     return result
@@ -423,14 +433,15 @@ def video_look(settings: VideoSettings, palette: np.ndarray | None = None) -> Fr
     return FrameLook(preserve_method(settings.style), settings.cartoon, palette)
 
 
-def video_styles(settings: VideoSettings, styles: Sequence[torch.Tensor], size: tuple[int, int]) -> list[torch.Tensor]:
+def video_styles(settings: VideoSettings, styles: Sequence[torch.Tensor], size: tuple[int, int],
+                 seeks: SeekChecks | None = None) -> list[torch.Tensor]:
     """The style images as the network sees them in this run: with ``--preserve-colors``, matched
     to the clip's first frame at the processing ``size`` = (w, h) (luminance statistics, or colour
     mean and covariance), once per run."""
     method = preserve_method(settings.style)
     if method is None:
         return list(styles)
-    first = next(read_frames(settings.input, size=size, start=settings.start, max_frames=1), None)
+    first = next(read_frames(settings.input, size=size, start=settings.start, max_frames=1, seeks=seeks), None)
     if first is None:
         return list(styles)
     return color_inputs(method, to_tensor(first.image), styles)[1]

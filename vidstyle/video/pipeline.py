@@ -23,6 +23,7 @@ from ..core.features import VGGFeatures
 from ..core.runtime import OUT_OF_MEMORY
 from ..errors import Interrupted, VidstyleError
 from ..media.image_files import load_image
+from ..media.seeking import SeekChecks
 from ..media.segments import assemble
 from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
@@ -78,6 +79,7 @@ def run_identity(settings: VideoSettings, weights_label: str) -> dict[str, objec
     identity = {k: v for k, v in flatten(settings).items() if k not in RESUME_FREE_FIELDS}
     identity["input"] = file_fingerprint(settings.input)
     identity["style.paths"] = [file_fingerprint(p) for p in settings.style.paths]
+    identity["style.masks"] = [file_fingerprint(p) for p in settings.style.masks]
     if settings.optim.init not in ("content", "random"):
         identity["optim.init"] = file_fingerprint(settings.optim.init)
     identity["weights"] = weights_label
@@ -115,7 +117,8 @@ def run_video(
     rule = video_rule(settings)
     if styles is None:
         styles = [load_image(path, "style") for path in settings.style.paths]
-    stylizer = build_stylizer(settings, video_styles(settings, styles, (width, height)), extractor=extractor,
+    seeks = SeekChecks()  # one verdict per file for the whole run
+    stylizer = build_stylizer(settings, video_styles(settings, styles, (width, height), seeks), extractor=extractor,
                               weights=weights, progress=progress)
     folder = WorkFolder.open(work_folder_for(settings.output), run_identity(settings, stylizer.weights_label),
                              must_exist=settings.resume)
@@ -130,7 +133,7 @@ def run_video(
         torch.cuda.reset_peak_memory_stats(stylizer.device)
 
     decoded = video_decoder(settings, (width, height), start=settings.start, duration=settings.duration,
-                            max_frames=settings.max_frames, skip=skip)
+                            max_frames=settings.max_frames, skip=skip, seeks=seeks)
     saved_cuts = folder.load_array("cuts")
     report.cuts = [int(c) for c in saved_cuts] if saved_cuts is not None else []
     # (frame, style level) of each cold frame: a resumed run's warm frames catch up to the same level.
