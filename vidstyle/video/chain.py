@@ -384,7 +384,7 @@ def stylize_frames(
             previous_content = chain_content(rule, item.before, stylizer.device)
         result, cold = stylize_frame(stylizer, item, previous, rule, reference=reference,
                                      previous_content=previous_content)
-        if cold:
+        if cold and rule.catch_up_margin is not None:
             reference = frame_style_level(stylizer, result)
         previous = result.image
         if rule.fill == "residual":
