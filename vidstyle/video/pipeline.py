@@ -27,6 +27,8 @@ from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
 from .chain import decode_frames, stylize_frames, video_flow_preset, video_look, video_rule, video_styles
 from .encode import SegmentDone, StylizedFrame, video_encoder
+from .long_term import check_long_term, long_term_memory, with_long_term
+from .passes import check_passes, multi_pass
 from .threads import BackgroundConsumer, BackgroundIterator
 from .workdir import WorkFolder, file_fingerprint, flatten, work_folder_for
 
@@ -103,6 +105,8 @@ def run_video(
     :class:`RunFailed` on a decode error or out of memory, in both cases after the finished
     frames have been saved.
     """
+    check_long_term(settings)
+    check_passes(settings)
     info = probe(settings.input)
     width, height = processing_size(info.width, info.height, settings.size)
     rule = video_rule(settings)
@@ -124,8 +128,11 @@ def run_video(
 
     decoded = decode_frames(
         settings.input, (width, height), start=settings.start, duration=settings.duration,
-        max_frames=settings.max_frames, skip=skip, flow_preset=video_flow_preset(settings),
+        max_frames=settings.max_frames, skip=0 if settings.passes > 1 else skip, flow_preset=video_flow_preset(settings),
     )
+    memory = long_term_memory(settings)
+    if memory is not None and previous is not None:
+        memory.keep(skip - 1, previous)  # what a resumed run knows of the frames before it
 
     def record(segment: SegmentDone) -> None:
         folder.add_segment(segment.path, segment.first, segment.count, segment.last_stylized, segment.end_time)
@@ -139,9 +146,11 @@ def run_video(
     decode_error: VideoError | None = None
     out_of_memory = False
     try:
-        with BackgroundIterator(decoded, maxsize=settings.queue_size, name="decoder") as frames:
+        with BackgroundIterator(with_long_term(decoded, settings), maxsize=settings.queue_size, name="decoder") as frames:
             clock = time.perf_counter()
-            for item, result, cold in stylize_frames(frames, stylizer, rule, previous):
+            chain = (multi_pass(frames, stylizer, rule, settings, folder, memory, skip) if settings.passes > 1
+                     else stylize_frames(frames, stylizer, rule, previous, memory))
+            for item, result, cold in chain:
                 frame = item.frame
                 encoder.put(StylizedFrame.of(frame, result.image, info))
                 (report.cold_iterations if cold else report.warm_iterations).append(result.iterations)
