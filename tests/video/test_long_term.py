@@ -4,14 +4,16 @@ that comes back as it was."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import as_tensor, pan_frames, stripes_image, structured_image
+from clips import make_clip
+from helpers import as_tensor, pan_frames, run_cli, stripes_image, structured_image
 
 from vidstyle.core.losses import temporal_loss
 from vidstyle.core.stylizer import Stylizer
-from vidstyle.media.video_files import Frame
+from vidstyle.media.video_files import Frame, read_frames
 from vidstyle.settings import LossSettings, ModelSettings, OptimSettings, VideoSettings
 from vidstyle.video.chain import ChainRule, DecodedFrame, stylize_frames
 from vidstyle.video.flow import Motion
@@ -134,3 +136,14 @@ def test_an_occluded_object_comes_back_closer_to_its_earlier_stylization(extract
     # Stated factor: at least 3x closer to frame 2's stylization (measured: about 9x). Without the
     # long-term term frame 6 restarts the object from its content (frame 5 never saw it).
     assert with_long_term <= without / 3, (with_long_term, without)
+
+
+def test_long_term_runs_from_the_cli(tmp_path):
+    style = tmp_path / "style.png"
+    cv2.imwrite(str(style), stripes_image(32, 32))
+    source = make_clip(tmp_path / "pan.mp4", images=pan_frames(5), audio=False, crf="10")
+    out = tmp_path / "out.mp4"
+    assert run_cli([source, style, "-o", out, "--weights", "random", "--iters", "3", "--warm-iters", "2",
+                    "--optimizer", "adam", "--quiet", "--device", "cpu", "--long-term", "1,2,4",
+                    "--temporal-weight", "100"]) == 0
+    assert len(list(read_frames(out))) == 5

@@ -44,6 +44,8 @@ def video_command(args: argparse.Namespace) -> int:
     check_writable(settings.output)
     if Path(settings.output).exists() and not settings.overwrite:
         raise CommandError(f"{settings.output} exists; pass --overwrite to replace it")
+    if getattr(args, "ray", None) is not None and settings.passes > 1:
+        raise CommandError("--passes goes over the whole clip several times: it does not combine with --ray")
     if getattr(args, "ray", None) is not None:  # --ray [ADDRESS]: vidstyle/scale/distributed.py
         return video_on_ray(args, settings, styles)
     if getattr(args, "segments", None) is not None or getattr(args, "lead_in", None) is not None:
