@@ -96,3 +96,31 @@ def test_bad_long_term_and_passes_options_are_one_line(tmp_path, capsys):
     assert "--long-term needs --init-mode flow" in err and "Traceback" not in err
     assert run_cli([*base, "--passes", "2"]) == 1
     assert "--passes needs a --temporal-weight" in capsys.readouterr().err
+
+
+def test_a_later_pass_does_not_tie_frames_across_a_cut(extractor, tmp_path):
+    from vidstyle.core.stylizer import Stylizer
+    from vidstyle.media.video_files import Frame
+    from vidstyle.video.chain import ChainRule
+    from vidstyle.video.passes import PassStore, later_pass
+    from vidstyle.video.workdir import WorkFolder
+
+    frames = [Frame(i, i, i / 10, image) for i, image in enumerate(pan_frames(3))]
+    store = PassStore(WorkFolder.open(tmp_path / "work", {}))
+    for i in range(3):
+        store.save(1, i, torch.full((1, 3, 32, 48), 0.1 * (i + 1)))
+    seen = []
+    stylizer = Stylizer(extractor, [as_tensor(stripes_image(32, 32))], loss=LossSettings(temporal_weight=1.0),
+                        model=ModelSettings(device="cpu"))
+
+    def record(content, init, iters, *, tol, temporal):
+        seen.append((init.clone(), temporal))
+        return Stylizer.stylize(stylizer, content, init, 0, tol=tol, temporal=temporal)
+
+    stylizer.stylize = record
+    later_pass(2, frames, stylizer, ChainRule("flow", 5, 2, 0.0), store, 0.5, "ultrafast", {}, cuts={1})
+    # Frame 1 starts a new shot. Backward: frame 2 (first, no neighbour), frame 1 (tied to 2), frame 0
+    # (its neighbour 1 is across the cut).
+    assert [t is None for _, t in seen] == [True, False, True]
+    assert torch.equal(seen[2][0], torch.full((1, 3, 32, 48), 0.1))  # frame 0 starts from its last pass
+    assert store.load(2, 0, torch.device("cpu")) is not None

@@ -110,6 +110,11 @@ class LongTermFrame:
     def motion(self) -> Motion | None:
         return self.decoded.motion
 
+    @property
+    def cut(self) -> bool:
+        """Whether a new shot starts here (if the decoder marks cuts)."""
+        return bool(getattr(self.decoded, "cut", False))
+
 
 def far_offsets(settings: VideoSettings) -> tuple[int, ...]:
     """The offsets beyond the previous frame, sorted (offset 1 is the chain's own temporal term)."""

@@ -106,17 +106,21 @@ def neighbour_motions(frames: Sequence[Frame], order: Sequence[int], flow_preset
 
 
 def first_pass(items: Iterable[ChainInput], stylizer: Stylizer, rule: ChainRule, store: PassStore,
-               memory: ChainMemory | None, redo: bool) -> tuple[list[Frame], dict[int, int], dict[int, bool]]:
+               memory: ChainMemory | None, redo: bool) -> tuple[list[Frame], set[int], dict[int, int], dict[int, bool]]:
     """The forward chain over ``items`` (all frames of the clip), each result kept in ``store``;
     frames already there are loaded, not redone (``redo`` False: later passes are done, only the
-    frames are needed). Returns the frames, and the iterations and cold flags of the frames done
-    here by position in the clip (the key of every stored result)."""
+    frames are needed). Returns the frames, the positions that start a new shot (if the decoder
+    marks cuts), and the iterations and cold flags of the frames done here, by position in the
+    clip (the key of every stored result)."""
     frames: list[Frame] = []
+    cuts: set[int] = set()
     iterations: dict[int, int] = {}
     colds: dict[int, bool] = {}
     previous: torch.Tensor | None = None
     for position, item in enumerate(items):
         frames.append(item.frame)
+        if getattr(item, "cut", False):
+            cuts.add(position)
         if not redo:
             continue
         done = store.load(1, position, stylizer.device)
@@ -127,26 +131,28 @@ def first_pass(items: Iterable[ChainInput], stylizer: Stylizer, rule: ChainRule,
         previous = done
         if memory is not None:
             memory.remember(item, done)
-    return frames, iterations, colds
+    return frames, cuts, iterations, colds
 
 
 def later_pass(number: int, frames: Sequence[Frame], stylizer: Stylizer, rule: ChainRule, store: PassStore,
-               delta: float, flow_preset: str, iterations: dict[int, int]) -> None:
+               delta: float, flow_preset: str, iterations: dict[int, int], cuts: set[int] = frozenset()) -> None:
     """Pass ``number`` > 1 over ``frames`` (keyed by position): each frame from :func:`blended_start` with the temporal
     loss against its neighbour's warp, its result kept in ``store`` (frames already there are
-    loaded); adds the iterations it runs to ``iterations``."""
+    loaded); adds the iterations it runs to ``iterations``. A frame whose neighbour lies across a
+    cut (``cuts``: positions that start a shot) starts from its last pass, without the temporal term."""
     order = pass_order(len(frames), number)
     flow_rule = dataclasses.replace(rule, init_mode="flow")  # later passes always follow the flow
     current: torch.Tensor | None = None
     with BackgroundIterator(neighbour_motions(frames, order, flow_preset), name="pass-flow") as motions:
-        for index, motion in zip(order, motions):
+        for k, (index, motion) in enumerate(zip(order, motions)):
             done = store.load(number, index, stylizer.device)
             if done is None:
                 last = store.load(number - 1, index, stylizer.device)
                 if last is None:
                     raise PassesError(f"pass {number - 1}'s result of frame {index} is missing from the work folder")
                 item = DecodedFrame(dataclasses.replace(frames[index], index=index), motion)
-                plan = plan_frame(item, current, flow_rule, stylizer.device)
+                across_cut = k > 0 and max(index, order[k - 1]) in cuts
+                plan = plan_frame(item, None if across_cut else current, flow_rule, stylizer.device)
                 init, temporal = last, None
                 if not plan.cold and plan.temporal is not None:
                     temporal = plan.temporal
@@ -169,11 +175,11 @@ def multi_pass(items: Iterable[ChainInput], stylizer: Stylizer, rule: ChainRule,
     passes = settings.passes
     count = store.frame_count()
     finished = max((p for p in range(1, passes + 1) if count is not None and store.complete(p, count)), default=0)
-    frames, iterations, colds = first_pass(items, stylizer, rule, store, memory, redo=finished == 0)
+    frames, cuts, iterations, colds = first_pass(items, stylizer, rule, store, memory, redo=finished == 0)
     store.set_frame_count(len(frames))
     finished = max(finished, 1)
     for number in range(finished + 1, passes + 1):
-        later_pass(number, frames, stylizer, rule, store, settings.pass_blend, settings.flow_preset, iterations)
+        later_pass(number, frames, stylizer, rule, store, settings.pass_blend, settings.flow_preset, iterations, cuts)
         store.drop(number - 1, len(frames))  # only the last complete pass is needed from now on
     for position in range(skip, len(frames)):
         image = store.load(passes, position, stylizer.device)
