@@ -24,6 +24,7 @@ from vidstyle.video.long_term import (
     check_long_term,
     closest_first_weights,
     combine_targets,
+    input_consistent,
     long_term_frames,
 )
 
@@ -66,6 +67,17 @@ def test_flows_against_earlier_frames_are_made_where_the_frames_exist():
     flow = items[4].motions[4].flow_back
     assert np.median(flow[..., 0][items[4].motions[4].mask > 0]) == pytest.approx(8, abs=1)
     assert items[4].index == 4 and items[4].image is frames[4] and items[4].frame is decoded[4].frame
+
+
+def test_a_far_warp_that_does_not_reproduce_the_input_is_rejected():
+    current = np.full((8, 12, 3), 100, np.uint8)
+    earlier = current.copy()
+    earlier[2:5, 6:9] = 200  # something else was there: a warp that claims otherwise is wrong
+    motion = Motion(np.zeros((8, 12, 2), np.float32), np.ones((8, 12), np.float32))
+    mask = input_consistent(motion, earlier, current).mask
+    assert mask[2:5, 6:9].max() == 0 and mask[:, :4].min() == 1 and mask[6:, :].min() == 1
+    # Within the tolerance (0.08 of the range) nothing is rejected.
+    assert input_consistent(motion, current + 15, current).mask.min() == 1
 
 
 def test_long_term_needs_flow_and_positive_offsets():

@@ -14,7 +14,8 @@ Three parts, each testable alone:
 
 * :func:`long_term_frames` wraps the decoder: the flows from each frame to the frames ``j``
   back (j > 1; offset 1 is the chain's own motion) are computed where it runs, the decode
-  thread, with its own DIS estimator;
+  thread, with its own DIS estimator, and their masks also reject pixels whose warped input does
+  not match (:func:`input_consistent`);
 * :func:`combine_targets` folds the per-offset targets into one ``(target, mask)`` pair with
   the same gradient, so the loss, the batched mode and the CUDA graphs keep their one
   temporal term;
@@ -31,6 +32,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import torch
 
@@ -121,6 +123,23 @@ def far_offsets(settings: VideoSettings) -> tuple[int, ...]:
     return tuple(sorted({j for j in settings.long_term if j > 1}))
 
 
+# A far frame's warp must also reproduce the input: a pixel whose warped input differs from the
+# current input by more than this (RGB in [0, 1], largest channel, 3x3 box blur against grain) is
+# rejected. DIS errors near a moving occluder pass the flow consistency check over several frames,
+# and a wrong far warp would hold the pixel to another object's look.
+_INPUT_TOLERANCE = 0.08
+
+
+def input_consistent(motion: Motion, earlier_rgb: np.ndarray, current_rgb: np.ndarray,
+                     tolerance: float = _INPUT_TOLERANCE) -> Motion:
+    """``motion`` with its mask also 0 where the earlier input, warped along it, does not match the
+    current input (largest channel difference, 3x3 box blur, above ``tolerance``)."""
+    earlier = torch.from_numpy(np.ascontiguousarray(earlier_rgb)).permute(2, 0, 1)[None].float() / 255
+    warped = warp(earlier, motion.flow_back)[0].permute(1, 2, 0).numpy()
+    change = cv2.blur(np.abs(warped - current_rgb.astype(np.float32) / 255).max(axis=2), (3, 3))
+    return Motion(motion.flow_back, motion.mask * (change < tolerance).astype(np.float32))
+
+
 def long_term_frames(frames: Iterable[DecodedFrame], offsets: Sequence[int], flow_preset: str) -> Iterator[LongTermFrame]:
     """``frames`` with their motion against the frames ``offsets`` back (those decoded here).
 
@@ -135,7 +154,8 @@ def long_term_frames(frames: Iterable[DecodedFrame], offsets: Sequence[int], flo
         motions = {}
         for j in offsets:
             if len(history) >= j:
-                motions[j] = motion_between(estimator, history[-j], item.image)
+                motions[j] = input_consistent(motion_between(estimator, history[-j], item.image), history[-j],
+                                              item.image)
         yield LongTermFrame(item, motions)
         history.append(item.image)
 
