@@ -26,6 +26,7 @@ def video_command(args: argparse.Namespace) -> int:
     """``vidstyle INPUT STYLE... [-o OUTPUT]``: stylize a video (an image INPUT falls through to image mode)."""
     from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, check_writable, load_image, load_init
     from ..media.video_files import probe
+    from ..video.long_term import check_long_term
     from ..video.pipeline import default_output, run_video, same_file
 
     output = args.output if args.output is not None else default_output(args.input, args.style[0])
@@ -44,6 +45,7 @@ def video_command(args: argparse.Namespace) -> int:
     check_writable(settings.output)
     if Path(settings.output).exists() and not settings.overwrite:
         raise CommandError(f"{settings.output} exists; pass --overwrite to replace it")
+    check_long_term(settings)  # also before a Ray run, which does not go through run_video
     if getattr(args, "ray", None) is not None and settings.passes > 1:
         raise CommandError("--passes goes over the whole clip several times: it does not combine with --ray")
     if getattr(args, "ray", None) is not None:  # --ray [ADDRESS]: vidstyle/scale/distributed.py

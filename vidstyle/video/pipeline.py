@@ -165,9 +165,10 @@ def run_video(
         out_of_memory = True
     except KeyboardInterrupt:
         encoder.finish()
+        done = (f"{folder.frames_done} frames" if settings.passes == 1 else
+                f"{folder.frames_done} frames of the output (and the frames each pass finished)")
         raise Interrupted(
-            f"interrupted after {folder.frames_done} frames; they are kept in {folder.path}: "
-            "run the same command again to resume"
+            f"interrupted after {done}; they are kept in {folder.path}: run the same command again to resume"
         ) from None
     except BaseException:
         encoder.abort()
