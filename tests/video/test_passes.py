@@ -113,9 +113,9 @@ def test_a_later_pass_does_not_tie_frames_across_a_cut(extractor, tmp_path):
     stylizer = Stylizer(extractor, [as_tensor(stripes_image(32, 32))], loss=LossSettings(temporal_weight=1.0),
                         model=ModelSettings(device="cpu"))
 
-    def record(content, init, iters, *, tol, temporal):
+    def record(content, init, iters, *, temporal, **kwargs):
         seen.append((init.clone(), temporal))
-        return Stylizer.stylize(stylizer, content, init, 0, tol=tol, temporal=temporal)
+        return Stylizer.stylize(stylizer, content, init, 0, temporal=temporal, **kwargs)
 
     stylizer.stylize = record
     later_pass(2, frames, stylizer, ChainRule("flow", 5, 2, 0.0), store, 0.5, "ultrafast", {}, cuts={1})

@@ -70,15 +70,17 @@ def stylize_image_file(settings: ImageSettings, quiet: bool) -> int:
     """Load, stylize (:func:`~vidstyle.core.stylize_image.stylize_image`), save, report."""
     from ..core.stylize_image import stylize_image
     from ..media.image_files import check_writable, load_image, load_init, save_image
+    from ..video.masks import load_mask_images
 
     # Every input is checked before the network is built: a typo should fail in a second.
     content = load_image(settings.content, "content")
     styles = [load_image(path, "style") for path in settings.style.paths]
+    masks = load_mask_images(settings.style.masks)
     check_writable(settings.output)
     init = load_init(settings.optim.init)
     bar, callback = iteration_bar(settings.optim.iters, quiet, "stylize")
     with bar:
-        done = stylize_image(content, styles, settings, init=init, progress=not quiet, callback=callback)
+        done = stylize_image(content, styles, settings, init=init, progress=not quiet, callback=callback, masks=masks)
     save_image(done.image, settings.output)
     if not quiet:
         result = done.result
@@ -129,6 +131,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     from ..settings import DEFAULT_SWEEP, SWEEPABLE, SweepSettings
     from ..tools.grids import save_grid
     from ..tools.sweep import check_axes, run_sweep, sweep_grid, sweep_picture
+    from ..video.masks import load_mask_images
 
     axes = tuple((name, getattr(args, name)) for name in SWEEPABLE if getattr(args, name) is not None)
     unswept = argparse.Namespace(**{**vars(args), **{name: None for name in SWEEPABLE}})
@@ -137,13 +140,14 @@ def sweep_command(args: argparse.Namespace) -> int:
                              loss=loss_settings(unswept), optim=optim_settings(args), model=model_settings(args))
     content = load_image(settings.content, "content")
     styles = [load_image(path, "style") for path in settings.style.paths]
+    masks = load_mask_images(settings.style.masks)
     check_writable(settings.output)
     init = load_init(settings.optim.init)
     grid = sweep_grid(settings.loss, settings.axes)
     cells, columns = sum(len(row) for row in grid), len(grid[0])
     runs = RunsBar(cells, settings.optim.iters, args.quiet, "sweep")
     with runs.bar:
-        sweep = run_sweep(settings, content, styles, init=init, progress=not args.quiet,
+        sweep = run_sweep(settings, content, styles, init=init, progress=not args.quiet, masks=masks,
                           on_cell=lambda r, c: runs.start(f"cell {r * columns + c + 1}/{cells}"),
                           callback=runs.callback)
     names = " + ".join(Path(p).name for p in settings.style.paths)

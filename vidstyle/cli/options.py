@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from typing import Any, NoReturn
 
 from ..errors import VidstyleError
@@ -95,6 +96,16 @@ def layer_weights(text: str) -> tuple[tuple[str, float], ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def content_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
+    """An option type: ``NAME:W,...`` content layers with weights."""
+    from ..core.features import parse_layer_weights
+
+    try:
+        return parse_layer_weights(text, "content")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def layer_name(text: str) -> str:
     """An option type: one VGG19 layer name."""
     from ..core.features import check_layer_name
@@ -160,6 +171,9 @@ def add_loss_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("loss (L = L_content + alpha * sum_l w_l L_style_l + beta * L_tv)")
     add_option(g, "--content-layer", type=layer_name, default=d.content_layer,
                help="layer for the content loss; deeper keeps less detail")
+    add_option(g, "--content-layers", type=content_layer_weights, default="--content-layer with weight 1",
+               help="several content layers with weights, NAME:W,... (e.g. relu4_2:1,relu3_2:0.5): the content term is "
+                    "the weighted sum of each layer's term; instead of --content-layer")
     add_option(g, "--style-layers", type=layer_weights, default=d.style_layers,
                help="style layers with weights, NAME:W,... (weight 1 if omitted); deeper layers give larger, more abstract patterns")
     add_option(g, "--alpha", type=positive_float, default=d.alpha,
@@ -168,6 +182,15 @@ def add_loss_options(parser: argparse.ArgumentParser) -> None:
                help="total-variation weight: higher means smoother. TV is a mean over pixels, so one value works at any resolution")
     add_option(g, "--gram", choices=("plain", "centered"), default=d.gram,
                help="Gram matrix F F^T/(HW); 'centered' subtracts each channel's mean first")
+    add_option(g, "--style-loss", choices=("gram", "w2"), default=d.style_loss,
+               help="style term per layer: 'gram' is ||G - A||^2/C^2 of the Gram matrices; 'w2' is the squared "
+                    "2-Wasserstein distance between Gaussian fits (mean and covariance) of the features, divided by C "
+                    "(as in crowsonkb's style-transfer-pytorch: truer colours and strokes; --gram is not used); "
+                    "the terms differ in scale, so retune --alpha")
+    g.add_argument("--normalize-gradients", action="store_true", default=None,
+                   help="divide each content and style layer's gradient by its L1 norm in the backward pass, so each "
+                        "layer pushes with exactly its weight whatever its scale (jcjohnson/neural-style's "
+                        "-normalize_gradients); the reported loss values are unchanged [default: off]")
     add_option(g, "--tv", choices=("l2", "l1", "pow"), default=d.tv,
                help="total variation: squared (l2) or absolute (l1) neighbour differences, or (dx^2+dy^2)^gamma (pow)")
     add_option(g, "--tv-gamma", type=positive_float, default=d.tv_gamma, help="exponent gamma of --tv pow")
@@ -222,6 +245,11 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     add_option(g, "--style-scale", type=positive_float, default=d.scale, help="style size relative to the content's")
     add_option(g, "--style-blend", type=float_list, default=d.blend,
                help="blend weights W1,W2,... for several style images")
+    g.add_argument("--style-mask", action="append", metavar="MASK", default=None,
+                   help="spatial control (Gatys et al. 2017): one mask per style image, in the same order (repeat the "
+                        "option); white is where that style paints, black where it does not (gray: partly). An image, "
+                        "or for videos also a video read frame by frame alongside the input; resized to the working "
+                        "size. Pixels no mask covers get no style term. Not with --style-blend [default: none]")
 
 
 def add_stylize_options(parser: argparse.ArgumentParser, iters_help: str = "iterations", *, colors: bool = True,
@@ -355,7 +383,10 @@ def fill_settings(cls: type, args: argparse.Namespace, names: dict[str, str] | N
 
 def loss_settings(args: argparse.Namespace) -> LossSettings:
     """LossSettings from parsed arguments (explicit option, else preset, else default)."""
-    return fill_settings(LossSettings, args)
+    if getattr(args, "content_layer", None) is not None and getattr(args, "content_layers", None) is not None:
+        raise CommandError("give --content-layer or --content-layers, not both")
+    settings = fill_settings(LossSettings, args)
+    return dataclasses.replace(settings, normalize_gradients=bool(settings.normalize_gradients))
 
 
 def optim_settings(args: argparse.Namespace) -> OptimSettings:
@@ -372,7 +403,15 @@ def model_settings(args: argparse.Namespace) -> ModelSettings:
 def style_settings(args: argparse.Namespace) -> StyleSettings:
     """StyleSettings from parsed arguments (``args.style`` holds the paths); bad blends are refused."""
     settings = fill_settings(StyleSettings, args, {"size": "style_size", "scale": "style_scale", "blend": "style_blend"},
-                     paths=tuple(args.style))
+                     paths=tuple(args.style), masks=tuple(getattr(args, "style_mask", None) or ()))
+    if settings.masks and len(settings.masks) != len(settings.paths):
+        raise CommandError(f"{len(settings.masks)} --style-mask files given for {len(settings.paths)} style images "
+                           "(one mask per style, in the same order)")
+    if settings.masks and settings.blend is not None:
+        raise CommandError("--style-mask and --style-blend exclude each other: each mask's region takes its own style")
+    for path in settings.masks:  # checked here too so that Ray runs fail before any task starts
+        if not os.path.isfile(path):
+            raise CommandError(f"style mask file not found: {path}")
     if settings.blend is not None and len(settings.blend) != len(settings.paths):
         raise CommandError(f"{len(settings.blend)} --style-blend weights given for {len(settings.paths)} style images")
     if settings.blend is not None and sum(settings.blend) <= 0:

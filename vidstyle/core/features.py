@@ -58,10 +58,11 @@ def network_depth(layers: Iterable[str]) -> int:
     return max(LAYER_INDEX[check_layer_name(name)] for name in layers) + 1
 
 
-def parse_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
+def parse_layer_weights(text: str, what: str = "style") -> tuple[tuple[str, float], ...]:
     """``"relu1_1:1,relu2_1:0.5,relu3_1"`` -> ``(("relu1_1", 1.0), ("relu2_1", 0.5), ("relu3_1", 1.0))``.
 
-    Raises ``ValueError`` on unknown layers, non-numeric or negative weights.
+    Raises ``ValueError`` on unknown layers, non-numeric or negative weights, or no layers
+    (``what`` names them: style or content).
     """
     result: list[tuple[str, float]] = []
     for item in (part.strip() for part in text.split(",")):
@@ -77,7 +78,7 @@ def parse_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
             raise ValueError(f"layer weight for {name} must be >= 0, not {weight_text}")
         result.append((name.strip(), weight))
     if not result:
-        raise ValueError("no style layers given")
+        raise ValueError(f"no {what} layers given")
     return tuple(result)
 
 

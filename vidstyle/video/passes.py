@@ -157,7 +157,8 @@ def later_pass(number: int, frames: Sequence[Frame], stylizer: Stylizer, rule: C
                 if not plan.cold and plan.temporal is not None:
                     temporal = plan.temporal
                     init = blended_start(last, temporal[0], temporal[1], delta)
-                result = stylizer.stylize(plan.content, init, rule.warm_budget(index), tol=rule.tol, temporal=temporal)
+                result = stylizer.stylize(plan.content, init, rule.warm_budget(index), tol=rule.tol, temporal=temporal,
+                                          masks=plan.masks)
                 store.save(number, index, result.image)
                 done = result.image
                 iterations[index] = iterations.get(index, 0) + result.iterations
