@@ -159,3 +159,37 @@ def test_long_term_runs_from_the_cli(tmp_path):
                     "--optimizer", "adam", "--quiet", "--device", "cpu", "--long-term", "1,2,4",
                     "--temporal-weight", "100"]) == 0
     assert len(list(read_frames(out))) == 5
+
+
+def test_a_killed_long_term_run_resumes_and_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    from vidstyle.core.stylizer import Stylizer as RealStylizer
+    from vidstyle.video.workdir import work_folder_for
+
+    style = tmp_path / "style.png"
+    cv2.imwrite(str(style), stripes_image(32, 32))
+    source = make_clip(tmp_path / "pan.mp4", images=pan_frames(7, step=2), audio=False, crf="10")
+    args = [source, style, "--weights", "random", "--iters", "3", "--warm-iters", "2", "--optimizer", "adam",
+            "--quiet", "--device", "cpu", "--long-term", "1,2,4", "--temporal-weight", "100", "--segment-frames", "2"]
+    original, calls = RealStylizer.stylize, {"n": 0}
+
+    def stylize(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 7:  # Ctrl-C on frame 6: frames 0-5 are kept (3 segments of 2)
+            raise KeyboardInterrupt
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(RealStylizer, "stylize", stylize)
+    out = tmp_path / "out.mp4"
+    assert run_cli([*args, "-o", out]) == 130
+    kept = sorted(p.name for p in work_folder_for(out).glob("long_term_*.npy"))
+    # Frame 6 needs frames 2, 4 and 5; frames 0 and 1 are dropped once frames up to 5 are safe.
+    assert kept == [f"long_term_00000{i}.npy" for i in range(2, 6)]
+    calls["n"] = -100
+    assert run_cli([*args, "-o", out]) == 0
+    assert calls["n"] == -100 + 1  # frame 6 only
+    monkeypatch.setattr(RealStylizer, "stylize", original)
+    whole = tmp_path / "whole.mp4"
+    assert run_cli([*args, "-o", whole]) == 0
+    resumed, uninterrupted = [f.image for f in read_frames(out)], [f.image for f in read_frames(whole)]
+    assert len(resumed) == len(uninterrupted) == 7
+    assert all(np.array_equal(a, b) for a, b in zip(resumed, uninterrupted))

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -41,6 +41,7 @@ from ..media.video_files import Frame
 from ..settings import VideoSettings
 from .chain import ChainInput, DecodedFrame, FramePlan
 from .flow import FlowEstimator, Motion, fill_masked, motion_between, warp
+from .workdir import WorkFolder
 
 
 class LongTermError(VidstyleError):
@@ -140,8 +141,10 @@ def input_consistent(motion: Motion, earlier_rgb: np.ndarray, current_rgb: np.nd
     return Motion(motion.flow_back, motion.mask * (change < tolerance).astype(np.float32))
 
 
-def long_term_frames(frames: Iterable[DecodedFrame], offsets: Sequence[int], flow_preset: str) -> Iterator[LongTermFrame]:
-    """``frames`` with their motion against the frames ``offsets`` back (those decoded here).
+def long_term_frames(frames: Iterable[DecodedFrame], offsets: Sequence[int], flow_preset: str,
+                     skip: int = 0) -> Iterator[LongTermFrame]:
+    """``frames`` with their motion against the frames ``offsets`` back (those decoded here);
+    frames numbered below ``skip`` are only remembered (a resumed run decodes a few before its first).
 
     A generator meant to run in the decode thread, after :func:`~vidstyle.video.chain.decode_frames`:
     the estimator is made in that thread. A frame with fewer than ``j`` frames before it (in
@@ -156,14 +159,22 @@ def long_term_frames(frames: Iterable[DecodedFrame], offsets: Sequence[int], flo
             if len(history) >= j:
                 motions[j] = input_consistent(motion_between(estimator, history[-j], item.image), history[-j],
                                               item.image)
-        yield LongTermFrame(item, motions)
+        if item.index >= skip:
+            yield LongTermFrame(item, motions)
         history.append(item.image)
 
 
-def with_long_term(frames: Iterable[DecodedFrame], settings: VideoSettings) -> Iterable[DecodedFrame] | Iterator[LongTermFrame]:
-    """The decoder's frames as the run needs them: unchanged without ``--long-term``."""
+def with_long_term(frames: Iterable[DecodedFrame], settings: VideoSettings,
+                   skip: int = 0) -> Iterable[DecodedFrame] | Iterator[LongTermFrame]:
+    """The decoder's frames as the run needs them: unchanged without ``--long-term``; with it,
+    frames below ``skip`` (decoded from :func:`lead_in` frames earlier) are only remembered."""
     offsets = far_offsets(settings)
-    return long_term_frames(frames, offsets, settings.flow_preset) if offsets else frames
+    return long_term_frames(frames, offsets, settings.flow_preset, skip) if offsets else frames
+
+
+def lead_in(settings: VideoSettings, skip: int) -> int:
+    """How many frames before ``skip`` a resumed run decodes for its long-term flows."""
+    return min(skip, max(far_offsets(settings), default=0))
 
 
 @dataclass(eq=False)
@@ -177,6 +188,7 @@ class LongTermMemory:
 
     offsets: tuple[int, ...]
     outputs: dict[int, torch.Tensor] = field(default_factory=dict)
+    on_keep: Callable[[int, torch.Tensor], None] | None = None  # e.g. save it for a resumed run
 
     def remember(self, item: ChainInput, image: torch.Tensor) -> None:
         """Keep ``image``, the stylization of ``item``, for the frames ``offsets`` ahead."""
@@ -185,6 +197,8 @@ class LongTermMemory:
     def keep(self, index: int, image: torch.Tensor) -> None:
         """Keep the stylized frame ``index`` (e.g. a resumed run's last frame)."""
         self.outputs[index] = image
+        if self.on_keep is not None:
+            self.on_keep(index, image)
         horizon = index - max(self.offsets, default=1)
         for old in [k for k in self.outputs if k <= horizon]:
             del self.outputs[old]
@@ -220,3 +234,31 @@ def long_term_memory(settings: VideoSettings) -> LongTermMemory | None:
     """The memory of a run with ``--long-term`` offsets beyond 1, else None."""
     offsets = far_offsets(settings)
     return LongTermMemory(offsets) if offsets else None
+
+
+def kept_name(index: int) -> str:
+    """The work-folder array that keeps stylized frame ``index`` for a resumed long-term run."""
+    return f"long_term_{index:06d}"
+
+
+def kept_memory(settings: VideoSettings, folder: WorkFolder, skip: int, device: torch.device) -> LongTermMemory | None:
+    """The run's :class:`LongTermMemory` (None without ``--long-term``), keeping every stylized
+    frame in ``folder`` (exactly, float32) and holding the kept frames before ``skip`` (a resumed
+    run), so that it equals an uninterrupted one. Old frames go with :func:`forget_kept`."""
+    memory = long_term_memory(settings)
+    if memory is None:
+        return None
+    for index in range(skip - max(memory.offsets), skip):
+        array = folder.load_array(kept_name(index)) if index >= 0 else None
+        if array is not None:
+            memory.keep(index, torch.from_numpy(array).to(device))
+    memory.on_keep = lambda index, image: folder.save_array(kept_name(index), image.detach().cpu().numpy())
+    return memory
+
+
+def forget_kept(settings: VideoSettings, folder: WorkFolder, done: int) -> None:
+    """Drop the kept frames a run resumed after ``done`` finished frames no longer needs."""
+    first_needed = done - max(far_offsets(settings), default=0)
+    for path in folder.path.glob("long_term_*.npy"):
+        if int(path.stem.rsplit("_", 1)[1]) < first_needed:
+            folder.remove_array(path.stem)

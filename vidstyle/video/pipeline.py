@@ -27,7 +27,7 @@ from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
 from .chain import decode_frames, stylize_frames, video_flow_preset, video_look, video_rule, video_styles
 from .encode import SegmentDone, StylizedFrame, video_encoder
-from .long_term import check_long_term, long_term_memory, with_long_term
+from .long_term import check_long_term, forget_kept, kept_memory, lead_in, long_term_memory, with_long_term
 from .passes import check_passes, multi_pass
 from .threads import BackgroundConsumer, BackgroundIterator
 from .workdir import WorkFolder, file_fingerprint, flatten, work_folder_for
@@ -128,14 +128,17 @@ def run_video(
 
     decoded = decode_frames(
         settings.input, (width, height), start=settings.start, duration=settings.duration,
-        max_frames=settings.max_frames, skip=0 if settings.passes > 1 else skip, flow_preset=video_flow_preset(settings),
+        max_frames=settings.max_frames, skip=0 if settings.passes > 1 else skip - lead_in(settings, skip),
+        flow_preset=video_flow_preset(settings),
     )
-    memory = long_term_memory(settings)
-    if memory is not None and previous is not None:
-        memory.keep(skip - 1, previous)  # what a resumed run knows of the frames before it
+    # Multi-pass keeps its own per-frame results; a single pass keeps the frames long-term needs.
+    memory = (long_term_memory(settings) if settings.passes > 1
+              else kept_memory(settings, folder, skip, stylizer.device))
 
     def record(segment: SegmentDone) -> None:
         folder.add_segment(segment.path, segment.first, segment.count, segment.last_stylized, segment.end_time)
+        if memory is not None and settings.passes == 1:
+            forget_kept(settings, folder, segment.first + segment.count)
 
     encoder = BackgroundConsumer(video_encoder(
         settings, info, look=video_look(settings, folder.load_array("palette")), segment_frames=settings.segment_frames,
@@ -146,7 +149,8 @@ def run_video(
     decode_error: VideoError | None = None
     out_of_memory = False
     try:
-        with BackgroundIterator(with_long_term(decoded, settings), maxsize=settings.queue_size, name="decoder") as frames:
+        with BackgroundIterator(with_long_term(decoded, settings, 0 if settings.passes > 1 else skip),
+                                maxsize=settings.queue_size, name="decoder") as frames:
             clock = time.perf_counter()
             chain = (multi_pass(frames, stylizer, rule, settings, folder, memory, skip) if settings.passes > 1
                      else stylize_frames(frames, stylizer, rule, previous, memory))
