@@ -168,7 +168,7 @@ def test_a_regions_style_term_sees_only_its_region(shallow, kind):
         assert abs(after[0, 1].item() - before[0, 1].item()) > 1e-3 * abs(before[0, 1].item()), name
 
 
-def test_masked_stylizer_terms_are_the_sum_of_the_regions_terms(shallow):
+def test_masked_stylizer_terms_are_the_area_weighted_sum_of_the_regions_terms(shallow):
     content = as_tensor(structured_image(32, 48))
     style_a, style_b = as_tensor(stripes_image(32, 32)), as_tensor(stripes_image(24, 40, seed=4))
     loss = LossSettings(content_layer="relu3_1", style_layers=tuple((n, 1.0) for n in SHALLOW), beta=0.0)
@@ -178,8 +178,9 @@ def test_masked_stylizer_terms_are_the_sum_of_the_regions_terms(shallow):
     features = shallow(content)
     full = halves(32, 48)
     for name in SHALLOW:
-        expected = sum(style_loss(gram_matrix(features[name], mask=full[:, r:r + 1])[:, 0],
-                                  gram_matrix(shallow(resize_long_side(s, 48))[name]))  # styles at the content's size
+        # each half weighs half: a region's term times its share of the frame
+        expected = sum(0.5 * style_loss(gram_matrix(features[name], mask=full[:, r:r + 1])[:, 0],
+                                        gram_matrix(shallow(resize_long_side(s, 48))[name]))  # styles at content size
                        for r, s in enumerate((style_a, style_b)))
         assert terms[f"style/{name}"].item() == pytest.approx(expected.item(), rel=1e-4)
     with pytest.raises(ValueError, match="3 style masks for 2 style images"):
@@ -187,6 +188,20 @@ def test_masked_stylizer_terms_are_the_sum_of_the_regions_terms(shallow):
     with pytest.raises(ValueError, match="exclude each other"):
         Stylizer(shallow, [style_a, style_b], loss=loss, model=CPU,
                  style=StyleSettings(masks=("a.png", "b.png"), blend=(1.0, 1.0)))
+
+
+def test_an_all_white_mask_equals_no_mask_and_empty_regions_add_nothing(shallow):
+    content = as_tensor(structured_image(32, 48))
+    style = as_tensor(stripes_image(32, 32))
+    loss = LossSettings(content_layer="relu3_1", style_layers=tuple((n, 1.0) for n in SHALLOW), beta=0.0)
+    plain = Stylizer(shallow, [style], loss=loss, model=CPU)
+    plain.set_targets(content)
+    masked = Stylizer(shallow, [style, style], loss=loss, model=CPU)
+    white, black = torch.ones(1, 1, 32, 48), torch.zeros(1, 1, 32, 48)
+    masked.set_targets(content, masks=torch.cat([white, black], dim=1))
+    unmasked_terms, masked_terms = plain.loss_terms(content), masked.loss_terms(content)
+    for name in SHALLOW:
+        assert masked_terms[f"style/{name}"].item() == pytest.approx(unmasked_terms[f"style/{name}"].item(), rel=1e-4)
 
 
 # -- content layers ------------------------------------------------------------------------

@@ -65,3 +65,21 @@ def test_bad_images_are_refused_before_any_work(image, message):
     with pytest.raises(ValueError) as caught:
         vidstyle.stylize(image, stripes_image(8, 8), device="cpu", weights="random")
     assert message in str(caught.value)
+
+
+def test_style_masks_reach_the_one_call_api(extractor, tmp_path):
+    """Two styles with complementary masks differ from the same styles blended without masks."""
+    photo, red, blue = structured_image(24, 32), np.zeros((16, 16, 3), np.uint8), np.zeros((16, 16, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 255, 255
+    left = np.zeros((24, 32), np.uint8)
+    left[:, :16] = 255
+    paths = []
+    for name, mask in (("left.png", left), ("right.png", 255 - left)):
+        cv2.imwrite(str(tmp_path / name), mask)
+        paths.append(str(tmp_path / name))
+    options = dict(TINY, alpha=1e4, iters=8)
+    blended = vidstyle.stylize(photo, [red, blue], extractor=extractor, **options)
+    masked = vidstyle.stylize(photo, [red, blue], extractor=extractor, masks=tuple(paths), **options)
+    assert not np.array_equal(blended, masked)
+    with pytest.raises(TypeError, match="sets 'paths' itself"):
+        vidstyle.stylize(photo, red, paths=("x.png",), **TINY)

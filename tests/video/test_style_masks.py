@@ -108,3 +108,21 @@ def test_a_video_run_paints_two_regions_with_two_styles(mask_files, tmp_path):
     for image in frames:
         difference = image[..., 0] - image[..., 2]
         assert difference[:, :20].mean() > 30 and difference[:, 28:].mean() < -30  # red left, blue right
+
+
+def test_a_resumed_run_notices_an_edited_mask_file(tmp_path):
+    """The run's identity holds mask files by content, so editing one never resumes old frames."""
+    import dataclasses
+
+    from vidstyle.settings import VideoSettings
+    from vidstyle.video.pipeline import run_identity
+
+    clip, style, mask = tmp_path / "in.mp4", tmp_path / "style.png", tmp_path / "mask.png"
+    clip.write_bytes(b"clip"), style.write_bytes(b"style"), mask.write_bytes(b"white")
+    settings = VideoSettings(input=str(clip), output=str(tmp_path / "out.mp4"))
+    settings = dataclasses.replace(settings, style=dataclasses.replace(settings.style, paths=(str(style),),
+                                                                       masks=(str(mask),)))
+    before = run_identity(settings, "random")
+    assert run_identity(settings, "random") == before
+    mask.write_bytes(b"black")
+    assert run_identity(settings, "random") != before

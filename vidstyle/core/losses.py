@@ -34,6 +34,11 @@ def downsample_mask(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(_fp32(mask), size=tuple(size), mode="area")
 
 
+def region_shares(mask: torch.Tensor) -> torch.Tensor:
+    """Masks (B or 1, R, h, w) -> each region's share of the frame (B or 1, R): its mean."""
+    return _fp32(mask).mean(dim=(-2, -1))
+
+
 def _region_weights(mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Masks (B or 1, R, h, w) -> per-position weights (B or 1, R, h w) summing to 1 per region."""
     flat = mask.flatten(2)
@@ -395,12 +400,14 @@ class StyleTransferLoss(nn.Module):
         return normalize_gradient(features, weight) if self.normalize_gradients else features
 
     def style_term(self, features: torch.Tensor, target: StyleTarget, mask: torch.Tensor | None) -> torch.Tensor:
-        """One style layer's term per image (summed over regions when masked)."""
+        """One style layer's term per image; with masks, the regions' terms weighted by their
+        share of the frame at this layer, so a full mask equals no mask, complementary masks
+        press as hard as one style does, and an empty region adds nothing."""
         if self.style_loss_kind == "w2":
             term = w2_style_loss(moment_matrix(features, mask), target)
         else:
             term = style_loss(gram_matrix(features, self.gram_kind == "centered", mask), target[0])
-        return term.sum(dim=1) if mask is not None else term
+        return (term * region_shares(mask)).sum(dim=1) if mask is not None else term
 
     def forward(self, features: Mapping[str, torch.Tensor], image: torch.Tensor,
                 targets: LossTargets | None = None) -> dict[str, torch.Tensor]:

@@ -14,8 +14,9 @@ from ..core.features import VGGFeatures
 from ..core.keywords import settings_from_options
 from ..core.stylize_image import stylize_image
 from ..core.tensors import image_batch, to_tensor, to_uint8
-from ..media.image_files import load_image
+from ..media.image_files import load_image, load_init
 from ..settings import ImageSettings
+from ..video.masks import load_mask_images
 
 ImageLike = Union[str, "os.PathLike[str]", np.ndarray, torch.Tensor]
 
@@ -51,13 +52,17 @@ def stylize(image: ImageLike, style: ImageLike | Sequence[ImageLike], *, extract
     loaded network to reuse across calls (or a small one in tests); otherwise the weights
     are loaded per call (``weights="auto"``: ImageNet VGG19 from the torch hub cache).
     """
-    settings = settings_from_options(ImageSettings, options, caller="stylize", reserved=("content", "output"))
+    settings = settings_from_options(ImageSettings, options, caller="stylize", reserved=("content", "output", "paths"))
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles:
         raise ValueError("at least one style image is needed")
     content = as_image_tensor(image, "image")
     style_tensors = [as_image_tensor(s, "style image") for s in styles]
-    result = stylize_image(content, style_tensors, settings, extractor=extractor, progress=progress).image
+    # Files are read before the network loads, so a typo fails at once (as on the CLI).
+    masks = load_mask_images(settings.style.masks)
+    init = load_init(settings.optim.init)
+    result = stylize_image(content, style_tensors, settings, init=init, extractor=extractor, progress=progress,
+                           masks=masks).image
     if not isinstance(image, torch.Tensor):
         return to_uint8(result)
     out = result.to(image.device)

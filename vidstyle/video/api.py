@@ -22,7 +22,7 @@ def video_settings_from(input: PathLike, style: PathLike | Sequence[PathLike], o
                         options: dict[str, Any]) -> VideoSettings:
     """The :class:`~vidstyle.settings.VideoSettings` of a call: the defaults, ``options`` by name
     (see :mod:`vidstyle.core.keywords`), and ``tol`` for the optimiser too, as the CLI does."""
-    settings = settings_from_options(VideoSettings, options, caller="stylize_video", reserved=("input", "output"))
+    settings = settings_from_options(VideoSettings, options, caller="stylize_video", reserved=("input", "output", "paths"))
     paths = tuple(str(p) for p in (style if isinstance(style, (list, tuple)) else [style]))
     return dataclasses.replace(settings, input=str(input), output=str(output),
                                style=dataclasses.replace(settings.style, paths=paths),

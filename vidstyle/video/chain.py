@@ -34,6 +34,7 @@ from ..core.optimize import ProgressCallback
 from ..core.stylizer import Stylizer, StylizeResult, Temporal
 from ..core.tensors import to_tensor
 from ..media.image_files import load_init
+from ..media.seeking import SeekChecks
 from ..media.video_files import Frame, read_frames
 from ..settings import INIT_MODES, CartoonSettings, VideoSettings
 from .flow import FlowEstimator, Motion, fill_masked, motion_between, warp
@@ -80,6 +81,7 @@ def decode_frames(
     skip: int = 0,
     flow_preset: str | None = None,
     index_offset: int = 0,
+    seeks: SeekChecks | None = None,
 ) -> Iterator[DecodedFrame]:
     """Frames at ``size``, from index ``skip`` on, with their :class:`Motion` if ``flow_preset``.
 
@@ -87,10 +89,11 @@ def decode_frames(
     from the frame before it. ``index_offset`` is added to every frame number (a range decoded
     from a seek point, numbered as in the whole run). Meant to run in the decode thread: the
     flow estimator is made here, in that thread (OpenCV's DIS object is not thread-safe).
+    ``seeks``: the run's seek verdicts (:func:`~vidstyle.media.video_files.read_frames`).
     """
     estimator = FlowEstimator(flow_preset) if flow_preset else None
     previous: Frame | None = None
-    for frame in read_frames(path, size=size, start=start, duration=duration, max_frames=max_frames):
+    for frame in read_frames(path, size=size, start=start, duration=duration, max_frames=max_frames, seeks=seeks):
         if frame.index >= skip:
             motion = None
             if estimator is not None and previous is not None:
@@ -271,14 +274,15 @@ def video_look(settings: VideoSettings, palette: np.ndarray | None = None) -> Fr
     return FrameLook(preserve_method(settings.style), settings.cartoon, palette)
 
 
-def video_styles(settings: VideoSettings, styles: Sequence[torch.Tensor], size: tuple[int, int]) -> list[torch.Tensor]:
+def video_styles(settings: VideoSettings, styles: Sequence[torch.Tensor], size: tuple[int, int],
+                 seeks: SeekChecks | None = None) -> list[torch.Tensor]:
     """The style images as the network sees them in this run: with ``--preserve-colors``, matched
     to the clip's first frame at the processing ``size`` = (w, h) (luminance statistics, or colour
     mean and covariance), once per run."""
     method = preserve_method(settings.style)
     if method is None:
         return list(styles)
-    first = next(read_frames(settings.input, size=size, start=settings.start, max_frames=1), None)
+    first = next(read_frames(settings.input, size=size, start=settings.start, max_frames=1, seeks=seeks), None)
     if first is None:
         return list(styles)
     return color_inputs(method, to_tensor(first.image), styles)[1]
