@@ -122,6 +122,9 @@ MAX_AUTO_SIZE = 512
 
 INIT_MODES = ("independent", "prev", "flow")
 
+# How --preserve-colors works (here, not in core/colors.py, so the CLI can list them without torch).
+COLOR_METHODS = ("luminance", "histogram")
+
 
 @dataclass(frozen=True)
 class VideoSettings:

@@ -10,10 +10,10 @@ import torch
 from clips import make_clip
 from helpers import pan_frames, run_cli, stripes_image
 
+from vidstyle.media.style_masks import StyleMasks
 from vidstyle.media.video_files import Frame, read_frames
 from vidstyle.settings import StyleSettings, VideoSettings
 from vidstyle.video.chain import ChainRule, DecodedFrame, plan_frame, stylize_frames, video_rule
-from vidstyle.video.masks import StyleMasks
 
 CPU = torch.device("cpu")
 W, H = 48, 32

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from ..errors import VidstyleError
 from ..settings import (
+    COLOR_METHODS,
     INIT_MODES,
     PRESETS,
     ImageSettings,
@@ -37,7 +38,22 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-FORMATTER = argparse.HelpFormatter
+class Formatter(argparse.HelpFormatter):
+    """argparse's formatter, but lines never break inside --option-names or post-process."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        return textwrap.fill(self._whitespace_matcher.sub(" ", text).strip(), width, initial_indent=indent,
+                             subsequent_indent=indent, break_on_hyphens=False)
+
+
+FORMATTER = Formatter
 
 
 def _default_text(value: Any) -> str:
@@ -272,21 +288,63 @@ def add_stylize_options(parser: argparse.ArgumentParser, iters_help: str = "iter
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """The general group: --preset, --quiet, --debug."""
+    """The general group: --preset, -q/-v, --debug."""
     g = parser.add_argument_group("general")
     from ..settings import describe_preset
 
     g.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="a bundle of settings (" + "; ".join(f"{k}: {describe_preset(k)}" for k in sorted(PRESETS))
-                   + "); explicit options override it")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
+                   help="a bundle of settings that fills in the options you do not give (each preset's "
+                        "values: at the end of this help)")
+    # The long preset descriptions go last, so they do not push the essentials down.
+    parser.epilog = "presets: " + "; ".join(f"{k}: {describe_preset(k)}" for k in sorted(PRESETS)) + "."
+    add_verbosity_options(g)
     g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+
+def add_verbosity_options(group: argparse._ActionsContainer) -> None:
+    """-q/--quiet and -v/--verbose: three levels of messages on stderr (see :func:`verbosity`)."""
+    group.add_argument("-q", "--quiet", action="store_true",
+                       help="only warnings and errors: no plan, progress bars or summary")
+    group.add_argument("-v", "--verbose", action="count", default=0,
+                       help="more detail: a line per video frame (cold or warm, iterations, loss, seconds)")
+
+
+def verbosity(args: argparse.Namespace) -> int:
+    """-1 with -q (warnings and errors only), 0 by default (plan, bars, summary), 1+ with -v."""
+    return -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0) or 0
+
+
+def add_json_option(group: argparse._ActionsContainer) -> None:
+    """--json: the run report on stdout (what ``vidstyle eval`` prints), messages stay on stderr."""
+    group.add_argument("--json", action="store_true",
+                       help="print the run report as JSON on stdout (frames, iterations, seconds, output path)")
+
+
+def essentials_group(parser: argparse.ArgumentParser, flags: tuple[str, ...],
+                     title: str = "the essentials") -> argparse._ArgumentGroup:
+    """Move the positionals and ``flags`` (already added) into one group shown first in --help.
+
+    Shared option groups add the options; this only changes where --help lists them.
+    """
+    group = parser.add_argument_group(title)
+    parser._action_groups.remove(group)
+    parser._action_groups.insert(0, group)
+    wanted = [action for action in parser._actions if not action.option_strings]
+    wanted += [parser._option_string_actions[flag] for flag in flags if flag in parser._option_string_actions]
+    for action in wanted:
+        for other in parser._action_groups:
+            if action in other._group_actions:
+                other._group_actions.remove(action)
+        group._group_actions.append(action)
+    return group
+
+
+ESSENTIALS = ("--output", "--preset", "--size", "--alpha", "--device", "--iters", "--warm-iters", "--preview",
+              "--json")
 
 
 def add_color_options(parser: argparse.ArgumentParser) -> None:
     """The colour group: --preserve-colors and its method."""
-    from ..core.colors import COLOR_METHODS
-
     g = parser.add_argument_group("colour")
     g.add_argument("--preserve-colors", action=argparse.BooleanOptionalAction, default=None,
                    help="keep the content's colours (Gatys et al. 2016) [default: off]")
@@ -311,8 +369,9 @@ def add_cartoon_options(parser: argparse.ArgumentParser) -> None:
                help="outline darkness (0: none, 1: black)")
 
 
-def add_video_options(parser: argparse.ArgumentParser) -> None:
-    """The video group: size, budgets, init mode, flow, encoder, range, segments, overwrite/resume."""
+def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = False) -> None:
+    """The video group: size, budgets, init mode, flow, encoder, range, segments, overwrite/resume
+    (``frame_numbers``: also --start-frame)."""
     d = VideoSettings()
     g = parser.add_argument_group("video")
     add_option(g, "--size", type=positive_int, default=d.size,
@@ -348,9 +407,15 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-audio", dest="audio", action="store_false", default=None, help="drop the audio (default: copy it unchanged)")
     add_option(g, "--start", type=positive_float, default=d.start, help="start at this time in seconds")
     add_option(g, "--duration", type=positive_float, default=d.duration, help="stylize this many seconds")
-    add_option(g, "--max-frames", type=positive_int, default=d.max_frames, help="stylize at most this many frames")
+    add_option(g, "--frames", "--max-frames", dest="max_frames", metavar="N", type=positive_int,
+               default=d.max_frames,
+               help="stylize at most this many frames (fewer if the clip ends first)")
     add_option(g, "--segment-frames", type=positive_int, default=d.segment_frames,
                help="frames per resumable segment in the work folder")
+    if frame_numbers:
+        g.add_argument("--start-frame", type=nonnegative_int, default=None, metavar="N",
+                       help="start at frame N (counted from 0; not with --start); --duration and --frames then "
+                            "count from there [default: 0]")
     g.add_argument("--overwrite", action="store_true", default=None, help="replace an existing OUTPUT")
     g.add_argument("--resume", action="store_true", default=None,
                    help="insist on resuming an interrupted run (a plain rerun with the same settings resumes too)")

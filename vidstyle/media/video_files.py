@@ -419,7 +419,14 @@ def _encoder_available(name: str) -> bool:
 
 
 def open_input(path: str):
-    """``av.open`` for reading, with our error messages for the expected failures."""
+    """``av.open`` for reading, with our error messages for the expected failures.
+
+    A numbered pattern (``frames/%05d.png``) opens that folder of frames as a video stream.
+    """
+    from .frame_sources import is_frame_pattern, open_frame_folder
+
+    if is_frame_pattern(path) and not os.path.exists(path):
+        return open_frame_folder(path)
     if not os.path.exists(path):
         raise VideoError(f"{path}: no such file")
     if os.path.isdir(path):

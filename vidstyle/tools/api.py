@@ -15,8 +15,8 @@ from ..core.keywords import settings_from_options
 from ..core.stylize_image import stylize_image
 from ..core.tensors import image_batch, to_tensor, to_uint8
 from ..media.image_files import load_image, load_init
+from ..media.style_masks import load_mask_images
 from ..settings import ImageSettings
-from ..video.masks import load_mask_images
 
 ImageLike = Union[str, "os.PathLike[str]", np.ndarray, torch.Tensor]
 

@@ -10,7 +10,7 @@ stylize through it. For each frame (:func:`plan_frame`):
    it is (``prev``) or warped along the flow with the regions the mask rejects filled from the
    content (``flow``);
 3. the temporal target: that warped previous output and its mask (used when the temporal
-   weight is set), and the frame's style masks (``--style-mask``, :mod:`vidstyle.video.masks`);
+   weight is set), and the frame's style masks (``--style-mask``, :mod:`vidstyle.media.style_masks`);
 4. the budget: ``cold_iters``, ``warm_iters``, or the keyframe schedule;
 
 and at encode time the look (:class:`FrameLook`): the content's colours back, then the cartoon
@@ -35,10 +35,10 @@ from ..core.stylizer import Stylizer, StylizeResult, Temporal
 from ..core.tensors import to_tensor
 from ..media.image_files import load_init
 from ..media.seeking import SeekChecks
+from ..media.style_masks import StyleMasks
 from ..media.video_files import Frame, read_frames
 from ..settings import INIT_MODES, CartoonSettings, VideoSettings
 from .flow import FlowEstimator, Motion, fill_masked, motion_between, warp
-from .masks import StyleMasks
 
 
 class ChainInput(Protocol):

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import torch
 
-from ..media.image_files import ImageError, read_image
-from ..media.video_files import Frame, is_video_file, read_frames
+from .image_files import ImageError, read_image
+from .video_files import Frame, is_video_file, read_frames
 
 
 def mask_array(image: np.ndarray) -> np.ndarray:
