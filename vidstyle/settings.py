@@ -159,6 +159,9 @@ class VideoSettings:
     fill: str = "residual"  # what regions the flow mask rejects start from: "content" or "residual" (catchup.py)
     catch_up_gain: float = 0.0  # warm budget += gain x rejected share x (iters - warm_iters); 0: fixed budget
     catch_up_margin: float = 0.1  # > 0: warm frames go on while style loss > (1 + margin) x the cold frame's
+    long_term: tuple[int, ...] = ()  # frame offsets of Ruder's long-term temporal loss, e.g. (1, 2, 4); () off
+    passes: int = 1  # > 1: Ruder's multi-pass (alternating backward and forward passes over the whole clip)
+    pass_blend: float = 0.5  # delta of the multi-pass start: how much of the neighbour's warp replaces the last pass
     codec: str = "libx264"
     crf: int | None = None  # None: SMALL_CRF below SMALL_OUTPUT_SIDE px (short side), else LARGE_CRF
     pix_fmt: str = "auto"  # "auto": yuv444p below SMALL_OUTPUT_SIDE px with libx264, else yuv420p; or a name

@@ -147,6 +147,17 @@ def float_list(text: str) -> tuple[float, ...]:
     return values
 
 
+def offset_list(text: str) -> tuple[int, ...]:
+    """An option type: comma-separated positive frame offsets, e.g. ``1,2,4``."""
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of frame offsets") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive frame offsets, e.g. 1,2,4")
+    return tuple(sorted(set(values)))
+
+
 def unit_float(text: str) -> float:
     """An option type: a number in [0, 1]."""
     value = positive_float(text)
@@ -404,6 +415,16 @@ def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = 
                help="a warm frame's budget grows by this x its rejected share x (--iters - --warm-iters)")
     g.add_argument("--no-scene-detect", dest="scene_detect", action="store_false", default=None,
                    help="no shot detection: every frame after the first is warm-started, across cuts too")
+    add_option(g, "--long-term", type=offset_list, metavar="J", default=d.long_term,
+               help="long-term consistency (Ruder et al. 2016): also tie each frame to the stylized frames these "
+                    "offsets back, e.g. 1,2,4, each pixel to the closest one that saw it, so a region hidden for a "
+                    "few frames comes back as it was (needs --init-mode flow and a --temporal-weight)")
+    add_option(g, "--passes", type=positive_int, default=d.passes,
+               help="offline multi-pass (Ruder et al. 2016): after the forward chain, N-1 more passes over the "
+                    "whole clip, alternately backward and forward, each frame restarted from a blend of its last "
+                    "pass and its neighbour's warp, with the temporal loss; keeps one result per frame on disk")
+    add_option(g, "--pass-blend", type=unit_float, default=d.pass_blend,
+               help="with --passes: share of the neighbour's warp in each later pass's start (Ruder's delta)")
     add_option(g, "--codec", default=d.codec, help="video encoder (libx264 falls back to mpeg4 if missing)")
     add_option(g, "--crf", type=int, default=d.crf,
                help=f"encoder quality (lower is better and larger); default: {SMALL_CRF} for outputs under "

@@ -305,12 +305,22 @@ def plan_frame(item: ChainInput, previous: torch.Tensor | None, rule: ChainRule,
                      rejected=rejected)
 
 
-def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor | None, rule: ChainRule,
+class ChainMemory(Protocol):
+    """What a chain may remember beyond the previous frame (e.g.
+    :class:`vidstyle.video.long_term.LongTermMemory`): it revises each plan and sees each result."""
+
+    def revise(self, item: ChainInput, plan: FramePlan) -> FramePlan: ...
+
+    def remember(self, item: ChainInput, image: torch.Tensor) -> None: ...
+
+
+def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor | None,
+                  rule: ChainRule, memory: ChainMemory | None = None,
                   callback: ProgressCallback | None = None, *, reference: float | None = None,
                   previous_content: torch.Tensor | None = None) -> tuple[StylizeResult, bool]:
     """Stylize one frame of the chain: ``(result, cold)``; ``result.image`` is the next ``previous``.
-    ``callback(iteration, loss)`` is called at every check of the optimisation (the webcam reads
-    its keys there).
+    ``memory`` (long-term consistency) revises the plan; ``callback(iteration, loss)`` is called at
+    every check of the optimisation (the webcam reads its keys there).
 
     ``reference``: the style level of the shot's cold frame (:func:`frame_style_level`); with
     ``rule.catch_up_margin`` a warm frame above ``(1 + margin)`` x it gets more iterations (see
@@ -318,6 +328,8 @@ def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor |
     ``rule.fill == "residual"``).
     """
     plan = plan_frame(item, previous, rule, stylizer.device, previous_content)
+    if memory is not None:
+        plan = memory.revise(item, plan)
     # (a duck-typed stylizer without a loss module, e.g. a test's fake, has no temporal term to scale)
     if rule.temporal_relative and plan.temporal is not None and getattr(getattr(stylizer, "loss", None),
                                                                         "temporal_weight", 0.0):
@@ -373,20 +385,24 @@ def stylize_frames(
     stylizer: Stylizer,
     rule: ChainRule,
     previous: torch.Tensor | None = None,
+    memory: ChainMemory | None = None,
     reference: float | None = None,
 ) -> Iterator[tuple[ChainInput, StylizeResult, bool]]:
     """Stylize frames in order; yields ``(item, result, cold)``. ``previous`` (a stylized
-    frame, e.g. a resumed run's last) warm-starts the first frame; ``reference`` is the style
-    level warm frames catch up to (set by every cold frame; see :func:`stylize_frame`)."""
+    frame, e.g. a resumed run's last) warm-starts the first frame; ``memory`` (long-term
+    consistency) revises each plan and keeps each result; ``reference`` is the style level warm
+    frames catch up to (set by every cold frame; see :func:`stylize_frame`)."""
     previous_content = None
     for item in items:
         if previous_content is None and rule.fill == "residual" and getattr(item, "before", None) is not None:
             previous_content = chain_content(rule, item.before, stylizer.device)
-        result, cold = stylize_frame(stylizer, item, previous, rule, reference=reference,
+        result, cold = stylize_frame(stylizer, item, previous, rule, memory, reference=reference,
                                      previous_content=previous_content)
         if cold and rule.catch_up_margin is not None:
             reference = frame_style_level(stylizer, result)
         previous = result.image
+        if memory is not None:
+            memory.remember(item, previous)
         if rule.fill == "residual":
             previous_content = chain_content(rule, item.image, stylizer.device)
         yield item, result, cold

@@ -29,6 +29,8 @@ from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
 from .chain import frame_style_level, stylize_frames, video_decoder, video_look, video_rule, video_styles
 from .encode import SegmentDone, StylizedFrame, video_encoder
+from .long_term import check_long_term, forget_kept, kept_memory, lead_in, long_term_memory, with_long_term
+from .passes import check_passes, multi_pass
 from .shots import Shot, shots_from_cuts
 from .threads import BackgroundConsumer, BackgroundIterator
 from .workdir import WorkFolder, file_fingerprint, flatten, work_folder_for
@@ -112,6 +114,8 @@ def run_video(
     :class:`RunFailed` on a decode error or out of memory, in both cases after the finished
     frames have been saved.
     """
+    check_long_term(settings)
+    check_passes(settings)
     info = probe(settings.input)
     width, height = processing_size(info.width, info.height, settings.size)
     rule = video_rule(settings)
@@ -133,7 +137,11 @@ def run_video(
         torch.cuda.reset_peak_memory_stats(stylizer.device)
 
     decoded = video_decoder(settings, (width, height), start=settings.start, duration=settings.duration,
-                            max_frames=settings.max_frames, skip=skip, seeks=seeks)
+                            max_frames=settings.max_frames,
+                            skip=0 if settings.passes > 1 else skip - lead_in(settings, skip), seeks=seeks)
+    # Multi-pass keeps its own per-frame results; a single pass keeps the frames long-term needs.
+    memory = (long_term_memory(settings) if settings.passes > 1
+              else kept_memory(settings, folder, skip, stylizer.device))
     saved_cuts = folder.load_array("cuts")
     report.cuts = [int(c) for c in saved_cuts] if saved_cuts is not None else []
     # (frame, style level) of each cold frame: a resumed run's warm frames catch up to the same level.
@@ -146,6 +154,8 @@ def run_video(
         folder.save_array("levels", np.array([row for row in list(levels) if row[0] < end], dtype=np.float64)
                           .reshape(-1, 2))
         folder.add_segment(segment.path, segment.first, segment.count, segment.last_stylized, segment.end_time)
+        if memory is not None and settings.passes == 1:
+            forget_kept(settings, folder, segment.first + segment.count)
 
     encoder = BackgroundConsumer(video_encoder(
         settings, info, look=video_look(settings, folder.load_array("palette")), segment_frames=settings.segment_frames,
@@ -156,13 +166,16 @@ def run_video(
     decode_error: VideoError | None = None
     out_of_memory = False
     try:
-        with BackgroundIterator(decoded, maxsize=settings.queue_size, name="decoder") as frames:
+        with BackgroundIterator(with_long_term(decoded, settings, 0 if settings.passes > 1 else skip),
+                                maxsize=settings.queue_size, name="decoder") as frames:
             clock = time.perf_counter()
-            for item, result, cold in stylize_frames(frames, stylizer, rule, previous, reference):
+            chain = (multi_pass(frames, stylizer, rule, settings, folder, memory, skip) if settings.passes > 1
+                     else stylize_frames(frames, stylizer, rule, previous, memory, reference))
+            for item, result, cold in chain:
                 frame = item.frame
-                if cold:
+                if cold and rule.catch_up_margin is not None:
                     levels.append((frame.index, frame_style_level(stylizer, result)))
-                if item.cut:
+                if getattr(item, "cut", False) and frame.index not in report.cuts:
                     report.cuts.append(frame.index)
                 encoder.put(StylizedFrame.of(frame, result.image, info))
                 (report.cold_iterations if cold else report.warm_iterations).append(result.iterations)
@@ -177,9 +190,10 @@ def run_video(
         out_of_memory = True
     except KeyboardInterrupt:
         encoder.finish()
+        done = (f"{folder.frames_done} frames" if settings.passes == 1 else
+                f"{folder.frames_done} frames of the output (and the frames each pass finished)")
         raise Interrupted(
-            f"interrupted after {folder.frames_done} frames; they are kept in {folder.path}: "
-            "run the same command again to resume"
+            f"interrupted after {done}; they are kept in {folder.path}: run the same command again to resume"
         ) from None
     except BaseException:
         encoder.abort()
