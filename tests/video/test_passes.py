@@ -31,7 +31,7 @@ def test_passes_alternate_direction_and_blend_the_neighbour_where_it_is_reliable
     torch.testing.assert_close(start[0, :, 0, 0], torch.full((3,), 0.6))
     torch.testing.assert_close(start[0, :, 0, 1], torch.full((3,), 0.2))
     with pytest.raises(PassesError, match="--temporal-weight"):
-        check_passes(VideoSettings(passes=2))
+        check_passes(VideoSettings(passes=2, loss=LossSettings(temporal_weight=0.0)))  # videos default to one
 
 
 def _stylize(extractor, source, out, passes):
@@ -94,7 +94,7 @@ def test_bad_long_term_and_passes_options_are_one_line(tmp_path, capsys):
     assert run_cli([*base, "--long-term", "1,2", "--init-mode", "prev"]) == 1
     err = capsys.readouterr().err
     assert "--long-term needs --init-mode flow" in err and "Traceback" not in err
-    assert run_cli([*base, "--passes", "2"]) == 1
+    assert run_cli([*base, "--passes", "2", "--temporal-weight", "0"]) == 1
     assert "--passes needs a --temporal-weight" in capsys.readouterr().err
 
 

@@ -396,21 +396,14 @@ def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = 
                     "content features, so one weight means the same at every --alpha, size and network")
     add_option(g, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
                help="OpenCV DIS optical flow preset for --init-mode flow")
-    add_option(g, "--photometric-tol", type=positive_float, default=d.photometric_tol,
-               help="the flow mask also rejects pixels where the previous input frame, warped along the flow, "
-                    "differs from this one by this much (RGB 0-1; catches small fast objects the flow misses; 0: off)")
-    add_option(g, "--scene-threshold", type=positive_float, default=d.scene_threshold,
-               help="shot detection (PySceneDetect's adaptive detector): a frame is a hard cut when its content "
-                    "change is at least this many times the mean change of the frames around it (and at least "
-                    f"{d.scene_min_content:g} on its 0-255 scale); the first frame of a new shot starts cold with "
-                    "the full --iters. Lower finds more cuts")
-    add_option(g, "--fill", choices=FILLS, default=d.fill,
-               help="what the regions the flow mask rejects (revealed, occluded) start from: the frame itself "
-                    "(content), or the frame plus the stylization's change inpainted from the trusted "
-                    "neighbourhood (residual: starts closer to the stylization)")
-    add_option(g, "--catch-up-margin", type=positive_float, default=d.catch_up_margin,
-               help="a warm frame whose style loss is still above (1 + this) x its shot's cold frame's gets "
-                    "--warm-iters more, up to --iters in all (0: a fixed --warm-iters)")
+    add_option(g, "--photometric-tol", type=positive_float, default=d.photometric_tol, help="the flow mask also "
+               "rejects pixels where the warped previous input differs by this much (RGB 0-1; small fast objects)")
+    add_option(g, "--scene-threshold", type=positive_float, default=d.scene_threshold, help="a frame is a hard cut "
+               "(and starts cold, with --iters) when its content change is this many times its neighbours' (lower: more)")
+    add_option(g, "--fill", choices=FILLS, default=d.fill, help="what pixels the flow mask rejects start from: "
+               "the frame (content), or the frame plus the stylization's change inpainted from their neighbours")
+    add_option(g, "--catch-up-margin", type=positive_float, default=d.catch_up_margin, help="a warm frame whose "
+               "style loss is above (1 + this) x its shot's cold frame's gets --warm-iters more, up to --iters")
     add_option(g, "--catch-up-gain", type=positive_float, default=d.catch_up_gain,
                help="a warm frame's budget grows by this x its rejected share x (--iters - --warm-iters)")
     g.add_argument("--no-scene-detect", dest="scene_detect", action="store_false", default=None,

@@ -64,6 +64,7 @@ def video_report_dict(report: Any, *, output: str, device: str) -> dict[str, Any
         "weights": report.weights_label,
     }
     shots = getattr(report, "shots", None)  # present when the run detects shots
+    shots = shots() if callable(shots) else shots  # VideoReport.shots() lists them
     if shots is not None:
         result["shots"] = shots if isinstance(shots, int) else len(shots)
     return result

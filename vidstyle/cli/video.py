@@ -139,7 +139,7 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
         write_report(report, args.report)
     if args.json:
         print_json({**video_report_dict(report, output=output, device=device), "cuts": list(report.cuts),
-                    "shots": [[shot.first, shot.end] for shot in report.shots()]})
+                    "shot_ranges": [[shot.first, shot.end] for shot in report.shots()]})
     return EXIT_OK
 
 

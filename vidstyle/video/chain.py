@@ -394,8 +394,11 @@ def stylize_frames(
     frames catch up to (set by every cold frame; see :func:`stylize_frame`)."""
     previous_content = None
     for item in items:
-        if previous_content is None and rule.fill == "residual" and getattr(item, "before", None) is not None:
-            previous_content = chain_content(rule, item.before, stylizer.device)
+        before = getattr(item, "before", None)
+        if before is None:  # a long-term frame wraps the decoded one
+            before = getattr(getattr(item, "decoded", None), "before", None)
+        if previous_content is None and previous is not None and rule.fill == "residual" and before is not None:
+            previous_content = chain_content(rule, before, stylizer.device)
         result, cold = stylize_frame(stylizer, item, previous, rule, memory, reference=reference,
                                      previous_content=previous_content)
         if cold and rule.catch_up_margin is not None:
