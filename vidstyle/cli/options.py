@@ -69,6 +69,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def decay_value(text: str) -> float:
+    """An option type: 0 (off) or a decay in (0, 1)."""
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 (off) or a number between 0 and 1")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An option type: a whole number >= 1."""
     try:
@@ -179,6 +187,10 @@ def add_optim_options(parser: argparse.ArgumentParser, iters_help: str = "iterat
                help="coarse-to-fine levels for cold starts (each level doubles the size)")
     add_option(g, "--seed", type=int, default=d.seed,
                help="seed for noise init and random weights (same seed, same device: same image)")
+    add_option(g, "--average", type=decay_value, default=d.average, metavar="DECAY",
+               help="cold starts: return the exponential moving average of the iterates with this decay per "
+                    "iteration (bias-corrected, as crowsonkb's style-transfer-pytorch; e.g. 0.99) instead of the "
+                    "last iterate; 0: off")
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, speed: bool = True) -> None:
