@@ -162,7 +162,9 @@ def add_loss_options(parser: argparse.ArgumentParser) -> None:
     add_option(g, "--alpha", type=positive_float, default=d.alpha,
                help="style weight: higher means more style, less content")
     add_option(g, "--beta", type=positive_float, default=d.beta,
-               help="total-variation weight: higher means smoother. TV is a mean over pixels, so one value works at any resolution")
+               help="total-variation weight: higher means smoother. TV is a mean over pixels, but a smooth picture's "
+                    "mean TV still falls with size (l2 ~4x per doubling when enlarged beyond its detail): retune "
+                    "it when --size changes much")
     add_option(g, "--gram", choices=("plain", "centered"), default=d.gram,
                help="Gram matrix F F^T/(HW); 'centered' subtracts each channel's mean first")
     add_option(g, "--tv", choices=("l2", "l1", "pow"), default=d.tv,
