@@ -116,6 +116,10 @@ MAX_AUTO_SIZE = 512
 
 INIT_MODES = ("independent", "prev", "flow")
 
+# Occlusion masks of `vidstyle eval` (the first is its default): "lai" is Lai et al. 2018's released
+# evaluation code exactly, so numbers compare with published ones; "warm-start" is the frame chain's mask.
+EVAL_MASKS = ("lai", "warm-start")
+
 
 @dataclass(frozen=True)
 class VideoSettings:
