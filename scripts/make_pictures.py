@@ -67,6 +67,26 @@ def thumbnail(image: np.ndarray, long_side: int) -> np.ndarray:
     return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
 
 
+def intermediate_picture(content: Path, style: Path, out: Path, tmp: Path, *, size: int, iters: int,
+                         common: list[str], weights_note: str) -> None:
+    """``--save-every`` and ``--average``: the image every few iterations of one L-BFGS run from
+    noise, with and without iterate averaging (what the snapshot files show)."""
+    stops = [iters * k // 6 for k in range(1, 7)]
+    every = stops[0]
+    rows, labels = [], []
+    for average in ("0", "0.9"):
+        target = tmp / f"steps_avg{average}.png"
+        args = ["image", str(content), str(style), "-o", str(target), "--size", str(size), "--iters", str(iters),
+                "--init", "random", "--save-every", str(every), "--average", average, *common]
+        assert vidstyle(args) == 0, args
+        rows.append([rgb(tmp / f"{target.stem}.{i:04d}.png") for i in stops])
+        name = "last iterate" if average == "0" else "--average 0.9"
+        labels.append([f"{name}, iteration {i}" for i in stops])
+    grid = label_grid(rows, labels, title=f"--save-every {every}: the image so far, cold start from noise, L-BFGS; "
+                                          f"{weights_note}", tile_size=rows[0][0].shape[:2])
+    save_rgb(out / "intermediate.jpg", grid.image)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "samples" / "pictures")
@@ -148,6 +168,10 @@ def main() -> int:
                       [["input"] * 4, [("unchanged", "style.png", "style2.png")[0 if c is None else c + 1] for c in choices]],
                       title=f"RandomStylize(p=0.75, seed=0): a random style per image; {weights_note}")
     save_rgb(options.out / "augment.jpg", grid.image)
+
+    # 7. Intermediate results (--save-every) with and without iterate averaging.
+    intermediate_picture(content, style, options.out, tmp, size=options.size, iters=options.iters, common=common,
+                         weights_note=weights_note)
 
     sizes = {p.name: p.stat().st_size for p in sorted(options.out.glob("*.jpg"))}
     print(f"wrote {len(sizes)} pictures, {sum(sizes.values()) / 1024:.0f} KiB in all, "
