@@ -9,8 +9,9 @@ of L-BFGS-B (Byrd, Lu, Nocedal & Zhu 1995), in its simple form:
 - the **active set**: pixels at a bound whose gradient pushes them outwards are held fixed;
 - the direction is the two-loop L-BFGS product on the *free* pixels (the projected gradient),
   falling back to steepest descent when that is not a descent direction;
-- the step is **projected** onto the box, ``x+ = clamp(x + t d, 0, 1)``, with backtracking until
-  the Armijo condition holds along that projected path (so the loss never rises);
+- the step is **projected** onto the box, ``x+ = clamp(x + t d, 0, 1)``, with safeguarded
+  quadratic backtracking until the Armijo condition holds along that projected path (so the
+  loss never rises);
 - the curvature pair is ``s = x+ - x`` (the projected step) and ``y = g+ - g``, stored only when
   ``s.y > 0`` (so the inverse-Hessian estimate stays positive definite).
 
@@ -30,6 +31,7 @@ Evaluate = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]
 _ARMIJO = 1e-4  # sufficient decrease constant c1
 _MAX_BACKTRACKS = 10
 _CURVATURE_EPS = 1e-10
+_RELATIVE_FLOOR = 2 * torch.finfo(torch.float32).eps
 
 
 class BoxLBFGS:
@@ -50,7 +52,7 @@ class BoxLBFGS:
         self.terms: dict[str, torch.Tensor] = {}
         self.grad: torch.Tensor | None = None  # flat, at the current x
         self.evaluations = 0
-        self.converged = False  # the projected gradient vanished: nothing left to do
+        self.converged = False  # nothing left to gain: no decrease found, or one below rounding
 
     def _eval(self) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         self.x.grad = None
@@ -74,7 +76,8 @@ class BoxLBFGS:
         return -q * free
 
     def step(self) -> bool:
-        """One iteration; False when no step was possible (converged, or no decrease found)."""
+        """One iteration; False when no step was possible. :attr:`converged` says there is
+        nothing left to gain (no decrease found, or the last one was below fp32 rounding)."""
         if self.loss is None:
             self.loss, self.terms, self.grad = self._eval()
         x = self.x.detach().reshape(-1)
@@ -122,9 +125,24 @@ class BoxLBFGS:
                     self.rho.append(1.0 / sy)
                     if len(self.s) > self.history_size:
                         self.s.pop(0), self.y.pop(0), self.rho.pop(0)
+                # A decrease below the loss's own rounding (fp32): converged, stop asking for more.
+                if bool(self.loss - loss <= _RELATIVE_FLOOR * self.loss.abs()):
+                    self.converged = True
                 self.loss, self.terms, self.grad = loss, terms, grad
                 return True
-            t *= 0.5
+            t = self._shorter(t, float(g.dot(d)), float(loss) - float(self.loss))
         with torch.no_grad():
             x.copy_(x0)
         return False
+
+    @staticmethod
+    def _shorter(t: float, slope: float, rise: float) -> float:
+        """The next trial step: the minimiser of the quadratic through the loss at 0 (slope
+        ``slope``) and at ``t`` (``rise`` above it), kept within [0.1 t, 0.5 t] (safeguarded
+        backtracking, Nocedal & Wright 3.5); halving when the values say nothing (not finite)."""
+        if not (slope < 0 and rise == rise and abs(rise) != float("inf")):
+            return 0.5 * t
+        curvature = rise - slope * t
+        if curvature <= 0:
+            return 0.5 * t
+        return min(max(-slope * t * t / (2 * curvature), 0.1 * t), 0.5 * t)

@@ -258,7 +258,7 @@ def _optimize(
     try:
         while not all(done):
             if lbfgs is not None:
-                moved = lbfgs.step()
+                moved = lbfgs.step() and not lbfgs.converged
                 terms = lbfgs.terms
             else:
                 adam.zero_grad(set_to_none=True)
