@@ -37,6 +37,7 @@ def stylize_image(
     progress: bool = True,
     callback: ProgressCallback | None = None,
     snapshot: SnapshotCallback | None = None,
+    masks: torch.Tensor | None = None,
 ) -> ImageResult:
     """Stylize ``content`` (1, 3, H, W) with ``styles`` under ``settings``.
 
@@ -44,7 +45,9 @@ def stylize_image(
     ``MAX_AUTO_SIZE``). ``init`` overrides ``settings.optim.init`` (an image file must come in
     as a tensor). With ``--preserve-colors`` the network sees what
     :func:`~vidstyle.core.colors.color_inputs` gives it and the content's colours come back
-    after; with ``--cartoon`` the cartoon look is applied last.
+    after; with ``--cartoon`` the cartoon look is applied last. ``masks`` (1, R, H', W') in [0, 1],
+    one channel per style (``--style-mask``; any size, resized to the working size): region r
+    takes style r.
 
     ``snapshot(iteration, image)`` is called every ``settings.save_every`` iterations with the
     image so far, finished like the result (colours, cartoon). Ctrl-C raises
@@ -65,7 +68,7 @@ def stylize_image(
 
     every = settings.save_every if snapshot is not None else 0
     try:
-        result = stylizer.stylize(net_content, start, callback=callback, snapshot_every=every,
+        result = stylizer.stylize(net_content, start, callback=callback, masks=masks, snapshot_every=every,
                                   snapshot=(lambda i, image: snapshot(i, finish(image))) if every else None)
     except OptimizationInterrupted as stop:
         stop.image = finish(stop.image)

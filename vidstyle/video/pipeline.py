@@ -22,6 +22,7 @@ from ..core.features import VGGFeatures
 from ..core.runtime import OUT_OF_MEMORY
 from ..errors import Interrupted, VidstyleError
 from ..media.image_files import load_image
+from ..media.seeking import SeekChecks
 from ..media.segments import assemble
 from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
@@ -71,6 +72,7 @@ def run_identity(settings: VideoSettings, weights_label: str) -> dict[str, objec
     identity = {k: v for k, v in flatten(settings).items() if k not in RESUME_FREE_FIELDS}
     identity["input"] = file_fingerprint(settings.input)
     identity["style.paths"] = [file_fingerprint(p) for p in settings.style.paths]
+    identity["style.masks"] = [file_fingerprint(p) for p in settings.style.masks]
     if settings.optim.init not in ("content", "random"):
         identity["optim.init"] = file_fingerprint(settings.optim.init)
     identity["weights"] = weights_label
@@ -108,7 +110,8 @@ def run_video(
     rule = video_rule(settings)
     if styles is None:
         styles = [load_image(path, "style") for path in settings.style.paths]
-    stylizer = build_stylizer(settings, video_styles(settings, styles, (width, height)), extractor=extractor,
+    seeks = SeekChecks()  # one verdict per file for the whole run
+    stylizer = build_stylizer(settings, video_styles(settings, styles, (width, height), seeks), extractor=extractor,
                               weights=weights, progress=progress)
     folder = WorkFolder.open(work_folder_for(settings.output), run_identity(settings, stylizer.weights_label),
                              must_exist=settings.resume)
@@ -124,7 +127,7 @@ def run_video(
 
     decoded = decode_frames(
         settings.input, (width, height), start=settings.start, duration=settings.duration,
-        max_frames=settings.max_frames, skip=skip, flow_preset=video_flow_preset(settings),
+        max_frames=settings.max_frames, skip=skip, flow_preset=video_flow_preset(settings), seeks=seeks,
     )
 
     def record(segment: SegmentDone) -> None:
