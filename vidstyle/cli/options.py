@@ -14,12 +14,8 @@ from typing import Any, NoReturn
 from ..errors import VidstyleError
 from ..settings import (
     COLOR_METHODS,
-    FILLS,
     INIT_MODES,
-    LARGE_CRF,
     PRESETS,
-    SMALL_CRF,
-    SMALL_OUTPUT_SIDE,
     ImageSettings,
     LossSettings,
     ModelSettings,
@@ -27,6 +23,7 @@ from ..settings import (
     StyleSettings,
     VideoSettings,
 )
+from .chain_options import add_chain_options, add_encoder_quality_options
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -410,18 +407,7 @@ def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = 
                     "content features, so one weight means the same at every --alpha, size and network")
     add_option(g, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
                help="OpenCV DIS optical flow preset for --init-mode flow")
-    add_option(g, "--photometric-tol", type=positive_float, default=d.photometric_tol, help="the flow mask also "
-               "rejects pixels where the warped previous input differs by this much (RGB 0-1; small fast objects)")
-    add_option(g, "--scene-threshold", type=positive_float, default=d.scene_threshold, help="a frame is a hard cut "
-               "(and starts cold, with --iters) when its content change is this many times its neighbours' (lower: more)")
-    add_option(g, "--fill", choices=FILLS, default=d.fill, help="what pixels the flow mask rejects start from: "
-               "the frame (content), or the frame plus the stylization's change inpainted from their neighbours")
-    add_option(g, "--catch-up-margin", type=positive_float, default=d.catch_up_margin, help="a warm frame whose "
-               "style loss is above (1 + this) x its shot's cold frame's gets --warm-iters more, up to --iters")
-    add_option(g, "--catch-up-gain", type=positive_float, default=d.catch_up_gain,
-               help="a warm frame's budget grows by this x its rejected share x (--iters - --warm-iters)")
-    g.add_argument("--no-scene-detect", dest="scene_detect", action="store_false", default=None,
-                   help="no shot detection: every frame after the first is warm-started, across cuts too")
+    add_chain_options(g, add_option, positive_float)
     add_option(g, "--long-term", type=offset_list, metavar="J", default=d.long_term,
                help="long-term consistency (Ruder et al. 2016): also tie each frame to the stylized frames these "
                     "offsets back, e.g. 1,2,4, each pixel to the closest one that saw it, so a region hidden for a "
@@ -433,14 +419,7 @@ def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = 
     add_option(g, "--pass-blend", type=unit_float, default=d.pass_blend,
                help="with --passes: share of the neighbour's warp in each later pass's start (Ruder's delta)")
     add_option(g, "--codec", default=d.codec, help="video encoder (libx264 falls back to mpeg4 if missing)")
-    add_option(g, "--crf", type=int, default=d.crf,
-               help=f"encoder quality (lower is better and larger); default: {SMALL_CRF} for outputs under "
-                    f"{SMALL_OUTPUT_SIDE} px (short side), where x264 otherwise smooths the optimised texture "
-                    f"away, else {LARGE_CRF}")
-    add_option(g, "--pix-fmt", default=d.pix_fmt,
-               help=f"encoded pixel format; auto: yuv444p (full colour resolution) under {SMALL_OUTPUT_SIDE} px "
-                    "with libx264, else yuv420p (plays everywhere; some players cannot play 4:4:4 H.264)")
-    add_option(g, "--tune", default=d.tune, help="x264 --tune ('grain' keeps fine texture; 'none': x264's default)")
+    add_encoder_quality_options(g, add_option)
     add_option(g, "--output-size", choices=("processing", "source"), default=d.output_size,
                help="encode at the processing size, or upscale back to the source size")
     g.add_argument("--no-audio", dest="audio", action="store_false", default=None, help="drop the audio (default: copy it unchanged)")

@@ -1,0 +1,45 @@
+"""The video options of the frame chain's scene handling and of the encoder's quality (a group's
+worth of ``vidstyle video`` options, kept beside :mod:`vidstyle.cli.options`, which adds them)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from ..settings import FILLS, LARGE_CRF, SMALL_CRF, SMALL_OUTPUT_SIDE, VideoSettings
+
+
+def add_chain_options(g: argparse._ActionsContainer, add_option: Callable, positive_float: Callable) -> None:
+    """Shot detection, the photometric check of the flow mask, the fill of rejected pixels and catch-up."""
+    d = VideoSettings()
+    add_option(g, "--photometric-tol", type=positive_float, default=d.photometric_tol, help="the flow mask also "
+               "rejects pixels where the warped previous input differs by this much (RGB 0-1; small fast objects)")
+    add_option(g, "--scene-threshold", type=positive_float, default=d.scene_threshold,
+               help="shot detection (PySceneDetect's adaptive detector): a frame is a hard cut when its content "
+                    "change is at least this many times the mean change of the frames around it (and at least "
+                    f"{d.scene_min_content:g} on its 0-255 scale); the first frame of a new shot starts cold with "
+                    "the full --iters. Lower finds more cuts")
+    g.add_argument("--no-scene-detect", dest="scene_detect", action="store_false", default=None,
+                   help="no shot detection: every frame after the first is warm-started, across cuts too")
+    add_option(g, "--fill", choices=FILLS, default=d.fill,
+               help="what the regions the flow mask rejects (revealed, occluded) start from: the frame itself "
+                    "(content), or the frame plus the stylization's change inpainted from the trusted "
+                    "neighbourhood (residual: starts closer to the stylization)")
+    add_option(g, "--catch-up-margin", type=positive_float, default=d.catch_up_margin,
+               help="a warm frame whose style loss is still above (1 + this) x its shot's cold frame's gets "
+                    "--warm-iters more, up to --iters in all (0: a fixed --warm-iters)")
+    add_option(g, "--catch-up-gain", type=positive_float, default=d.catch_up_gain,
+               help="a warm frame's budget grows by this x its rejected share x (--iters - --warm-iters)")
+
+
+def add_encoder_quality_options(g: argparse._ActionsContainer, add_option: Callable) -> None:
+    """``--crf``, ``--pix-fmt`` and ``--tune``, whose defaults depend on the output size."""
+    d = VideoSettings()
+    add_option(g, "--crf", type=int, default=d.crf,
+               help=f"encoder quality (lower is better and larger); default: {SMALL_CRF} for outputs under "
+                    f"{SMALL_OUTPUT_SIDE} px (short side), where x264 otherwise smooths the optimised texture "
+                    f"away, else {LARGE_CRF}")
+    add_option(g, "--pix-fmt", default=d.pix_fmt,
+               help=f"encoded pixel format; auto: yuv444p (full colour resolution) under {SMALL_OUTPUT_SIDE} px "
+                    "with libx264, else yuv420p (plays everywhere; some players cannot play 4:4:4 H.264)")
+    add_option(g, "--tune", default=d.tune, help="x264 --tune ('grain' keeps fine texture; 'none': x264's default)")
