@@ -144,6 +144,7 @@ class VideoSettings:
     queue_size: int = 8  # frames buffered between decoder, stylizer and encoder
     overwrite: bool = False
     resume: bool = False  # require an existing work folder (a rerun resumes anyway)
+    restart: bool = False  # delete the work folder of an earlier run and start over
     cartoon: CartoonSettings = field(default_factory=CartoonSettings)
     style: StyleSettings = field(default_factory=StyleSettings)
     loss: LossSettings = field(default_factory=LossSettings)
@@ -153,7 +154,7 @@ class VideoSettings:
 
 # Settings that do not change a single output pixel: a resumed run may change them freely.
 RESUME_FREE_FIELDS = (
-    "output", "max_frames", "segment_frames", "queue_size", "overwrite", "resume",
+    "output", "max_frames", "segment_frames", "queue_size", "overwrite", "resume", "restart",
     "model.device", "model.compile", "model.cuda_graphs",
 )
 

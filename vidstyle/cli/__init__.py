@@ -75,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv.insert(0, "video")  # 'vidstyle INPUT STYLE' is the main job
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = argv  # for messages that spell out a command to run next
     if getattr(args, "run", None) is None:
         parser.print_help()
         return EXIT_USAGE

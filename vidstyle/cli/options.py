@@ -305,6 +305,8 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--overwrite", action="store_true", default=None, help="replace an existing OUTPUT")
     g.add_argument("--resume", action="store_true", default=None,
                    help="insist on resuming an interrupted run (a plain rerun with the same settings resumes too)")
+    g.add_argument("--restart", action="store_true", default=None,
+                   help="throw away the finished segments of an earlier run into OUTPUT and start over")
 
 
 # -- building settings from parsed arguments -----------------------------------------------
@@ -379,7 +381,8 @@ def video_settings(args: argparse.Namespace) -> VideoSettings:
     settings = fill_settings(VideoSettings, args, input=args.input, output=args.output, style=style_settings(args),
                      loss=loss_settings(args), optim=optim, model=model_settings(args),
                      cartoon=cartoon_settings(args))
-    return dataclasses.replace(settings, tol=optim.tol, overwrite=bool(settings.overwrite), resume=bool(settings.resume))
+    return dataclasses.replace(settings, tol=optim.tol, overwrite=bool(settings.overwrite), resume=bool(settings.resume),
+                               restart=bool(settings.restart))
 
 
 def image_settings(args: argparse.Namespace, content: str, output: str) -> ImageSettings:

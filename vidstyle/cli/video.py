@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import shlex
 import sys
+import warnings
 from pathlib import Path
 
-from ..settings import VideoSettings
+from ..settings import PRESETS, VideoSettings
 from .image import stylize_image_file
 from .options import (
     EXIT_OK,
@@ -24,12 +27,24 @@ from .ray import add_ray_options, video_on_ray
 
 def video_command(args: argparse.Namespace) -> int:
     """``vidstyle INPUT STYLE... [-o OUTPUT]``: stylize a video (an image INPUT falls through to image mode)."""
+    from ..media.containers import OutputError, check_quality, plan_output
     from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, check_writable, load_image, load_init
     from ..media.video_files import probe
     from ..video.pipeline import default_output, run_video, same_file
+    from ..video.workdir import LockedError, ResumeError, recorded_complete
 
     output = args.output if args.output is not None else default_output(args.input, args.style[0])
     settings = video_settings(argparse.Namespace(**{**vars(args), "output": output}))
+    if settings.resume and settings.restart:
+        raise CommandError("--resume and --restart contradict each other; pass one")
+    explicit = {name: getattr(args, name, None) is not None or name in PRESETS.get(getattr(args, "preset", None) or "", {})
+                for name in ("codec", "crf")}
+    is_image = Path(settings.input).suffix.lower() in OPENCV_IMAGE_EXTENSIONS
+    if not is_image:
+        try:  # encoder settings against the codec, before anything is read
+            check_quality(settings.codec, settings.crf, explicit["crf"])
+        except OutputError as error:
+            raise CommandError(str(error)) from None
     styles = [load_image(path, "style") for path in settings.style.paths]  # before any decoding
     if not Path(settings.input).exists():
         raise CommandError(f"input file not found: {settings.input}")
@@ -38,11 +53,17 @@ def video_command(args: argparse.Namespace) -> int:
             output = str(Path(output).with_suffix(".png"))
         return stylize_image_file(image_settings(args, settings.input, output), args.quiet)
     load_init(settings.optim.init)  # a bad --init fails before anything is decoded
-    probe(settings.input)  # a readable video stream, before the network is built
+    info = probe(settings.input)  # a readable video stream, before the network is built
     if same_file(settings.input, settings.output):
         raise CommandError(f"the output would overwrite the input {settings.input}; choose another -o")
     check_writable(settings.output)
-    if Path(settings.output).exists() and not settings.overwrite:
+    # Container, encoder and audio, tried on a tiny file: a bad -o or --codec fails now, not after the work.
+    plan = plan_output(settings.output, settings.codec, crf=settings.crf, explicit_codec=explicit["codec"],
+                       audio_source=settings.input if settings.audio and info.has_audio else None)
+    for note in plan.notes:
+        warnings.warn(note, stacklevel=1)
+    settings = dataclasses.replace(settings, codec=plan.codec)
+    if Path(settings.output).exists() and not settings.overwrite and not recorded_complete(settings.output):
         raise CommandError(f"{settings.output} exists; pass --overwrite to replace it")
     if getattr(args, "ray", None) is not None:  # --ray [ADDRESS]: vidstyle/scale/distributed.py
         return video_on_ray(args, settings, styles)
@@ -65,9 +86,17 @@ def video_command(args: argparse.Namespace) -> int:
 
     try:
         report = run_video(settings, styles=styles, progress=not args.quiet, on_start=on_start, on_frame=on_frame)
+    except ResumeError as error:  # always name the way out
+        again = shlex.join(["vidstyle", *(getattr(args, "command_line", None) or sys.argv[1:]), "--restart"])
+        raise CommandError(f"{error}; to start over: {again}") from None
+    except LockedError as error:
+        raise CommandError(str(error)) from None
     finally:
         for bar in bars:
             bar.close()
+    if report.finished_earlier and not args.quiet:
+        print(f"{settings.output} was already finished by an earlier run; removed its work folder", file=sys.stderr)
+        return EXIT_OK
     if not args.quiet:
         cold, warm = report.cold_iterations, report.warm_iterations
         mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731

@@ -16,6 +16,7 @@ import av
 import numpy as np
 
 from ..errors import VidstyleError
+from .containers import quality_options
 from .image_files import STILL_IMAGE_EXTENSIONS
 from .remux import add_audio_copy, configure_muxer, seek, temporary_path, to_fraction
 
@@ -385,7 +386,11 @@ def _pick_encoder(codec: str) -> str:
 
 def _add_video_stream(container, writer: VideoWriter):
     """Add the writer's encoder stream to the open output ``container``."""
-    options = {"crf": str(writer.crf)} if writer.codec == "libx264" else {}
+    options = quality_options(writer.codec, writer.crf)
+    if not writer.b_frames and writer.codec == "libx264":
+        # No lookahead: a frame is then coded the same whatever follows it in its segment, so a
+        # segment cut short by Ctrl-C or a resume encodes its frames as an uninterrupted run does.
+        options["rc-lookahead"] = "0"
     stream = container.add_stream(writer.codec, rate=writer.rate, options=options)
     stream.width, stream.height, stream.pix_fmt = writer.width, writer.height, writer.pix_fmt
     # Frames carry source pts; the muxer may choose a finer time_base and rescales exactly.

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..core.tensors import to_uint8_array
+from ..media.containers import encoder_name, pixel_format
 from ..media.video_files import Frame, VideoInfo, VideoWriter, processing_size
 from ..settings import VideoSettings
 from .chain import FrameLook
@@ -60,11 +61,11 @@ class SegmentDone:
 
 def video_encoder(settings: VideoSettings, info: VideoInfo, *, look: FrameLook, segment_frames: int,
                   next_path: Callable[[], Path], on_segment: Callable[[SegmentDone], None],
-                  on_palette: Callable[[np.ndarray], None] | None = None) -> "SegmentEncoder":
+                  on_palette: Callable[[np.ndarray], None] | None = None, aligned: bool = False) -> "SegmentEncoder":
     """The encoder of a video run (the offline run's segments, or one Ray segment)."""
     return SegmentEncoder(look=look, out_size=output_size(settings, info), info=info, codec=settings.codec,
                           crf=settings.crf, segment_frames=segment_frames, next_path=next_path,
-                          on_segment=on_segment, on_palette=on_palette)
+                          on_segment=on_segment, on_palette=on_palette, aligned=aligned)
 
 
 class SegmentEncoder:
@@ -76,6 +77,10 @@ class SegmentEncoder:
     ``on_segment`` only once its file is complete; ``next_path()`` names the next one. When the
     stream ends early (Ctrl-C, an error upstream) the segment in progress is closed and kept;
     when it is aborted, the unfinished file is deleted.
+
+    ``aligned``: segments end after frame numbers that are multiples of ``segment_frames`` (minus
+    one), so a run resumed after a short segment (Ctrl-C) finds the same boundaries again and
+    encodes every later segment exactly as an uninterrupted run.
     """
 
     def __init__(
@@ -90,8 +95,10 @@ class SegmentEncoder:
         next_path: Callable[[], Path],
         on_segment: Callable[[SegmentDone], None],
         on_palette: Callable[[np.ndarray], None] | None = None,
+        aligned: bool = False,
     ) -> None:
         self.look, self.out_size, self.info = look, out_size, info
+        self.aligned, self.pix_fmt = aligned, pixel_format(encoder_name(codec) or codec)
         self.codec, self.crf, self.segment_frames = codec, crf, segment_frames
         self.next_path, self.on_segment, self.on_palette = next_path, on_segment, on_palette
 
@@ -128,13 +135,13 @@ class SegmentEncoder:
                     path = self.next_path()
                     writer = stack.enter_context(VideoWriter(
                         path, width, height, time_base=self.info.time_base, rate=self.info.frame_rate,
-                        codec=self.codec, crf=self.crf, b_frames=False,
+                        codec=self.codec, crf=self.crf, b_frames=False, pix_fmt=self.pix_fmt,
                     ))
                     first, count = item.index, 0
                 writer.write(self.picture(item), item.pts)
                 count += 1
                 last = item
-                if count == self.segment_frames:
+                if count == self.segment_frames or (self.aligned and (item.index + 1) % self.segment_frames == 0):
                     close_segment()
         except BaseException:
             stack.__exit__(*sys.exc_info())  # the unfinished segment's temporary file is deleted

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import resource
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,15 +21,16 @@ import torch
 from ..core.factory import Weights, build_stylizer
 from ..core.features import VGGFeatures
 from ..core.runtime import OUT_OF_MEMORY
-from ..errors import Interrupted, VidstyleError
+from ..errors import Interrupted, VidstyleError, storage_error, storage_message
+from ..media.containers import OutputPlan, plan_output
 from ..media.image_files import load_image
-from ..media.segments import assemble
+from ..media.segments import assemble, decodable_frames, frame_end
 from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
-from .chain import decode_frames, stylize_frames, video_flow_preset, video_look, video_rule, video_styles
+from .chain import DecodedFrame, decode_frames, stylize_frames, video_flow_preset, video_look, video_rule, video_styles
 from .encode import SegmentDone, StylizedFrame, video_encoder
 from .threads import BackgroundConsumer, BackgroundIterator
-from .workdir import WorkFolder, file_fingerprint, flatten, work_folder_for
+from .workdir import WorkFolder, file_fingerprint, flatten, stale_partials, work_folder_for
 
 
 class RunFailed(VidstyleError):
@@ -59,6 +61,7 @@ class VideoReport:
     peak_memory_bytes: int = 0  # GPU memory on CUDA, else the process's peak RSS
     processing_size: tuple[int, int] = (0, 0)
     weights_label: str = ""
+    finished_earlier: bool = False  # the output was assembled by a run killed before its clean-up
 
     @property
     def frames_per_second(self) -> float:
@@ -99,11 +102,14 @@ def run_video(
     ``styles`` (loaded images) default to ``settings.style.paths``; the network is ``extractor``
     (shared, or a tiny one in tests) or loaded from ``weights``/``settings.model.weights``.
     ``on_start(total_frames_estimate, frames_already_done)`` and ``on_frame(report)`` let the
-    caller draw progress. Raises :class:`~vidstyle.errors.Interrupted` on Ctrl-C and
-    :class:`RunFailed` on a decode error or out of memory, in both cases after the finished
-    frames have been saved.
+    caller draw progress. The output name, encoder and audio are checked (a tiny test file)
+    before the network is built. Raises :class:`~vidstyle.errors.Interrupted` on Ctrl-C and
+    :class:`RunFailed` on a decode error, out of memory or a full disk, in every case after the
+    finished frames have been saved.
     """
     info = probe(settings.input)
+    plan = plan_output(settings.output, settings.codec, crf=settings.crf, explicit_codec=True,
+                       audio_source=settings.input if settings.audio and info.has_audio else None)
     width, height = processing_size(info.width, info.height, settings.size)
     rule = video_rule(settings)
     if styles is None:
@@ -111,61 +117,94 @@ def run_video(
     stylizer = build_stylizer(settings, video_styles(settings, styles, (width, height)), extractor=extractor,
                               weights=weights, progress=progress)
     folder = WorkFolder.open(work_folder_for(settings.output), run_identity(settings, stylizer.weights_label),
-                             must_exist=settings.resume)
+                             must_exist=settings.resume, restart=settings.restart, suffix=plan.segment_suffix)
+    report = VideoReport(settings.output, processing_size=(width, height), weights_label=stylizer.weights_label)
+    try:
+        return _run(settings, info, plan, folder, stylizer, rule, report, on_start, on_frame)
+    except (OSError, VideoError) as error:
+        problem = storage_error(error)
+        if problem is None:
+            raise
+        raise RunFailed(f"{storage_message(problem, Path(settings.output).parent.resolve())}; the "
+                        f"{folder.frames_done} finished frames are kept in {folder.path}: free some space and "
+                        "run the same command again to resume") from error
+    finally:
+        folder.unlock()
+
+
+def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: WorkFolder, stylizer, rule,  # noqa: ANN001
+         report: VideoReport, on_start, on_frame) -> VideoReport:  # noqa: ANN001
+    """:func:`run_video` once the work folder is open and locked."""
+    for stale in stale_partials(settings.output):  # a killed assembly's temporary output
+        stale.unlink(missing_ok=True)
+    if folder.completed(settings.output):  # killed after the move, before the clean-up
+        report.frames = folder.frames_done if settings.max_frames is None else min(folder.frames_done,
+                                                                                    settings.max_frames)
+        report.finished_earlier = True
+        folder.remove()
+        return report
+    dropped = folder.drop_damaged(decodable_frames)
+    if dropped:
+        warnings.warn(f"{dropped} damaged segment(s) in {folder.path} will be redone", stacklevel=3)
+    limit = settings.max_frames
     skip = folder.frames_done
-    report = VideoReport(settings.output, resumed_from=skip, processing_size=(width, height),
-                         weights_label=stylizer.weights_label)
+    report.resumed_from = skip
     last = folder.last_stylized()
     previous = torch.from_numpy(last).to(stylizer.device) if last is not None else None
     if on_start is not None:
-        on_start(frame_estimate(info, settings), skip)
+        on_start(frame_estimate(info, settings), skip if limit is None else min(skip, limit))
     if stylizer.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(stylizer.device)
-
-    decoded = decode_frames(
-        settings.input, (width, height), start=settings.start, duration=settings.duration,
-        max_frames=settings.max_frames, skip=skip, flow_preset=video_flow_preset(settings),
-    )
-
-    def record(segment: SegmentDone) -> None:
-        folder.add_segment(segment.path, segment.first, segment.count, segment.last_stylized, segment.end_time)
-
-    encoder = BackgroundConsumer(video_encoder(
-        settings, info, look=video_look(settings, folder.load_array("palette")), segment_frames=settings.segment_frames,
-        next_path=lambda: folder.segment_path(len(folder.segments)), on_segment=record,
-        on_palette=lambda palette: folder.save_array("palette", palette),
-    ), maxsize=settings.queue_size, name="encoder")
-    started = time.perf_counter()
     decode_error: VideoError | None = None
     out_of_memory = False
-    try:
-        with BackgroundIterator(decoded, maxsize=settings.queue_size, name="decoder") as frames:
-            clock = time.perf_counter()
-            for item, result, cold in stylize_frames(frames, stylizer, rule, previous):
-                frame = item.frame
-                encoder.put(StylizedFrame.of(frame, result.image, info))
-                (report.cold_iterations if cold else report.warm_iterations).append(result.iterations)
-                now = time.perf_counter()
-                if on_frame is not None:
-                    loss = result.losses[-1] if result.losses else float("nan")
-                    on_frame(FrameReport(frame.index, result.iterations, loss, cold, now - clock))
-                clock = now
-    except VideoError as error:  # corrupt or truncated input: keep and deliver what came before
-        decode_error = error
-    except OUT_OF_MEMORY:
-        out_of_memory = True
-    except KeyboardInterrupt:
+    started = time.perf_counter()
+    if limit is None or skip < limit:
+        decoded = increasing(decode_frames(
+            settings.input, (report.processing_size[0], report.processing_size[1]), start=settings.start,
+            duration=settings.duration, max_frames=settings.max_frames, skip=skip,
+            flow_preset=video_flow_preset(settings)), settings.input)
+
+        def record(segment: SegmentDone) -> None:
+            folder.add_segment(segment.path, segment.first, segment.count, segment.last_stylized, segment.end_time)
+
+        encoder = BackgroundConsumer(video_encoder(
+            settings, info, look=video_look(settings, folder.load_array("palette")),
+            segment_frames=settings.segment_frames, aligned=True,
+            next_path=lambda: folder.segment_path(len(folder.segments)), on_segment=record,
+            on_palette=lambda palette: folder.save_array("palette", palette),
+        ), maxsize=settings.queue_size, name="encoder")
+        try:
+            with BackgroundIterator(decoded, maxsize=settings.queue_size, name="decoder") as frames:
+                clock = time.perf_counter()
+                for item, result, cold in stylize_frames(frames, stylizer, rule, previous):
+                    frame = item.frame
+                    encoder.put(StylizedFrame.of(frame, result.image, info))
+                    (report.cold_iterations if cold else report.warm_iterations).append(result.iterations)
+                    now = time.perf_counter()
+                    if on_frame is not None:
+                        loss = result.losses[-1] if result.losses else float("nan")
+                        on_frame(FrameReport(frame.index, result.iterations, loss, cold, now - clock))
+                    clock = now
+        except VideoError as error:  # corrupt or truncated input: keep and deliver what came before
+            if storage_error(error) is not None:
+                encoder.abort()
+                raise
+            decode_error = error
+        except OUT_OF_MEMORY:
+            out_of_memory = True
+        except KeyboardInterrupt:
+            encoder.finish()
+            raise Interrupted(
+                f"interrupted after {folder.frames_done} frames; they are kept in {folder.path}: "
+                "run the same command again to resume"
+            ) from None
+        except BaseException:
+            encoder.abort()
+            raise
         encoder.finish()
-        raise Interrupted(
-            f"interrupted after {folder.frames_done} frames; they are kept in {folder.path}: "
-            "run the same command again to resume"
-        ) from None
-    except BaseException:
-        encoder.abort()
-        raise
-    encoder.finish()
     report.seconds = time.perf_counter() - started
     report.peak_memory_bytes = peak_memory(stylizer.device)
+    width, height = report.processing_size
     if out_of_memory:
         smaller = max(64, int(max(width, height) * 0.7) // 16 * 16)
         raise RunFailed(
@@ -177,12 +216,28 @@ def run_video(
         if decode_error is not None:
             raise RunFailed(str(decode_error))
         raise VideoError(f"{settings.input}: no frames to stylize (check --start/--duration)")
-    assemble_output(settings, info, folder.segment_paths(), folder.segments[-1]["end"])
-    report.frames = folder.frames_done
+    frames = folder.frames_done if limit is None else min(folder.frames_done, limit)
+    end = folder.segments[-1]["end"] if frames == folder.frames_done else frame_end(folder.segment_paths(), frames)
+    assemble_output(settings, info, folder.segment_paths(), end, audio=plan.audio, max_frames=frames,
+                    before_move=folder.mark_complete)
+    report.frames = frames
     folder.remove()
     if decode_error is not None:
         raise RunFailed(f"{decode_error}; wrote the {report.frames} frames before it to {settings.output}")
     return report
+
+
+def increasing(frames: Iterator[DecodedFrame], path: str) -> Iterator[DecodedFrame]:
+    """``frames`` while their timestamps increase; a frame that goes back in time (a damaged
+    WebM) stops the run there with a :class:`VideoError` naming it, so the frames before it are
+    delivered (an encoder would refuse it later, after the work)."""
+    last = None
+    for item in frames:
+        if last is not None and item.frame.pts <= last:
+            raise VideoError(f"{path}: frame {item.frame.index} goes back in time (pts {item.frame.pts} after "
+                             f"{last}); the frames after it were skipped", frame_index=item.frame.index)
+        last = item.frame.pts
+        yield item
 
 
 def frame_estimate(info: VideoInfo, settings: VideoSettings) -> int | None:
@@ -197,11 +252,15 @@ def frame_estimate(info: VideoInfo, settings: VideoSettings) -> int | None:
     return estimate
 
 
-def assemble_output(settings: VideoSettings, info: VideoInfo, segment_paths: list, end: float) -> None:
+def assemble_output(settings: VideoSettings, info: VideoInfo, segment_paths: list, end: float, *,
+                    audio: bool = True, max_frames: int | None = None,
+                    before_move: Callable[[str], None] | None = None) -> None:
     """Join ``segment_paths`` (in order, no re-encode) into ``settings.output`` with the source
-    audio, moved into place atomically; ``end`` (seconds) is when the last frame ends, where the
-    audio is cut if ``--duration`` or ``--max-frames`` cut the video. Shared with the Ray driver."""
-    audio = settings.audio and info.has_audio
+    audio (unless ``audio`` is False: the container cannot hold it), moved into place atomically;
+    ``end`` (seconds) is when the last frame ends, where the audio is cut if ``--duration`` or
+    ``--max-frames`` cut the video; ``max_frames`` keeps that many frames of the segments;
+    ``before_move`` sees the finished temporary file. Shared with the Ray driver."""
+    audio = audio and settings.audio and info.has_audio
     cut = settings.duration is not None or settings.max_frames is not None
     assemble(
         segment_paths, settings.output,
@@ -209,6 +268,8 @@ def assemble_output(settings: VideoSettings, info: VideoInfo, segment_paths: lis
         audio_start=settings.start,
         audio_end=end if cut else None,
         origin=settings.start or 0.0,
+        max_frames=max_frames,
+        before_move=before_move,
     )
 
 
