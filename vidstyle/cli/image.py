@@ -66,12 +66,37 @@ class RunsBar:
         self._advance(self.offset + iteration, loss)
 
 
+def check_image_output(path: str, *inputs: str) -> None:
+    """Refuse, before any work, an image output OpenCV cannot write (no or a video extension)
+    or one that would overwrite an input."""
+    import os
+    from pathlib import Path
+
+    import cv2
+
+    suffix = Path(path).suffix.lower()
+    if not suffix:
+        raise CommandError(f"{path}: the output needs an image extension (.png, .jpg, .bmp, .tif, .webp)")
+    if not cv2.haveImageWriter(f"x{suffix}"):
+        hint = "; for a video use 'vidstyle video'" if suffix in (".mp4", ".mkv", ".webm", ".mov", ".avi") else ""
+        raise CommandError(f"{path}: cannot write {suffix} images; use .png, .jpg, .bmp, .tif or .webp{hint}")
+    for source in inputs:
+        try:
+            same = os.path.samefile(source, path)
+        except OSError:
+            same = Path(source).resolve() == Path(path).resolve()
+        if same:
+            raise CommandError(f"the output would overwrite the input {source}; choose another -o")
+
+
 def stylize_image_file(settings: ImageSettings, quiet: bool) -> int:
     """Load, stylize (:func:`~vidstyle.core.stylize_image.stylize_image`), save, report."""
     from ..core.stylize_image import stylize_image
     from ..media.image_files import check_writable, load_image, load_init, save_image
 
     # Every input is checked before the network is built: a typo should fail in a second.
+    check_image_output(settings.output, settings.content, *settings.style.paths,
+                       *([settings.optim.init] if settings.optim.init not in ("content", "random") else []))
     content = load_image(settings.content, "content")
     styles = [load_image(path, "style") for path in settings.style.paths]
     check_writable(settings.output)

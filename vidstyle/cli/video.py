@@ -24,12 +24,14 @@ from .options import (
 )
 from .ray import add_ray_options, video_on_ray
 
+MIN_FLOW_SIDE = 16  # OpenCV's DIS optical flow refuses frames under 12 pixels on both sides
+
 
 def video_command(args: argparse.Namespace) -> int:
     """``vidstyle INPUT STYLE... [-o OUTPUT]``: stylize a video (an image INPUT falls through to image mode)."""
     from ..media.containers import OutputError, check_quality, plan_output
     from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, check_writable, load_image, load_init
-    from ..media.video_files import probe
+    from ..media.video_files import probe, processing_size
     from ..video.pipeline import default_output, run_video, same_file
     from ..video.workdir import LockedError, ResumeError, recorded_complete
 
@@ -54,6 +56,9 @@ def video_command(args: argparse.Namespace) -> int:
         return stylize_image_file(image_settings(args, settings.input, output), args.quiet)
     load_init(settings.optim.init)  # a bad --init fails before anything is decoded
     info = probe(settings.input)  # a readable video stream, before the network is built
+    if max(processing_size(info.width, info.height, settings.size)) < MIN_FLOW_SIDE:
+        raise CommandError(f"{settings.input}: {info.width}x{info.height} at --size {settings.size} is too small to "
+                           f"stylize (at least {MIN_FLOW_SIDE} pixels on one side)")
     if same_file(settings.input, settings.output):
         raise CommandError(f"the output would overwrite the input {settings.input}; choose another -o")
     check_writable(settings.output)
@@ -112,11 +117,16 @@ def eval_command(args: argparse.Namespace) -> int:
     """``vidstyle eval OUTPUT --reference INPUT``: temporal warping error (Lai et al. 2018) as JSON."""
     import json
 
+    from ..media.video_files import probe
     from ..video.metrics import evaluate_video, plot_error_curve
 
     for path in (args.output_video, args.reference):
         if not Path(path).is_file():
             raise CommandError(f"video file not found: {path}")
+        info = probe(path)
+        if max(info.width, info.height) < MIN_FLOW_SIDE:  # OpenCV's DIS flow needs 12 px on a side
+            raise CommandError(f"{path}: {info.width}x{info.height} is too small to measure (optical flow needs "
+                               f"at least {MIN_FLOW_SIDE} pixels on one side)")
     for path in (args.json, args.plot):
         if path is not None:
             from ..media.image_files import check_writable
