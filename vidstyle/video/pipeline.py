@@ -114,10 +114,18 @@ def run_video(
     rule = video_rule(settings)
     if styles is None:
         styles = [load_image(path, "style") for path in settings.style.paths]
-    stylizer = build_stylizer(settings, video_styles(settings, styles, (width, height)), extractor=extractor,
-                              weights=weights, progress=progress)
-    folder = WorkFolder.open(work_folder_for(settings.output), run_identity(settings, stylizer.weights_label),
-                             must_exist=settings.resume, restart=settings.restart, suffix=plan.segment_suffix)
+    folder = WorkFolder(work_folder_for(settings.output), {})
+    folder.lock()  # before the network is built: a second run into this output stops at once
+    try:
+        stylizer = build_stylizer(settings, video_styles(settings, styles, (width, height)), extractor=extractor,
+                                  weights=weights, progress=progress)
+    except BaseException:
+        folder.unlock()
+        if folder.created_by_lock:
+            folder.remove()
+        raise
+    folder.load(run_identity(settings, stylizer.weights_label), must_exist=settings.resume, restart=settings.restart,
+                suffix=plan.segment_suffix)
     report = VideoReport(settings.output, processing_size=(width, height), weights_label=stylizer.weights_label)
     try:
         return _run(settings, info, plan, folder, stylizer, rule, report, on_start, on_frame)
@@ -145,7 +153,8 @@ def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: Wor
         return report
     dropped = folder.drop_damaged(decodable_frames)
     if dropped:
-        warnings.warn(f"{dropped} damaged segment(s) in {folder.path} will be redone", stacklevel=3)
+        warnings.warn(f"a damaged segment in {folder.path}: the {dropped} segment(s) from it on will be redone",
+                      stacklevel=3)
     limit = settings.max_frames
     skip = folder.frames_done
     report.resumed_from = skip

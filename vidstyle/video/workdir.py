@@ -72,6 +72,7 @@ class WorkFolder:
         self.suffix = ".mp4"
         self.complete: dict | None = None  # the finished output, once assembled (see mark_complete)
         self._lock: int | None = None
+        self._created = False  # made by this run's lock (removed again if the run is refused)
 
     @classmethod
     def open(cls, path: str | os.PathLike, identity: dict[str, object], *, must_exist: bool = False,
@@ -82,27 +83,31 @@ class WorkFolder:
         ``restart`` starts over whatever the folder holds. ``suffix`` names new segment files.
         """
         folder = cls(Path(path), identity)
-        folder.suffix = suffix
+        folder.lock()
+        return folder.load(identity, must_exist=must_exist, restart=restart, suffix=suffix)
+
+    def load(self, identity: dict[str, object], *, must_exist: bool = False, restart: bool = False,
+             suffix: str = ".mp4") -> "WorkFolder":
+        """:meth:`open` for a folder already locked with :meth:`lock` (the lock is let go on refusal)."""
+        self.identity, self.suffix = identity, suffix
         try:
-            return folder._open(must_exist, restart)
+            return self._open(must_exist, restart)
         except BaseException:
-            folder.unlock()  # a refused folder is not held
+            self.unlock()  # a refused folder is not held
+            if self._created:
+                shutil.rmtree(self.path, ignore_errors=True)
             raise
 
     def _open(self, must_exist: bool, restart: bool) -> "WorkFolder":
         folder, path, identity = self, self.path, self.identity
         state_path = path / STATE_FILE
-        if restart and path.exists():
-            folder.lock()
+        if restart:
             folder.clear()
         if not state_path.exists():
             if must_exist:
                 raise ResumeError(f"nothing to resume: no work folder at {path}")
-            path.mkdir(parents=True, exist_ok=True)
-            folder.lock()
             folder._save()
             return folder
-        folder.lock()
         try:
             state = json.loads(state_path.read_text())
             version, saved, segments = state["version"], state["identity"], state["segments"]
@@ -158,6 +163,7 @@ class WorkFolder:
         """Take the folder's lock (released when the process ends); refuse if another run holds it."""
         if self._lock is not None:
             return
+        self._created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -170,6 +176,11 @@ class WorkFolder:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock = fd
+
+    @property
+    def created_by_lock(self) -> bool:
+        """True if :meth:`lock` made the folder (nothing of an earlier run is in it)."""
+        return self._created
 
     def unlock(self) -> None:
         """Release the lock (the folder stays)."""
@@ -205,10 +216,7 @@ class WorkFolder:
         kept exactly: a resumed run warm-starts from it and must equal an uninterrupted one)
         and the time (seconds) its last frame ends."""
         last = path.with_suffix(".last.npy")
-        tmp = last.with_name(last.name + ".tmp")
-        with open(tmp, "wb") as file:
-            np.save(file, np.ascontiguousarray(last_stylized, dtype=np.float32))
-        os.replace(tmp, last)
+        _write_atomically(last, np.ascontiguousarray(last_stylized, dtype=np.float32))
         self.segments.append({"file": path.name, "first": first, "count": count, "last": last.name, "end": end})
         self._save()
 
@@ -223,10 +231,7 @@ class WorkFolder:
 
     def save_array(self, name: str, array: np.ndarray) -> None:
         """Keep a small array with the run (e.g. the cartoon palette), written atomically."""
-        tmp = self.path / f"{name}.npy.tmp"
-        with open(tmp, "wb") as file:
-            np.save(file, array)
-        os.replace(tmp, self.path / f"{name}.npy")
+        _write_atomically(self.path / f"{name}.npy", array)
 
     def load_array(self, name: str) -> np.ndarray | None:
         """An array kept with :meth:`save_array`, or None."""
@@ -258,6 +263,18 @@ class WorkFolder:
     def remove(self) -> None:
         self.unlock()
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _write_atomically(path: Path, array: np.ndarray) -> None:
+    """``np.save`` under a temporary name, moved into place; nothing is left if writing fails."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as file:
+            np.save(file, array)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def file_identity(path: str | os.PathLike) -> dict[str, int]:
