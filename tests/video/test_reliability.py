@@ -352,3 +352,68 @@ def test_a_damaged_segment_is_found_on_resume_and_redone(clip, style_file, tmp_p
     assert run_cli(args) == 0
     assert "a damaged segment" in capsys.readouterr().err
     assert len(frame_times(out)) == 6
+
+
+def _webm_going_back_at(path, back_at: int, count: int = 10):
+    """A VP9 WebM whose frame ``back_at`` is stamped with the time of frame ``back_at - 3``: the
+    muxer refuses such timestamps, so the Matroska SimpleBlock timecode is edited in place."""
+    from fractions import Fraction
+
+    from clips import frame_image
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libvpx-vp9", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for i in range(count):
+            frame = av.VideoFrame.from_ndarray(frame_image(i), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 10)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    data = bytearray(path.read_bytes())
+    edited, at = False, 0
+    while (at := data.find(b"\xa3", at + 1)) > 0:  # SimpleBlock: id, size vint, track 0x81, int16 timecode (ms)
+        width = 1 if data[at + 1] & 0x80 else 2 if data[at + 1] & 0x40 else 0
+        if width and data[at + 1 + width] == 0x81:
+            spot = at + 2 + width
+            if int.from_bytes(data[spot:spot + 2], "big", signed=True) == 100 * back_at:
+                data[spot:spot + 2] = (100 * (back_at - 3)).to_bytes(2, "big", signed=True)
+                edited = True
+                break
+    assert edited
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_timestamps_going_back_deliver_the_frames_before_and_name_the_frame(tmp_path, style_file, capsys):
+    source = _webm_going_back_at(tmp_path / "back.webm", 6)
+    out = tmp_path / "out.mp4"
+    assert run_cli([source, style_file, "-o", out, *FAST]) == 1
+    line = one_line(capsys)
+    assert "frame 6 goes back in time" in line and "wrote the 6 frames before it" in line
+    assert len(frame_times(out)) == 6 and not work_folder_for(out).exists()
+
+
+def test_concealed_damage_is_counted_and_fails_the_run(tmp_path, style_file, capsys):
+    source = make_clip(tmp_path / "clip.mp4", images=pan_frames(12), audio=False)
+    with av.open(str(source)) as container:
+        packets = sorted((p.pts, p.pos, p.size) for p in container.demux(video=0) if p.size)
+    _, pos, size = packets[6]  # a P-frame: the decoder conceals the damage and flags the frame
+    data = bytearray(source.read_bytes())
+    for at in range(pos + size // 2, pos + size):
+        data[at] ^= 0x55
+    source.write_bytes(bytes(data))
+    out = tmp_path / "out.mp4"
+    assert run_cli([source, style_file, "-o", out, *FAST]) == 1
+    line = one_line(capsys)
+    assert "1 frame(s) had damaged data" in line and "(frames 6)" in line and "wrote all 12 frames" in line
+    assert len(frame_times(out)) == 12
+
+
+def test_webcam_refuses_to_record_over_its_camera_file(clip, style_file, capsys):
+    before = clip.read_bytes()
+    assert run_cli(["webcam", style_file, "--camera", clip, "--record", clip, "--headless", "--weights", "random",
+                    "--device", "cpu", "--quiet"]) == 1
+    assert "would overwrite the camera file" in one_line(capsys)
+    assert clip.read_bytes() == before

@@ -70,6 +70,7 @@ class Frame:
     pts: int
     time: float
     image: np.ndarray
+    corrupt: bool = False  # the decoder met damaged data and concealed it (FFmpeg's corrupt flag)
 
 
 def processing_size(width: int, height: int, long_side: int | None) -> tuple[int, int]:
@@ -220,7 +221,7 @@ def read_frames(
                 raise VideoError(
                     f"{path}: converting frame {index} failed ({err})", frame_index=index
                 ) from err
-            yield Frame(index=index, pts=pts, time=float(t), image=image)
+            yield Frame(index=index, pts=pts, time=float(t), image=image, corrupt=bool(av_frame.is_corrupt))
             index += 1
             last_end = t + (av_frame.duration or 1 / rate / time_base) * time_base
             if max_frames is not None and index >= max_frames:

@@ -62,6 +62,7 @@ class VideoReport:
     processing_size: tuple[int, int] = (0, 0)
     weights_label: str = ""
     finished_earlier: bool = False  # the output was assembled by a run killed before its clean-up
+    damaged_frames: list[int] = field(default_factory=list)  # decoded with concealed errors
 
     @property
     def frames_per_second(self) -> float:
@@ -168,10 +169,10 @@ def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: Wor
     out_of_memory = False
     started = time.perf_counter()
     if limit is None or skip < limit:
-        decoded = increasing(decode_frames(
+        decoded = checked(decode_frames(
             settings.input, (report.processing_size[0], report.processing_size[1]), start=settings.start,
             duration=settings.duration, max_frames=settings.max_frames, skip=skip,
-            flow_preset=video_flow_preset(settings)), settings.input)
+            flow_preset=video_flow_preset(settings)), settings.input, report.damaged_frames)
 
         def record(segment: SegmentDone) -> None:
             folder.add_segment(segment.path, segment.first, segment.count, segment.last_stylized, segment.end_time)
@@ -232,21 +233,34 @@ def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: Wor
     report.frames = frames
     folder.remove()
     if decode_error is not None:
-        raise RunFailed(f"{decode_error}; wrote the {report.frames} frames before it to {settings.output}")
+        damage = f"; also {damage_note(settings.input, report.damaged_frames)}" if report.damaged_frames else ""
+        raise RunFailed(f"{decode_error}; wrote the {report.frames} frames before it to {settings.output}{damage}")
+    if report.damaged_frames:  # exit 0 only when every frame decoded cleanly
+        raise RunFailed(f"{damage_note(settings.input, report.damaged_frames)}; wrote all {report.frames} frames "
+                        f"to {settings.output}")
     return report
 
 
-def increasing(frames: Iterator[DecodedFrame], path: str) -> Iterator[DecodedFrame]:
+def checked(frames: Iterator[DecodedFrame], path: str, damaged: list[int]) -> Iterator[DecodedFrame]:
     """``frames`` while their timestamps increase; a frame that goes back in time (a damaged
     WebM) stops the run there with a :class:`VideoError` naming it, so the frames before it are
-    delivered (an encoder would refuse it later, after the work)."""
+    delivered (an encoder would refuse it later, after the work). Frames the decoder flagged as
+    corrupt (concealed damage) pass, their numbers appended to ``damaged``."""
     last = None
     for item in frames:
         if last is not None and item.frame.pts <= last:
             raise VideoError(f"{path}: frame {item.frame.index} goes back in time (pts {item.frame.pts} after "
                              f"{last}); the frames after it were skipped", frame_index=item.frame.index)
         last = item.frame.pts
+        if item.frame.corrupt:
+            damaged.append(item.frame.index)
         yield item
+
+
+def damage_note(path: str, damaged: list[int]) -> str:
+    """``clip.mp4: 3 frame(s) had damaged data, concealed by the decoder (frames 4, 9, 12)``."""
+    shown = ", ".join(map(str, damaged[:10])) + (", ..." if len(damaged) > 10 else "")
+    return f"{path}: {len(damaged)} frame(s) had damaged data, concealed by the decoder (frames {shown})"
 
 
 def frame_estimate(info: VideoInfo, settings: VideoSettings) -> int | None:
