@@ -417,3 +417,23 @@ def test_webcam_refuses_to_record_over_its_camera_file(clip, style_file, capsys)
                     "--device", "cpu", "--quiet"]) == 1
     assert "would overwrite the camera file" in one_line(capsys)
     assert clip.read_bytes() == before
+
+
+def test_decoding_a_long_clip_keeps_native_threads_flat(tmp_path):
+    """Each frame.reformat() made a scaler with its own threads, freed only by the garbage collector:
+    over a long run the thread count climbed by two per frame and memory with it."""
+    import gc
+
+    def threads() -> int:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("Threads:")).split()[1])
+
+    source = make_clip(tmp_path / "clip.mp4", images=pan_frames(24), audio=False)
+    counts = []
+    gc.disable()  # what the collector frees late must not pile up in the first place
+    try:
+        for frame in read_frames(source, size=(24, 16)):
+            counts.append(threads())
+    finally:
+        gc.enable()
+    assert len(counts) == 24 and max(counts[1:]) == counts[1]

@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from ..errors import VidstyleError
 from .containers import quality_options
@@ -192,6 +193,10 @@ def read_frames(
         if start_t is not None and start_t > 0:
             seek(container, stream, start_t)
         decoded = container.decode(stream)
+        # One scaler for the whole clip: frame.reformat() makes a scaler (with its own worker
+        # threads) per frame, freed only when the garbage collector gets to the frame, which made
+        # native threads and memory climb and fall over a long run.
+        reformatter = VideoReformatter()
         index = 0
         last_pts = None
         last_end = start_t
@@ -216,7 +221,7 @@ def read_frames(
                 stopped_early = True
                 break
             try:
-                image = _to_rgb(av_frame, size)
+                image = _to_rgb(av_frame, size, reformatter)
             except av.FFmpegError as err:
                 raise VideoError(
                     f"{path}: converting frame {index} failed ({err})", frame_index=index
@@ -501,7 +506,7 @@ def _clockwise_rotation(frame) -> int:
     return int(round(-frame.rotation / 90) * 90) % 360
 
 
-def _to_rgb(frame, size) -> np.ndarray:
+def _to_rgb(frame, size, reformatter: VideoReformatter | None = None) -> np.ndarray:
     """Upright, contiguous HxWx3 uint8 RGB array of ``frame``, resized to displayed ``size``."""
     transpose, flip_rows, flip_cols = _display_transform(frame)
     if size is None:
@@ -509,9 +514,9 @@ def _to_rgb(frame, size) -> np.ndarray:
     else:
         # size is the displayed size; before a transpose the stored frame has it swapped.
         width, height = (size[1], size[0]) if transpose else size
-    image = frame.reformat(
-        width=width, height=height, format="rgb24", interpolation="BICUBIC"
-    ).to_ndarray()
+    reformatter = reformatter if reformatter is not None else VideoReformatter()
+    image = reformatter.reformat(frame, width=width, height=height, format="rgb24",
+                                 interpolation="BICUBIC").to_ndarray()
     if transpose:
         image = image.transpose(1, 0, 2)
     if flip_rows:

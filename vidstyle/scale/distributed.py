@@ -221,6 +221,7 @@ def run_distributed(
         styles = [load_image(path, "style") for path in settings.style.paths]
     styles = video_styles(settings, styles, size)  # as the network sees them, the same for every task
     started_ray = connect(ray, dist)
+    folder = None
     try:
         slots, gpu = task_slots(ray, dist, settings.model.device)
         folder_path = work_folder_for(settings.output)
@@ -288,6 +289,8 @@ def run_distributed(
         report.seconds = time.perf_counter() - started
         return report
     finally:
+        if folder is not None:
+            folder.unlock()  # the work folder's lock (vidstyle/video/workdir.py) goes with the run
         if started_ray:
             ray.shutdown()
 
