@@ -24,29 +24,37 @@ from .options import (
 )
 from .ray import add_ray_options, video_on_ray
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # image_files' (it imports torch)
 MIN_FLOW_SIDE = 16  # OpenCV's DIS optical flow refuses frames under 12 pixels on both sides
 
 
 def video_command(args: argparse.Namespace) -> int:
     """``vidstyle INPUT STYLE... [-o OUTPUT]``: stylize a video (an image INPUT falls through to image mode)."""
     from ..media.containers import OutputError, check_quality, plan_output
+
+    # The output, encoder and encoder settings first, before torch is even imported: a bad -o or
+    # --codec is refused in well under a second, before anything is decoded.
+    output = args.output if args.output is not None else f"{Path(args.input).stem}_{Path(args.style[0]).stem}.mp4"
+    settings = video_settings(argparse.Namespace(**{**vars(args), "output": output}))
+    if settings.resume and settings.restart:
+        raise CommandError("--resume and --restart contradict each other; pass one")
+    preset = PRESETS.get(getattr(args, "preset", None) or "", {})
+    explicit = {name: getattr(args, name, None) is not None or name in preset for name in ("codec", "crf")}
+    plan = None
+    if Path(settings.input).suffix.lower() not in IMAGE_SUFFIXES:
+        try:
+            check_quality(settings.codec, settings.crf, explicit["crf"])
+            # Container, encoder and audio, tried on a tiny file (in a temporary folder).
+            plan = plan_output(settings.output, settings.codec, crf=settings.crf, explicit_codec=explicit["codec"],
+                               audio_source=settings.input if settings.audio else None)
+        except OutputError as error:
+            raise CommandError(str(error)) from None
+
     from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, check_writable, load_image, load_init
     from ..media.video_files import probe, processing_size
     from ..video.pipeline import default_output, run_video, same_file
     from ..video.workdir import LockedError, ResumeError, recorded_complete
 
-    output = args.output if args.output is not None else default_output(args.input, args.style[0])
-    settings = video_settings(argparse.Namespace(**{**vars(args), "output": output}))
-    if settings.resume and settings.restart:
-        raise CommandError("--resume and --restart contradict each other; pass one")
-    explicit = {name: getattr(args, name, None) is not None or name in PRESETS.get(getattr(args, "preset", None) or "", {})
-                for name in ("codec", "crf")}
-    is_image = Path(settings.input).suffix.lower() in OPENCV_IMAGE_EXTENSIONS
-    if not is_image:
-        try:  # encoder settings against the codec, before anything is read
-            check_quality(settings.codec, settings.crf, explicit["crf"])
-        except OutputError as error:
-            raise CommandError(str(error)) from None
     styles = [load_image(path, "style") for path in settings.style.paths]  # before any decoding
     if not Path(settings.input).exists():
         raise CommandError(f"input file not found: {settings.input}")
@@ -62,9 +70,6 @@ def video_command(args: argparse.Namespace) -> int:
     if same_file(settings.input, settings.output):
         raise CommandError(f"the output would overwrite the input {settings.input}; choose another -o")
     check_writable(settings.output)
-    # Container, encoder and audio, tried on a tiny file: a bad -o or --codec fails now, not after the work.
-    plan = plan_output(settings.output, settings.codec, crf=settings.crf, explicit_codec=explicit["codec"],
-                       audio_source=settings.input if settings.audio and info.has_audio else None)
     for note in plan.notes:
         warnings.warn(note, stacklevel=1)
     settings = dataclasses.replace(settings, codec=plan.codec)

@@ -9,6 +9,7 @@ the source's audio stream added. Whatever FFmpeg refuses there is refused up fro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -179,9 +180,13 @@ def plan_output(path: str, codec: str, *, crf: int, explicit_codec: bool, audio_
         if segment_suffix is None:
             raise OutputError(f"--codec {found}: no segment container (MP4, MOV, MKV) takes it")
         audio = False
-        if audio_source is not None:
-            with av.open(audio_source) as source:
-                if source.streams.audio:
+        if audio_source is not None and os.path.isfile(audio_source):
+            try:
+                source = av.open(audio_source)
+            except (av.FFmpegError, OSError, UnicodeDecodeError):
+                source = None  # an unreadable input is reported where it is probed
+            with source if source is not None else contextlib.nullcontext():
+                if source is not None and source.streams.audio:
                     try:
                         _test_write(os.path.join(folder, f"audio{suffix}"), found, crf, source.streams.audio[0])
                         audio = True
