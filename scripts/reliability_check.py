@@ -160,8 +160,13 @@ def kill(args: argparse.Namespace) -> None:
                 kept = sum(s["count"] for s in json.loads(state.read_text())["segments"])
             except (OSError, ValueError, KeyError):
                 kept = -1
-            phase = ("finished" if not killed else "startup" if kept == -1 else
-                     "assembly/after" if kept == len(reference) else f"mid-run ({kept} frames kept)")
+            folder = work / f".{out.name}.vidstyle-work"
+            phase = ("finished before the kill" if not killed else
+                     "after clean-up (output complete)" if out.exists() and not folder.exists() else
+                     "assembly (output in place)" if out.exists() else
+                     "startup (no work folder yet)" if not folder.exists() else
+                     "startup (nothing finished)" if kept <= 0 else
+                     "assembly" if kept == len(reference) else f"mid-run ({kept} frames kept)")
             rerun = vidstyle(*common, "-o", out)
             _, err = rerun.communicate()
             frames = decoded(out) if out.exists() else []
