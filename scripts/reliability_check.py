@@ -82,6 +82,8 @@ def proc_status(pid: int) -> tuple[int, int] | None:
     except OSError:
         return None
     fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    if "VmRSS" not in fields:  # exiting (a zombie has no memory left)
+        return None
     return int(fields["VmRSS"].split()[0]), int(fields["Threads"])
 
 
