@@ -150,9 +150,23 @@ def kill(args: argparse.Namespace) -> None:
         rows = []
         for trial in range(args.kills):
             out = work / f"out{trial}.mp4"
-            delay = rng.uniform(0.2, full_seconds * 1.05)
+            phase_wanted = args.phases[trial % len(args.phases)]
+            delay = rng.uniform(0.2, full_seconds * 1.05) if phase_wanted == "random" else rng.uniform(0.5, 6)
             process = vidstyle(*common, "-o", out)
-            time.sleep(delay)
+            started = time.time()
+            if phase_wanted in ("random", "startup"):
+                time.sleep(delay)
+            else:  # poll the state: kill right after a segment is recorded, or once all frames are in
+                state_file = work / f".{out.name}.vidstyle-work" / "state.json"
+                target = len(reference) if phase_wanted == "assembly" else rng.randrange(1, len(reference) // 8) * 8
+                while process.poll() is None:
+                    try:
+                        if sum(s["count"] for s in json.loads(state_file.read_text())["segments"]) >= target:
+                            break
+                    except (OSError, ValueError, KeyError):
+                        pass
+                    time.sleep(0.01)
+                delay = time.time() - started
             killed = process.poll() is None
             if killed:
                 process.send_signal(signal.SIGKILL)
@@ -311,6 +325,9 @@ def main() -> None:
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--segment-frames", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--phases", default="random", type=lambda text: text.split(","),
+                   help="comma-separated, used in turn: random, startup, between (just after a segment is "
+                        "recorded), assembly (once every frame is in)")
     p.set_defaults(run=kill)
     p = commands.add_parser("bad-inputs", help="the bad-input table")
     p.set_defaults(run=bad_inputs)
