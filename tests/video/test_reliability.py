@@ -437,3 +437,10 @@ def test_decoding_a_long_clip_keeps_native_threads_flat(tmp_path):
     finally:
         gc.enable()
     assert len(counts) == 24 and max(counts[1:]) == counts[1]
+
+
+def test_the_cli_knows_the_image_suffixes_without_importing_torch():
+    from vidstyle.cli.video import IMAGE_SUFFIXES
+    from vidstyle.media.image_files import OPENCV_IMAGE_EXTENSIONS
+
+    assert tuple(IMAGE_SUFFIXES) == tuple(OPENCV_IMAGE_EXTENSIONS)
