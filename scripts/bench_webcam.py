@@ -37,11 +37,11 @@ def _ints(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
 
-def bench_webcam(short_side: int, iters: int, args: argparse.Namespace) -> dict:
+def bench_webcam(long_side: int, iters: int, args: argparse.Namespace) -> dict:
     """One configuration: run the loop for warmup + frames frames and measure the last ones."""
     base = WebcamSettings()
     settings = dataclasses.replace(
-        base, headless=True, size=short_side, max_frames=args.warmup + args.frames, init_mode=args.init_mode,
+        base, headless=True, size=long_side, max_frames=args.warmup + args.frames, init_mode=args.init_mode,
         optim=dataclasses.replace(base.optim, iters=iters),
         model=ModelSettings(weights="random", device=args.device, precision=args.precision),
     )
@@ -73,7 +73,7 @@ def bench_webcam(short_side: int, iters: int, args: argparse.Namespace) -> dict:
         "torch_threads": torch.get_num_threads(),
         "precision": args.precision,
         "size": list(result.working_size),
-        "short_side": short_side,
+        "long_side": long_side,
         "iters": iters,
         "init_mode": args.init_mode,
         "source_fps": args.source_fps,
@@ -91,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ... [default: cpu]")
     parser.add_argument("--precision", default="auto", help="auto, fp32, bf16, ... [default: auto]")
-    parser.add_argument("--sizes", type=_ints, default=[64], help="short sides, comma-separated [default: 64]")
+    parser.add_argument("--sizes", type=_ints, default=[64], help="long sides (--size), comma-separated [default: 64]")
     parser.add_argument("--iters", type=_ints, default=[2], help="iterations per frame, comma-separated [default: 2]")
     parser.add_argument("--frames", type=int, default=8, help="measured frames per configuration [default: 8]")
     parser.add_argument("--warmup", type=int, default=2, help="frames run before measuring [default: 2]")
@@ -102,9 +102,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    for short_side in args.sizes:
+    for long_side in args.sizes:
         for iters in args.iters:
-            print(json.dumps(bench_webcam(short_side, iters, args)), flush=True)
+            print(json.dumps(bench_webcam(long_side, iters, args)), flush=True)
     synchronize(resolve_device(args.device))
 
 

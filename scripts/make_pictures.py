@@ -67,6 +67,49 @@ def thumbnail(image: np.ndarray, long_side: int) -> np.ndarray:
     return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
 
 
+def style_control_pictures(out: Path, tmp: Path, run: list[str], iters: int, weights_note: str) -> None:
+    """The style-loss controls: ``masks.jpg`` (two styles in two regions) and ``loss_controls.jpg``
+    (gram vs w2, several content layers, normalised gradients), all on ``samples/content.png``."""
+    content = SAMPLES / "content.png"
+    style, style2 = SAMPLES / "style.png", SAMPLES / "style2.png"
+    h, w = rgb(content).shape[:2]
+    left = np.zeros((h, w, 3), np.uint8)
+    left[:, : w // 2] = 255
+    masks = [tmp / "mask_left.png", tmp / "mask_right.png"]
+    save_rgb(masks[0], left)
+    save_rgb(masks[1], 255 - left)
+
+    def stylize(name: str, *args: str) -> np.ndarray:
+        path = tmp / f"{name}.png"
+        assert vidstyle(["image", str(content), *args, "-o", str(path), *run]) == 0, name
+        return rgb(path)
+
+    size = int(run[run.index("--size") + 1])
+    small = lambda path: thumbnail(rgb(path), size)  # noqa: E731
+    masked = [stylize(f"masked_{kind}", str(style), str(style2), "--style-mask", str(masks[0]),
+                      "--style-mask", str(masks[1]), "--style-loss", kind) for kind in ("gram", "w2")]
+    tile = masked[0].shape[:2]
+    grid = label_grid(
+        [[small(content), small(style), small(style2), small(masks[0])] + masked],
+        [["content", "style A: style.png", "style B: style2.png", "mask A (B: the rest)", "--style-mask A, B",
+          "the same, --style-loss w2"]],
+        title=f"spatial control: style A paints the left half, style B the right; {iters} L-BFGS iterations; "
+              f"{weights_note}", tile_size=tile)
+    save_rgb(out / "masks.jpg", grid.image)
+
+    grid = label_grid(
+        [[small(content), small(style), stylize("gram", str(style)), stylize("w2", str(style), "--style-loss", "w2")],
+         [stylize("content_deep", str(style), "--content-layers", "relu4_2:1"),
+          stylize("content_two", str(style), "--content-layers", "relu4_2:1,relu2_1:1"),
+          stylize("normalized_off", str(style), "--alpha", "1"),
+          stylize("normalized_on", str(style), "--alpha", "1", "--normalize-gradients")]],
+        [["content", "style", "--style-loss gram", "--style-loss w2"],
+         ["--content-layers relu4_2:1", "relu4_2:1,relu2_1:1", "--alpha 1", "--alpha 1 --normalize-gradients"]],
+        title=f"style-loss controls; {iters} L-BFGS iterations, alpha 100 unless shown; {weights_note}",
+        tile_size=tile)
+    save_rgb(out / "loss_controls.jpg", grid.image)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "samples" / "pictures")
@@ -74,6 +117,8 @@ def main() -> int:
     parser.add_argument("--iters", type=int, default=150, help="L-BFGS iterations per stylization")
     parser.add_argument("--weights", default="random", help="as vidstyle --weights (default: random)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--only", choices=("all", "style-controls"), default="all",
+                        help="make every picture, or only the style-loss controls' (masks.jpg, loss_controls.jpg)")
     options = parser.parse_args()
     options.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="vidstyle-pictures-"))
@@ -86,6 +131,10 @@ def main() -> int:
     style, style2 = SAMPLES / "style.png", SAMPLES / "style2.png"
     frames = video_frames(SAMPLES / "clip.mp4", [0.0, 0.6, 1.2, 1.8])
     weights_note = "weights: random (seed 0)" if options.weights == "random" else f"weights: {options.weights}"
+    if options.only == "style-controls":
+        style_control_pictures(options.out, tmp, run, options.iters, weights_note)
+        print(f"wrote masks.jpg and loss_controls.jpg in {time.time() - started:.0f} s")
+        return 0
 
     def stylize(name: str, *args: str) -> np.ndarray:
         out = tmp / f"{name}.png"
@@ -148,6 +197,9 @@ def main() -> int:
                       [["input"] * 4, [("unchanged", "style.png", "style2.png")[0 if c is None else c + 1] for c in choices]],
                       title=f"RandomStylize(p=0.75, seed=0): a random style per image; {weights_note}")
     save_rgb(options.out / "augment.jpg", grid.image)
+
+    # 7. The style-loss controls: style masks, w2, several content layers, normalised gradients.
+    style_control_pictures(options.out, tmp, run, options.iters, weights_note)
 
     sizes = {p.name: p.stat().st_size for p in sorted(options.out.glob("*.jpg"))}
     print(f"wrote {len(sizes)} pictures, {sum(sizes.values()) / 1024:.0f} KiB in all, "

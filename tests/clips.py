@@ -28,13 +28,17 @@ def marked_image() -> np.ndarray:
 
 
 def make_clip(path, *, images=None, pts=None, time_base=Fraction(1, FPS), audio=True,
-              rotation=None, options=None, crf="10", gop=None):
-    """Write an H.264 clip (plus a mono AAC sine) with PyAV only, independent of vidstyle."""
+              rotation=None, options=None, crf="10", gop=None, x264_params=None, pix_fmt="yuv420p"):
+    """Write an H.264 clip (plus a mono AAC sine) with PyAV only, independent of vidstyle.
+
+    ``x264_params`` (libx264's ``x264-params``, e.g. ``"keyint=4:intra-refresh=1"``) shape the stream.
+    """
     images = [frame_image(i) for i in range(N)] if images is None else images
     pts = list(range(len(images))) if pts is None else pts
     with av.open(str(path), "w", options=options or {}) as container:
-        stream = container.add_stream("libx264", rate=FPS, options={"crf": crf})
-        stream.width, stream.height, stream.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        x264 = {"x264-params": x264_params} if x264_params else {}
+        stream = container.add_stream("libx264", rate=FPS, options={"crf": crf, **x264})
+        stream.width, stream.height, stream.pix_fmt = images[0].shape[1], images[0].shape[0], pix_fmt
         stream.time_base = stream.codec_context.time_base = time_base
         if gop is not None:
             stream.codec_context.gop_size = gop

@@ -6,7 +6,11 @@ Importing the package loads no model, touches no GPU and reads no file.
 __version__ = "0.1.0"
 
 # Public names loaded on first access, so that ``import vidstyle`` stays free of torch and cv2.
-_LAZY = {"RandomStylize": "vidstyle.tools.augment"}
+_LAZY = {
+    "RandomStylize": "vidstyle.tools.augment",
+    "stylize": "vidstyle.tools.api",
+    "stylize_video": "vidstyle.video.api",
+}
 
 
 def __getattr__(name: str):

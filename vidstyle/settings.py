@@ -35,6 +35,13 @@ class LossSettings:
     tv: str = "l2"  # "l2", "l1" or "pow"
     tv_gamma: float = 1.25
     temporal_weight: float = 0.0
+    style_loss: str = "gram"  # "gram" (Gram matrices) or "w2" (2-Wasserstein distance of Gaussian fits)
+    content_layers: tuple[tuple[str, float], ...] | None = None  # several content layers; None: content_layer, weight 1
+    normalize_gradients: bool = False  # each layer's gradient divided by its L1 norm (jcjohnson/neural-style)
+
+    def content_weights(self) -> tuple[tuple[str, float], ...]:
+        """The content layers with their weights: ``content_layers``, else ``content_layer`` with weight 1."""
+        return self.content_layers or ((self.content_layer, 1.0),)
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,7 @@ class StyleSettings:
     scale: float = 1.0  # style size relative to the content's long side, when size is None
     preserve_colors: bool = False  # keep the content's colours (vidstyle/core/colors.py)
     color_method: str = "luminance"  # "luminance" (YIQ luminance-only transfer) or "histogram"
+    masks: tuple[str, ...] = ()  # one mask (image, or video read frame by frame) per style: region r takes style r
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,9 @@ class ImageSettings:
 MAX_AUTO_SIZE = 512
 
 INIT_MODES = ("independent", "prev", "flow")
+
+# How --preserve-colors works (here, not in core/colors.py, so the CLI can list them without torch).
+COLOR_METHODS = ("luminance", "histogram")
 
 
 @dataclass(frozen=True)
@@ -187,7 +198,9 @@ def settings_hash(settings: object, exclude: tuple[str, ...] = ()) -> str:
 
 
 def _webcam_optim() -> OptimSettings:
-    return OptimSettings(optimizer="adam", iters=3, lr=0.03)
+    # check_every=1: the live loop reads the window's keys at every check, so q acts after one
+    # iteration, not after a whole frame's budget.
+    return OptimSettings(optimizer="adam", iters=3, lr=0.03, check_every=1)
 
 
 @dataclass(frozen=True)
@@ -199,10 +212,12 @@ class WebcamSettings:
     """
 
     camera: str = "0"  # a camera index, a video file (played at its frame rate) or a stream URL
-    size: int = 256  # short side of the working image (never above the camera's)
+    size: int = 256  # long side of the working image, as everywhere (never above the camera's)
     init_mode: str = "flow"  # "independent", "prev" or "flow" (see INIT_MODES)
     flow_preset: str = "fast"  # OpenCV DIS preset for init_mode "flow"
-    display_size: int = 720  # short side of the image in the window
+    display_size: int = 960  # long side of the stylized image in the window (never above the screen)
+    side_by_side: bool = False  # start with the camera image beside the stylized one (the v key)
+    every_frame: bool = False  # a file source: stylize every frame instead of playing it in real time
     headless: bool = False  # no window (servers, tests); stop with max_frames, seconds or Ctrl-C
     max_frames: int | None = None  # stop after this many stylized frames
     seconds: float | None = None  # stop after this many seconds

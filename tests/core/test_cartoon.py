@@ -37,6 +37,22 @@ def test_palette_is_reduced_to_the_requested_colours():
     assert set(map(tuple, quantize(stylized, fixed).reshape(-1, 3))) <= {(0, 0, 0), (255, 255, 255)}
 
 
+@pytest.mark.parametrize("widths", [(27, 27, 26), (48, 24, 8), (8, 24, 48), (70, 6, 4)])
+def test_palette_of_three_flat_colours_is_those_colours(widths):
+    colours = np.array([[200, 30, 40], [20, 160, 60], [40, 50, 220]], np.uint8)
+    picture = np.zeros((30, 80, 3), np.uint8)
+    edges = np.cumsum([0, *widths])
+    for colour, left, right in zip(colours, edges, edges[1:]):
+        picture[:, left:right] = colour  # unequal areas: the rarest colour covers 5% of the picture
+    as_set = {tuple(c) for c in colours.tolist()}
+    palette = fit_palette(picture, 3)
+    assert sorted(map(tuple, palette.round().astype(int).tolist())) == sorted(as_set)
+    assert np.abs(palette - palette.round()).max() < 1e-3  # the means of flat regions, exactly
+    # More entries than colours: every entry is still one of them (some repeated), none invented.
+    assert set(map(tuple, fit_palette(picture, 5).round().astype(int).tolist())) == as_set
+    assert np.array_equal(fit_palette(picture, 3), palette)  # deterministic
+
+
 def test_outlines_of_the_frame_are_darkened():
     frame, stylized = frame_with_a_square(), np.full((48, 64, 3), 180, np.uint8)
     edges = edge_mask(frame)

@@ -161,7 +161,7 @@ def test_targets_are_loaded_whole_exported_and_can_be_passed_instead():
     other = held.clone()
     assert other.layout() == held.layout() and all(a is not b for a, b in zip(other.tensors(), held.tensors()))
     with torch.no_grad():
-        other.content.add_(1.0)
+        other.content["a"].add_(1.0)
     passed = loss(features, image, other)  # evaluated against `other`, the held targets untouched
     assert passed["content"].item() == pytest.approx(1.0)
     assert loss(features, image)["content"].item() == 0.0 and loss.export_targets() is held

@@ -22,9 +22,9 @@ from vidstyle.cli import main
 from vidstyle.live import display as window
 from vidstyle.live import loop as webcam
 from vidstyle.live.camera import LatestFrameGrabber, SyntheticSource, working_size
-from vidstyle.live.display import ESC, WebcamState, compose_view, fit_into, handle_key
+from vidstyle.live.display import ESC, WebcamState, compose_view, handle_key
 from vidstyle.live.loop import run_session
-from vidstyle.media.video_files import read_frames
+from vidstyle.media.video_files import processing_size, read_frames
 from vidstyle.settings import ModelSettings, WebcamSettings
 
 # A two-layer loss keeps the random network tiny, so each real frame costs milliseconds.
@@ -86,7 +86,7 @@ class FakeStylizer:
         self.tint, self.delay = tint, delay
         self.calls: list[tuple[str, int, bool]] = []
 
-    def stylize(self, content, init=None, iters=None, *, tol=None, temporal=None):
+    def stylize(self, content, init=None, iters=None, *, tol=None, temporal=None, callback=None):
         time.sleep(self.delay)
         self.calls.append(("content" if isinstance(init, str) else "warm", iters, temporal is not None))
         return SimpleNamespace(image=(content * 0.5 + self.tint).clamp(0, 1), iterations=iters)
@@ -105,7 +105,7 @@ class FakeDisplay:
     def on_frame(self, report) -> None:
         self.frames = report.number
 
-    def show(self, image, lines):
+    def show(self, image, lines, panes=1):
         self.shown.append((image.copy(), list(lines)))
 
     def poll_key(self, delay_ms):
@@ -128,15 +128,17 @@ def headless(**changes) -> WebcamSettings:
 # -- pure parts ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("width, height, short, expected", [
-    (640, 480, 256, (342, 256)),   # 640 * 256 / 480 = 341.3 -> even 342
-    (480, 640, 256, (256, 342)),
-    (64, 48, 32, (42, 32)),        # 42.7 -> 42 (nearest even)
-    (320, 240, 256, (320, 240)),   # never above the camera's size
+@pytest.mark.parametrize("width, height, long, expected", [
+    (640, 480, 256, (256, 192)),   # --size is the long side, as for images and videos
+    (480, 640, 256, (192, 256)),
+    (1280, 720, 256, (256, 144)),
+    (64, 48, 42, (42, 32)),        # 31.5 -> 32 (nearest even, half up)
+    (320, 240, 512, (320, 240)),   # never above the camera's size
     (65, 49, 100, (64, 48)),       # odd camera sides are made even, downwards
 ])
-def test_working_size_keeps_aspect_short_side_and_even_sides(width, height, short, expected):
-    assert working_size(width, height, short) == expected
+def test_working_size_keeps_aspect_long_side_and_even_sides(width, height, long, expected):
+    assert working_size(width, height, long) == expected
+    assert working_size(width, height, long) == processing_size(width, height, long)  # the video run's rule
 
 
 S = WebcamState(n_styles=3, style_index=0, iters=3)
@@ -175,16 +177,12 @@ def test_snapshot_key_is_an_action_and_toggles_undo_themselves():
     assert handle_key(one, ord("-"))[0].iters == 1  # never below one iteration
 
 
-def test_compose_and_letterbox_views():
+def test_compose_views():
     stylized = np.full((4, 6, 3), 200, np.uint8)
     original = np.full((8, 12, 3), 10, np.uint8)
     assert compose_view(stylized, original, False) is stylized
     both = compose_view(stylized, original, True)
     assert both.shape == (4, 12, 3) and (both[:, :6] == 10).all() and (both[:, 6:] == 200).all()
-    boxed = fit_into(both, (6, 4))  # 12x4 into 6x4: scaled to 6x2, one black row above and below
-    assert boxed.shape == (4, 6, 3)
-    assert (boxed[0] == 0).all() and (boxed[3] == 0).all()
-    assert (boxed[1:3, :3] == 10).all() and (boxed[1:3, 3:] == 200).all()
 
 
 def test_overlay_is_white_text_on_a_darkened_box_at_the_top_left():
@@ -240,7 +238,7 @@ def test_slow_stylizer_drops_frames_instead_of_queueing_them():
 def test_a_slow_machine_is_told_once_what_would_help(monkeypatch):
     monkeypatch.setattr(webcam, "SLOW_FPS", 1e6)  # any real rate counts as slow
     with pytest.warns(UserWarning) as caught:
-        run_session(headless(max_frames=8, size=24), [], names=["a"], stylizers=[FakeStylizer()],
+        run_session(headless(max_frames=8, size=32), [], names=["a"], stylizers=[FakeStylizer()],
                     source=SyntheticSource(64, 48, fps=200))
     messages = [str(w.message) for w in caught if "frames/s" in str(w.message)]
     assert len(messages) == 1
@@ -255,7 +253,7 @@ def test_keys_drive_the_loop_styles_iterations_view_snapshot_pause_quit(tmp_path
     script = [(1, ord("v")), (2, ord("s")), (3, ord("n")), (4, ord("+")), (5, ord(" ")),
               *[(5, -1)] * 10, (5, ord(" ")), (7, ord("q"))]
     display = FakeDisplay(script)
-    settings = dataclasses.replace(WebcamSettings(snapshot_dir=str(tmp_path)), size=24)
+    settings = dataclasses.replace(WebcamSettings(snapshot_dir=str(tmp_path)), size=32)
     events = []
     result = run_session(settings, [], names=["ink", "fire"], stylizers=stylizers, display=display,
                          source=SyntheticSource(64, 48, fps=200), on_event=events.append,
@@ -264,7 +262,7 @@ def test_keys_drive_the_loop_styles_iterations_view_snapshot_pause_quit(tmp_path
     assert result.stop_reason == "quit" and display.closed_called
     shown = [image for image, _ in display.shown]
     lines = [text for _, text in display.shown]
-    assert shown[0].shape == (24, 32, 3)  # working size: short side 24
+    assert shown[0].shape == (24, 32, 3)  # working size: long side 32
     assert any(image.shape == (24, 64, 3) for image in shown[1:])  # v: camera image beside the stylized one
     assert "3 it/frame" in lines[0][0] and "style: ink (1/2)" in lines[0][0] and "fps" in lines[0][0]
     assert any("style: fire (2/2)" in text[0] for text in lines)  # n switched the style...
@@ -283,7 +281,7 @@ def test_keys_drive_the_loop_styles_iterations_view_snapshot_pause_quit(tmp_path
 def test_pause_stops_stylizing_and_drops_what_the_camera_sends(tmp_path):
     display = FakeDisplay([(2, ord(" ")), *[(2, -1)] * 8, (2, ord("q"))])
     stylizer = FakeStylizer()
-    result = run_session(WebcamSettings(size=24, snapshot_dir=str(tmp_path)), [], names=["a"], stylizers=[stylizer],
+    result = run_session(WebcamSettings(size=32, snapshot_dir=str(tmp_path)), [], names=["a"], stylizers=[stylizer],
                          display=display, source=SyntheticSource(64, 48, fps=300), on_frame=display.on_frame)
     assert result.stop_reason == "quit"
     assert result.processed == 2 == len(stylizer.calls)  # nothing stylized while paused (8 polls of 30 ms)
@@ -296,14 +294,15 @@ def test_pause_stops_stylizing_and_drops_what_the_camera_sends(tmp_path):
 def test_headless_file_camera_records_that_many_frames_at_the_working_size(tmp_path, style_file, capfd):
     clip = make_clip(tmp_path / "cam.mp4", frames=90)
     out = tmp_path / "rec.mp4"
-    code = run_cli(["webcam", style_file, "--camera", clip, "--headless", "--max-frames", "5",
+    # --every-frame: played live, a busy machine may see only 2 of the clip's frames in time.
+    code = run_cli(["webcam", style_file, "--camera", clip, "--headless", "--max-frames", "5", "--every-frame",
                     "--record", str(out), *TINY])
     assert code == 0, capfd.readouterr().err
     frames = list(read_frames(out))
     assert len(frames) == 5
-    assert frames[0].image.shape == (32, 42, 3)  # 64x48 camera, short side 32
-    assert all(b.time > a.time for a, b in zip(frames, frames[1:]))  # timed by capture time
-    camera = next(iter(read_frames(clip, size=(42, 32)))).image.astype(int)
+    assert frames[0].image.shape == (24, 32, 3)  # 64x48 camera, long side 32
+    assert all(b.time > a.time for a, b in zip(frames, frames[1:]))
+    camera = next(iter(read_frames(clip, size=(32, 24)))).image.astype(int)
     assert np.abs(frames[0].image.astype(int) - camera).mean() > 2  # stylized, not the camera image
 
 
@@ -412,3 +411,157 @@ def test_the_capture_thread_computes_each_frames_motion_against_the_frame_taken_
         assert frame.motion_from == before.index
         want = motion_between(FlowEstimator("fast"), before.image, frame.image)
         assert np.array_equal(frame.motion.flow_back, want.flow_back) and np.array_equal(frame.motion.mask, want.mask)
+
+
+# -- one meaning of --size, presets, every frame of a file, the window's size, keys within a frame ----
+
+
+def test_size_is_the_long_side_and_preset_webcam_is_the_webcam_defaults():
+    from vidstyle.cli import build_parser
+    from vidstyle.cli.webcam import webcam_settings
+
+    parse = build_parser().parse_args
+    plain = webcam_settings(parse(["webcam", "s.png"]))
+    preset = webcam_settings(parse(["webcam", "s.png", "--preset", "webcam"]))
+    assert preset == plain and plain.size == 256 and working_size(640, 480, plain.size) == (256, 192)
+    assert (plain.optim.optimizer, plain.optim.lr, plain.optim.iters) == ("adam", 0.03, 3)
+    explicit = webcam_settings(parse(["webcam", "s.png", "--preset", "webcam", "--size", "128", "--iters", "5"]))
+    assert (explicit.size, explicit.optim.iters) == (128, 5)  # explicit options win over the preset
+
+
+@pytest.mark.parametrize("preset", ["fast", "quality", "cartoon"])
+def test_image_and_video_presets_are_refused_by_the_webcam_with_the_reason(style_file, capfd, preset):
+    code = run_cli(["webcam", style_file, "--preset", preset, "--headless", "--camera", "99", *TINY])
+    line = one_error_line(capfd)
+    assert code == 1 and f"--preset {preset} is for the image and video commands" in line
+    assert "the webcam takes --preset webcam" in line
+
+
+def test_every_frame_of_a_file_camera_is_stylized_and_recorded_with_its_timing(tmp_path, style_file, capfd):
+    clip = make_clip(tmp_path / "cam.mp4", frames=12, fps=10)
+    out = tmp_path / "rec.mp4"
+    code = run_cli(["webcam", style_file, "--camera", clip, "--headless", "--every-frame", "--record", str(out),
+                    *TINY])
+    err = capfd.readouterr().err
+    assert code == 0, err
+    assert "12 frames" in err and "0 dropped" in err
+    recorded = list(read_frames(out))
+    assert len(recorded) == 12  # as many frames as the file, however slow the stylizer
+    times = [float(frame.time) for frame in recorded]
+    assert times == pytest.approx([i / 10 for i in range(12)], abs=2e-3)  # the file's timing, not capture times
+
+
+def test_every_frame_needs_a_file(style_file):
+    settings = headless(every_frame=True, max_frames=3, size=32)
+    with pytest.raises(webcam.WebcamError, match="--every-frame needs a video file as --camera; synthetic"):
+        run_session(settings, [], names=["a"], stylizers=[FakeStylizer()], source=SyntheticSource(64, 48, fps=100))
+
+
+def test_a_file_played_live_drops_frames_when_the_stylizer_is_slow():
+    # The behaviour --every-frame changes: at the file's rate, a slow stylizer sees few of its frames.
+    source = SyntheticSource(64, 48, fps=200, frames=30, live=False)
+    result = run_session(headless(size=32), [], names=["a"], stylizers=[FakeStylizer(delay=0.03)], source=source)
+    assert result.stop_reason == "ended" and result.dropped > 10 and result.processed < 20
+    kept = run_session(headless(size=32, every_frame=True), [], names=["a"], stylizers=[FakeStylizer(delay=0.03)],
+                       source=SyntheticSource(64, 48, fps=200, frames=30, live=False))
+    assert kept.processed == kept.captured == 30 and kept.dropped == 0
+
+
+@pytest.mark.parametrize("view, panes, display, screen, expected", [
+    ((512, 192), 2, 960, None, (1920, 720)),          # side by side, no screen known: each half 960 wide
+    ((512, 192), 2, 960, (1280, 800), (1178, 442)),  # ...on a 1280x800 screen: shrunk to 92% of its width
+    ((256, 192), 1, 960, (1280, 800), (907, 680)),   # one 4:3 pane: 85% of the screen's height wins
+    ((256, 192), 1, 960, (3840, 2160), (960, 720)),  # a large screen: the long side is --display-size
+    ((192, 256), 1, 640, (1280, 800), (480, 640)),   # portrait
+])
+def test_window_size_follows_display_size_within_the_screen(view, panes, display, screen, expected):
+    assert window.window_size(view, panes, display, screen) == expected
+    if screen is not None:
+        assert expected[0] <= screen[0] and expected[1] <= screen[1]
+
+
+def test_screen_size_is_read_from_tk_or_xdpyinfo_output():
+    assert window.parse_screen("window ok\nscreen 1280 800\n") == (1280, 800)
+    assert window.parse_screen("screen #0:\n  dimensions:    1920x1080 pixels (508x285 millimeters)\n") == (1920, 1080)
+    assert window.parse_screen("window ok\n") is None and window.parse_screen("screen 0 0") is None
+
+
+def test_window_display_scales_each_pane_to_the_display_size_within_the_screen(monkeypatch):
+    shown = []
+    monkeypatch.setattr(window.cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(window.cv2, "imshow", lambda title, image: shown.append(image.shape))
+    display = window.WindowDisplay(display_size=960, screen=(1280, 800))
+    display.show(np.zeros((192, 512, 3), np.uint8), [], panes=2)
+    display.show(np.zeros((192, 256, 3), np.uint8), [])
+    assert shown == [(442, 1178, 3), (680, 907, 3)]
+
+
+def test_recording_keeps_its_layout_at_full_size_when_the_view_is_toggled(tmp_path):
+    out = tmp_path / "rec.mp4"
+    display = FakeDisplay([(2, ord("v")), (4, ord("q"))])
+    settings = dataclasses.replace(WebcamSettings(snapshot_dir=str(tmp_path), record=str(out)), size=32)
+    result = run_session(settings, [], names=["a"], stylizers=[FakeStylizer()], display=display,
+                         source=SyntheticSource(64, 48, fps=200), on_frame=display.on_frame)
+    assert result.stop_reason == "quit" and result.recorded == 4
+    assert {image.shape for image, _ in display.shown} == {(24, 32, 3), (24, 64, 3)}  # the window toggled
+    recorded = [frame.image for frame in read_frames(out)]
+    assert len(recorded) == 4 and all(image.shape == (24, 32, 3) for image in recorded)
+    assert all(image[0].mean() > 10 and image[-1].mean() > 10 for image in recorded)  # no black bars
+
+    both = tmp_path / "both.mp4"
+    run_session(headless(max_frames=3, size=32, side_by_side=True, record=str(both)), [], names=["a"],
+                stylizers=[FakeStylizer()], source=SyntheticSource(64, 48, fps=200))
+    recorded = [frame.image for frame in read_frames(both)]
+    assert len(recorded) == 3 and recorded[0].shape == (24, 64, 3)  # side by side, each half at the working size
+
+
+class KeyQueueDisplay(FakeDisplay):
+    """A window whose key queue holds ``keys``: each poll returns the next one (then no key)."""
+
+    def __init__(self, keys) -> None:
+        super().__init__([])
+        self.keys, self.polls = list(keys), 0
+
+    def poll_key(self, delay_ms):
+        self.polls += 1
+        return self.keys.pop(0) if self.keys else None
+
+
+def test_q_stops_within_a_frame_before_its_budget_is_spent(tmp_path, extractor, monkeypatch):
+    monkeypatch.setattr(webcam, "KEY_POLL_INTERVAL", 0.0)  # read the keys at every check
+    settings = WebcamSettings(snapshot_dir=str(tmp_path), size=32, model=ModelSettings(device="cpu"))
+    settings = dataclasses.replace(settings, optim=dataclasses.replace(settings.optim, iters=200))
+    [stylizer] = webcam.build_stylizers([torch.rand(1, 3, 32, 32)], settings, extractor=extractor)
+    steps = []
+    inner = stylizer.loss_terms
+    monkeypatch.setattr(stylizer, "loss_terms", lambda image: steps.append(1) or inner(image))
+    # Polls: before the first frame (no key), its first check (v: kept for after the frame), its second (q).
+    display = KeyQueueDisplay([None, ord("v"), ord("q")])
+    result = run_session(settings, [], names=["a"], stylizers=[stylizer], display=display,
+                         source=SyntheticSource(64, 48, fps=30))
+    assert result.stop_reason == "quit" and result.processed == 0  # the first frame was never finished
+    assert len(steps) == 2 and display.polls == 3  # stopped at the second check (one iteration each), not at 200
+
+
+def test_display_probe_reports_the_screen_from_tk_else_xdpyinfo(monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":0")
+    answers = {}
+    runs = []
+
+    def fake_run(command, **kwargs):
+        kind = "xdpyinfo" if command[0] == "xdpyinfo" else "tk" if "tkinter" in command[-1] else "window"
+        runs.append(kind)
+        code, out = answers[kind]
+        return SimpleNamespace(returncode=code, stdout=out, stderr="")
+
+    monkeypatch.setattr(window.subprocess, "run", fake_run)
+    answers.update(window=(0, ""), tk=(0, "screen 1280 800\n"), xdpyinfo=(0, "  dimensions:    1366x768 pixels\n"))
+    assert window.probe_display() == window.DisplayProbe(None, (1280, 800)) and runs == ["window", "tk"]
+    assert window.check_display() == (1280, 800)
+    answers["tk"] = (-11, "")  # Tk crashed in its own child: xdpyinfo's size, and the window still counts
+    assert window.probe_display() == window.DisplayProbe(None, (1366, 768)) and runs[-1] == "xdpyinfo"
+    answers["xdpyinfo"] = (1, "")
+    assert window.probe_display() == window.DisplayProbe(None, None)  # no size known: not an error
+    answers["window"] = (1, "")
+    runs.clear()
+    assert window.probe_display().problem.startswith("cannot open a window on display :0") and runs == ["window"]

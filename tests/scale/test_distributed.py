@@ -17,10 +17,19 @@ from helpers import pan_frames, stripes_image
 
 from vidstyle.cli import main
 from vidstyle.errors import Interrupted
+from vidstyle.media.seeking import SeekChecks, SeekWarning
 from vidstyle.media.video_files import probe, read_frames
 from vidstyle.scale.cluster import RayMissing
 from vidstyle.scale.distributed import FAIL_ENV, run_distributed
-from vidstyle.scale.frame_ranges import frame_table, plan_segments, record_path, run_segment
+from vidstyle.scale.frame_ranges import (
+    checked_plans,
+    frame_and_sync_table,
+    frame_table,
+    plan_segments,
+    record_path,
+    run_segment,
+    snap_to_sync,
+)
 from vidstyle.settings import DistributedSettings, ModelSettings, OptimSettings, StyleSettings, VideoSettings
 from vidstyle.video.metrics import warping_error
 from vidstyle.video.pipeline import run_video
@@ -33,6 +42,10 @@ FAST = ["--weights", "random", "--iters", "3", "--warm-iters", "2", "--optimizer
 # consecutive frames inside a segment (1.8x without lead-in, 2.6x with 4 frames: see "Seams" in
 # vidstyle/scale/distributed.py for why a seam remains at all).
 SEAM_FACTOR = 3.0
+# Every frame stylized with 0 iterations from its own content, encoded losslessly: the output shows
+# the input pixels each segment decoded.
+IDENTITY = ["--weights", "random", "--iters", "0", "--warm-iters", "0", "--init-mode", "independent", "--crf", "0",
+            "--quiet", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +74,17 @@ def settings_for(clip, style, output, **changes):
     return VideoSettings(**{**base.__dict__, **changes})
 
 
+@pytest.fixture(scope="module")
+def seek_clips(tmp_path_factory):
+    """24 frames each: sync samples every 4 frames (seeks work), and x264 periodic intra refresh in
+    yuv444p (seeks miss the frames before the decoder has recovered: they fail their check)."""
+    folder = tmp_path_factory.mktemp("seek_inputs")
+    good = make_clip(folder / "gop.mp4", images=pan_frames(24, W, H), gop=4)
+    bad = make_clip(folder / "refresh.mp4", images=pan_frames(24, W, H), x264_params="keyint=4:intra-refresh=1",
+                    pix_fmt="yuv444p")
+    return good, bad
+
+
 def run_cli(args):
     try:
         return main([str(a) for a in args])
@@ -82,7 +106,7 @@ def test_plan_balances_work_and_seeks_between_frames():
     plans = plan_segments(7, 3, 2, pts, Fraction(1, 20))
     assert [(p.first, p.end, p.lead_in) for p in plans] == [(0, 4, 0), (4, 5, 2), (5, 7, 2)]
     assert plans[0].seek is None  # segment 0 decodes exactly as the single-machine run
-    assert plans[1].seek == pytest.approx(3 / 20)  # between frame 1 (pts 2) and frame 2 (pts 4)
+    assert plans[1].seek == pytest.approx(3.5 / 20)  # half a tick before frame 2 (pts 4), after frame 1 (pts 2)
     assert plans[2].pts == (6, 8, 10, 12)  # lead-in frames 3, 4 and kept frames 5, 6
     short = plan_segments(4, 2, 4, [0, 1, 2, 3], Fraction(1, 10))  # too short to balance: equal lengths
     assert [(p.first, p.end, p.lead_in, p.seek) for p in short] == [(0, 2, 0, None), (2, 4, 2, None)]
@@ -114,7 +138,60 @@ def test_frame_table_matches_decoded_frames(files, tmp_path):
         assert frame_table(settings) == decoded, changes
 
 
+def test_the_plan_keeps_seeks_that_verify_and_drops_those_that_fail(seek_clips, files, tmp_path):
+    good, bad = seek_clips
+    style = files[1]
+    for clip in (good, bad):
+        settings = settings_for(clip, style, tmp_path / "x.mp4")
+        plans = plan_segments(24, 3, 2, frame_table(settings), probe(clip).time_base)
+        assert all(plan.seek is not None for plan in plans[1:])
+        checks = SeekChecks()
+        if clip == good:
+            assert checked_plans(settings, plans, probe(clip).time_base, checks) == plans
+            assert checks.verdict(clip).trusted and len(checks.verdict(clip).verified) == 2
+        else:
+            with pytest.warns(SeekWarning, match="not trusted"):
+                checked = checked_plans(settings, plans, probe(clip).time_base, checks)
+            assert [plan.seek for plan in checked] == [None, None, None]  # from the start: no seek verified
+            assert [(p.first, p.end, p.lead_in, p.pts) for p in checked] == [
+                (p.first, p.end, p.lead_in, p.pts) for p in plans]  # the exact frame table is kept
+
+
+def test_seams_move_onto_nearby_sync_samples_whose_seeks_land_exactly(seek_clips, files, tmp_path):
+    good = seek_clips[0]
+    settings = settings_for(good, files[1], tmp_path / "x.mp4")
+    pts, sync = frame_and_sync_table(settings)
+    assert sync == [0, 4, 8, 12, 16, 20]  # an IDR frame every 4
+    time_base = probe(good).time_base
+    plans = plan_segments(24, 3, 2, pts, time_base)
+    assert [p.first - p.lead_in for p in plans] == [0, 7, 15]
+    snapped = snap_to_sync(plans, sync, 2, pts, time_base, tolerance=1)
+    assert [(p.first, p.end, p.lead_in) for p in snapped] == [(0, 10, 0), (10, 18, 2), (18, 24, 2)]
+    assert snap_to_sync(plans, sync, 2, pts, time_base, tolerance=0) == plans  # none close enough
+    checks = SeekChecks()
+    assert checked_plans(settings, snapped, time_base, checks) == snapped
+    # Each seek landed on the very frame its range starts with.
+    assert sorted(checks.verdict(good).verified) == [(pts[8],) * 2, (pts[16],) * 2]
+
+
 # -- Ray -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", [pytest.param("seeks work", marks=pytest.mark.slow), "seeks fail"])
+def test_three_segments_decode_the_single_machine_runs_input_at_every_seam(local_ray, seek_clips, files, tmp_path,
+                                                                           capsys, which):
+    clip = seek_clips[0] if which == "seeks work" else seek_clips[1]
+    single, spread = tmp_path / "single.mp4", tmp_path / "spread.mp4"
+    assert run_cli([clip, files[1], "-o", single, *IDENTITY]) == 0
+    assert run_cli([clip, files[1], "-o", spread, *IDENTITY, "--ray", "--segments", "3", "--lead-in", "2"]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "seeking" in line]
+    assert len(warned) == (0 if which == "seeks work" else 1), warned
+    ours, theirs = read_frames(spread), read_frames(single)
+    pairs = list(zip(ours, theirs, strict=True))  # the same frame count
+    assert len(pairs) == 24
+    assert all(a.pts == b.pts and np.array_equal(a.image, b.image) for a, b in pairs)  # seams included
+
+
 
 
 @pytest.mark.slow

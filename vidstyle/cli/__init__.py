@@ -1,7 +1,9 @@
 """The command line: argparse in, settings dataclasses out, progress bars and exit codes.
 
 This package is the only place that knows about argparse, tqdm and exit statuses; everything below
-it takes settings dataclasses and reports progress through callbacks. One module per concern:
+it takes settings dataclasses and reports progress through callbacks. Parsing imports none of the
+heavy modules (torch, OpenCV, PyAV, Ray): commands import them when they run, so ``--help`` and
+usage errors answer at once (tests/cli/test_fast_help.py). One module per concern:
 
 * :mod:`.options`: the parser class, option types, option groups shared by commands, settings
   builders (tests build settings from parsed arguments with them), exit codes;
@@ -9,6 +11,8 @@ it takes settings dataclasses and reports progress through callbacks. One module
 * :mod:`.video`: ``video`` (the default command) and ``eval``;
 * :mod:`.webcam`: ``webcam``;
 * :mod:`.ray`: ``--ray`` and ``batch-video``;
+* :mod:`.progress`: the video frame bar and its ETA (cold and warm frames apart);
+* :mod:`.report`: the plan printed before a video run, and the ``--json`` reports;
 * here: :func:`build_parser` and :func:`main` (the ``vidstyle`` console script).
 """
 
@@ -25,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from .. import __version__
 from ..errors import Interrupted, VidstyleError, storage_error
 from .image import add_batch_command, add_image_command, add_reconstruct_command, add_sweep_command
-from .options import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, FORMATTER, Parser
+from .options import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, Parser
 from .ray import add_batch_video_command
 from .video import add_eval_command, add_video_command
 from .webcam import add_webcam_command
@@ -49,9 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The full parser: ``vidstyle COMMAND ...``; ``vidstyle INPUT STYLE`` means ``vidstyle video``."""
     parser = Parser(
         prog="vidstyle",
-        description="Neural style transfer (Gatys et al. 2015) for videos, images and webcams. "
+        description="Neural style transfer (Gatys et al. 2015) for videos, images and webcams.\n"
                     "'vidstyle INPUT STYLE [options]' is short for 'vidstyle video INPUT STYLE [options]'.",
-        formatter_class=FORMATTER,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the examples' lines
+        epilog="examples:\n"
+               "  vidstyle clip.mp4 style.png --preset fast      # -> clip_style.mp4\n"
+               "  vidstyle clip.mp4 style.png --preview          # first frame only, in seconds\n"
+               "  vidstyle image photo.jpg style.png -o out.png\n"
+               "every option of a command: vidstyle COMMAND --help",
     )
     parser.add_argument("--version", action="version", version=f"vidstyle {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -79,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _sigterm_as_interrupt():
             argv = list(sys.argv[1:] if argv is None else argv)
-            if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+            if argv and (argv[0] == "-" or not argv[0].startswith("-")) and argv[0] not in COMMANDS:
                 argv.insert(0, "video")  # 'vidstyle INPUT STYLE' is the main job
             parser = build_parser()
             args = parser.parse_args(argv)

@@ -13,15 +13,19 @@ import warnings
 
 from ..settings import MAX_AUTO_SIZE, ImageSettings, StyleSettings
 from .options import (
+    ESSENTIALS,
     EXIT_OK,
     FORMATTER,
     CommandError,
     add_common_options,
+    add_json_option,
     add_loss_options,
     add_model_options,
     add_optim_options,
     add_option,
     add_stylize_options,
+    add_verbosity_options,
+    essentials_group,
     fill_settings,
     image_settings,
     layer_list,
@@ -35,6 +39,7 @@ from .options import (
     style_settings,
     sweep_values,
 )
+from .report import print_json
 
 
 def iteration_bar(total: int, quiet: bool, desc: str):  # noqa: ANN201
@@ -89,22 +94,35 @@ def check_image_output(path: str, *inputs: str) -> None:
             raise CommandError(f"the output would overwrite the input {source}; choose another -o")
 
 
-def stylize_image_file(settings: ImageSettings, quiet: bool) -> int:
-    """Load, stylize (:func:`~vidstyle.core.stylize_image.stylize_image`), save, report."""
+def stylize_image_file(settings: ImageSettings, quiet: bool, *, as_json: bool = False) -> int:
+    """Load, stylize (:func:`~vidstyle.core.stylize_image.stylize_image`), save, report (``as_json``:
+    the report as JSON on stdout too)."""
+    import time
+
     from ..core.stylize_image import stylize_image
     from ..media.image_files import check_writable, load_image, load_init, save_image
+    from ..media.style_masks import load_mask_images
 
     # Every input is checked before the network is built: a typo should fail in a second.
     check_image_output(settings.output, settings.content, *settings.style.paths,
                        *([settings.optim.init] if settings.optim.init not in ("content", "random") else []))
     content = load_image(settings.content, "content")
     styles = [load_image(path, "style") for path in settings.style.paths]
+    masks = load_mask_images(settings.style.masks)
     check_writable(settings.output)
     init = load_init(settings.optim.init)
     bar, callback = iteration_bar(settings.optim.iters, quiet, "stylize")
+    started = time.perf_counter()
     with bar:
-        done = stylize_image(content, styles, settings, init=init, progress=not quiet, callback=callback)
+        done = stylize_image(content, styles, settings, init=init, progress=not quiet, callback=callback, masks=masks)
     save_image(done.image, settings.output)
+    if as_json:
+        h, w = done.result.image.shape[-2:]
+        losses = done.result.losses
+        print_json({"command": "image", "output": str(settings.output), "frames": 1, "size": [w, h],
+                    "iterations": done.result.iterations, "stopped_early": done.result.stopped_early,
+                    "loss": losses[-1] if losses else None, "seconds": round(time.perf_counter() - started, 3),
+                    "weights": done.weights_label})
     if not quiet:
         result = done.result
         h, w = result.image.shape[-2:]
@@ -117,7 +135,7 @@ def stylize_image_file(settings: ImageSettings, quiet: bool) -> int:
 
 def image_command(args: argparse.Namespace) -> int:
     """``vidstyle image CONTENT STYLE... -o OUT``."""
-    return stylize_image_file(image_settings(args, args.content, args.output), args.quiet)
+    return stylize_image_file(image_settings(args, args.content, args.output), args.quiet, as_json=args.json)
 
 
 def reconstruct_command(args: argparse.Namespace) -> int:
@@ -151,6 +169,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..media.image_files import check_writable, load_image, load_init
+    from ..media.style_masks import load_mask_images
     from ..settings import DEFAULT_SWEEP, SWEEPABLE, SweepSettings
     from ..tools.grids import save_grid
     from ..tools.sweep import check_axes, run_sweep, sweep_grid, sweep_picture
@@ -162,13 +181,14 @@ def sweep_command(args: argparse.Namespace) -> int:
                              loss=loss_settings(unswept), optim=optim_settings(args), model=model_settings(args))
     content = load_image(settings.content, "content")
     styles = [load_image(path, "style") for path in settings.style.paths]
+    masks = load_mask_images(settings.style.masks)
     check_writable(settings.output)
     init = load_init(settings.optim.init)
     grid = sweep_grid(settings.loss, settings.axes)
     cells, columns = sum(len(row) for row in grid), len(grid[0])
     runs = RunsBar(cells, settings.optim.iters, args.quiet, "sweep")
     with runs.bar:
-        sweep = run_sweep(settings, content, styles, init=init, progress=not args.quiet,
+        sweep = run_sweep(settings, content, styles, init=init, progress=not args.quiet, masks=masks,
                           on_cell=lambda r, c: runs.start(f"cell {r * columns + c + 1}/{cells}"),
                           callback=runs.callback)
     names = " + ".join(Path(p).name for p in settings.style.paths)
@@ -182,6 +202,7 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 def batch_command(args: argparse.Namespace) -> int:
     """``vidstyle batch IN_DIR --styles DIR -o OUT_DIR --seed S``."""
+    import time
     from collections import Counter
 
     from tqdm import tqdm
@@ -208,6 +229,7 @@ def batch_command(args: argparse.Namespace) -> int:
     bank = folder_bank(settings, styles, progress=not args.quiet)
     counts: Counter[str] = Counter()
     bad: list[str] = []
+    started = time.perf_counter()
     with tqdm(desc="images", unit="image", disable=args.quiet, dynamic_ncols=True) as bar:
         for event in stylize_folder(settings, bank, names):
             counts[event.kind] += 1
@@ -225,11 +247,18 @@ def batch_command(args: argparse.Namespace) -> int:
         print(f"{settings.output_dir}: {counts['done']} stylized, {counts['skipped']} already done, "
               f"{counts['bad']} unreadable skipped ({len(styles)} styles, weights: {bank.stylizer.weights_label})",
               file=sys.stderr)
+    if args.json:
+        print_json({"command": "batch", "output": str(settings.output_dir), "frames": counts["done"],
+                    "stylized": counts["done"], "skipped": counts["skipped"], "unreadable": counts["bad"],
+                    "iterations_per_image": settings.optim.iters, "styles": len(styles),
+                    "seconds": round(time.perf_counter() - started, 3), "weights": bank.stylizer.weights_label})
     return EXIT_OK
 
 
 def add_image_command(commands) -> None:  # noqa: ANN001
-    image = commands.add_parser("image", help="stylize one image", description="Stylize one image.",
+    image = commands.add_parser("image", help="stylize one image",
+                                usage="vidstyle image CONTENT STYLE [STYLE ...] -o OUTPUT [options]",
+                                description="Stylize one image.",
                                 formatter_class=FORMATTER)
     image.add_argument("content", help="content image file")
     image.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
@@ -238,6 +267,8 @@ def add_image_command(commands) -> None:  # noqa: ANN001
                help="long side of the working image in pixels")
     add_stylize_options(image)
     add_common_options(image)
+    add_json_option(image)
+    essentials_group(image, ESSENTIALS)
     image.set_defaults(run=image_command)
 
 
@@ -247,6 +278,7 @@ def add_reconstruct_command(commands) -> None:  # noqa: ANN001
     d = ReconstructSettings()
     p = commands.add_parser(
         "reconstruct", help="what each layer keeps: images rebuilt from noise (labelled grid)",
+        usage="vidstyle reconstruct IMAGE -o OUTPUT [options]",
         description="Rebuild IMAGE from seeded noise from its content representation on each layer (first row) "
                     "and from its style representation on the layers up to each layer (second row: texture "
                     "synthesis), as in Gatys et al. (2015), Fig. 1. Writes a labelled grid.",
@@ -265,8 +297,9 @@ def add_reconstruct_command(commands) -> None:  # noqa: ANN001
     add_option(g, "--seed", type=int, default=d.optim.seed, help="seed of the noise start and of random weights")
     add_model_options(p, speed=False)  # a small diagnostic picture: its own loop, no Stylizer
     g = p.add_argument_group("general")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_verbosity_options(g)
     g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    essentials_group(p, ("--output", "--layers", "--size", "--iters", "--device"))
     p.set_defaults(run=reconstruct_command)
 
 
@@ -275,6 +308,7 @@ def add_sweep_command(commands) -> None:  # noqa: ANN001
 
     p = commands.add_parser(
         "sweep", help="a labelled grid of results across values of alpha and/or beta",
+        usage="vidstyle sweep CONTENT STYLE [STYLE ...] -o OUTPUT [--alpha V1,V2,...] [--beta V1,V2,...] [options]",
         description="Stylize CONTENT once per value (or pair of values) of the swept loss weights, from the same "
                     "start and seed, and write a labelled grid: the first swept parameter varies along the "
                     "columns, the second down the rows. Without --alpha or --beta, alpha is swept over "
@@ -291,6 +325,7 @@ def add_sweep_command(commands) -> None:  # noqa: ANN001
         action.type, action.metavar = sweep_values, "V1,V2,..."
         action.help = action.help.replace("[default:", "; comma-separated values to sweep [default:")
     add_common_options(p)
+    essentials_group(p, ("--output", "--alpha", "--beta", "--preset", "--size", "--device", "--iters"))
     p.set_defaults(run=sweep_command)
 
 
@@ -300,6 +335,7 @@ def add_batch_command(commands) -> None:  # noqa: ANN001
     d = BatchSettings()
     p = commands.add_parser(
         "batch", help="stylize a folder of images, a random style each (augmentation; resumable)",
+        usage="vidstyle batch IN_DIR --styles DIR -o OUT_DIR [options]",
         description="Stylize every image of IN_DIR with a style chosen at random from --styles DIR. The choice "
                     "depends only on --seed and the file names, so reruns repeat it. Images of the same working "
                     "size are optimised together on the device. Rerunning skips finished files; unreadable "
@@ -323,4 +359,6 @@ def add_batch_command(commands) -> None:  # noqa: ANN001
     add_optim_options(p)
     add_model_options(p)
     add_common_options(p)
+    add_json_option(p)
+    essentials_group(p, ("--styles", *ESSENTIALS))
     p.set_defaults(run=batch_command)

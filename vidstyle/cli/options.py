@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from typing import Any, NoReturn
 
 from ..errors import VidstyleError
 from ..settings import (
+    COLOR_METHODS,
     INIT_MODES,
     PRESETS,
     ImageSettings,
@@ -36,7 +38,22 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-FORMATTER = argparse.HelpFormatter
+class Formatter(argparse.HelpFormatter):
+    """argparse's formatter, but lines never break inside --option-names or post-process."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        return textwrap.fill(self._whitespace_matcher.sub(" ", text).strip(), width, initial_indent=indent,
+                             subsequent_indent=indent, break_on_hyphens=False)
+
+
+FORMATTER = Formatter
 
 
 def _default_text(value: Any) -> str:
@@ -95,6 +112,16 @@ def layer_weights(text: str) -> tuple[tuple[str, float], ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def content_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
+    """An option type: ``NAME:W,...`` content layers with weights."""
+    from ..core.features import parse_layer_weights
+
+    try:
+        return parse_layer_weights(text, "content")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def layer_name(text: str) -> str:
     """An option type: one VGG19 layer name."""
     from ..core.features import check_layer_name
@@ -149,6 +176,9 @@ def add_loss_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("loss (L = L_content + alpha * sum_l w_l L_style_l + beta * L_tv)")
     add_option(g, "--content-layer", type=layer_name, default=d.content_layer,
                help="layer for the content loss; deeper keeps less detail")
+    add_option(g, "--content-layers", type=content_layer_weights, default="--content-layer with weight 1",
+               help="several content layers with weights, NAME:W,... (e.g. relu4_2:1,relu3_2:0.5): the content term is "
+                    "the weighted sum of each layer's term; instead of --content-layer")
     add_option(g, "--style-layers", type=layer_weights, default=d.style_layers,
                help="style layers with weights, NAME:W,... (weight 1 if omitted); deeper layers give larger, more abstract patterns")
     add_option(g, "--alpha", type=positive_float, default=d.alpha,
@@ -157,6 +187,15 @@ def add_loss_options(parser: argparse.ArgumentParser) -> None:
                help="total-variation weight: higher means smoother. TV is a mean over pixels, so one value works at any resolution")
     add_option(g, "--gram", choices=("plain", "centered"), default=d.gram,
                help="Gram matrix F F^T/(HW); 'centered' subtracts each channel's mean first")
+    add_option(g, "--style-loss", choices=("gram", "w2"), default=d.style_loss,
+               help="style term per layer: 'gram' is ||G - A||^2/C^2 of the Gram matrices; 'w2' is the squared "
+                    "2-Wasserstein distance between Gaussian fits (mean and covariance) of the features, divided by C "
+                    "(as in crowsonkb's style-transfer-pytorch: truer colours and strokes; --gram is not used); "
+                    "the terms differ in scale, so retune --alpha")
+    g.add_argument("--normalize-gradients", action="store_true", default=None,
+                   help="divide each content and style layer's gradient by its L1 norm in the backward pass, so each "
+                        "layer pushes with exactly its weight whatever its scale (jcjohnson/neural-style's "
+                        "-normalize_gradients); the reported loss values are unchanged [default: off]")
     add_option(g, "--tv", choices=("l2", "l1", "pow"), default=d.tv,
                help="total variation: squared (l2) or absolute (l1) neighbour differences, or (dx^2+dy^2)^gamma (pow)")
     add_option(g, "--tv-gamma", type=positive_float, default=d.tv_gamma, help="exponent gamma of --tv pow")
@@ -211,6 +250,11 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     add_option(g, "--style-scale", type=positive_float, default=d.scale, help="style size relative to the content's")
     add_option(g, "--style-blend", type=float_list, default=d.blend,
                help="blend weights W1,W2,... for several style images")
+    g.add_argument("--style-mask", action="append", metavar="MASK", default=None,
+                   help="spatial control (Gatys et al. 2017): one mask per style image, in the same order (repeat the "
+                        "option); white is where that style paints, black where it does not (gray: partly). An image, "
+                        "or for videos also a video read frame by frame alongside the input; resized to the working "
+                        "size. Pixels no mask covers get no style term. Not with --style-blend [default: none]")
 
 
 def add_stylize_options(parser: argparse.ArgumentParser, iters_help: str = "iterations", *, colors: bool = True,
@@ -233,21 +277,63 @@ def add_stylize_options(parser: argparse.ArgumentParser, iters_help: str = "iter
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """The general group: --preset, --quiet, --debug."""
+    """The general group: --preset, -q/-v, --debug."""
     g = parser.add_argument_group("general")
     from ..settings import describe_preset
 
     g.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="a bundle of settings (" + "; ".join(f"{k}: {describe_preset(k)}" for k in sorted(PRESETS))
-                   + "); explicit options override it")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
+                   help="a bundle of settings that fills in the options you do not give (each preset's "
+                        "values: at the end of this help)")
+    # The long preset descriptions go last, so they do not push the essentials down.
+    parser.epilog = "presets: " + "; ".join(f"{k}: {describe_preset(k)}" for k in sorted(PRESETS)) + "."
+    add_verbosity_options(g)
     g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+
+def add_verbosity_options(group: argparse._ActionsContainer) -> None:
+    """-q/--quiet and -v/--verbose: three levels of messages on stderr (see :func:`verbosity`)."""
+    group.add_argument("-q", "--quiet", action="store_true",
+                       help="only warnings and errors: no plan, progress bars or summary")
+    group.add_argument("-v", "--verbose", action="count", default=0,
+                       help="more detail: a line per video frame (cold or warm, iterations, loss, seconds)")
+
+
+def verbosity(args: argparse.Namespace) -> int:
+    """-1 with -q (warnings and errors only), 0 by default (plan, bars, summary), 1+ with -v."""
+    return -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0) or 0
+
+
+def add_json_option(group: argparse._ActionsContainer) -> None:
+    """--json: the run report on stdout (what ``vidstyle eval`` prints), messages stay on stderr."""
+    group.add_argument("--json", action="store_true",
+                       help="print the run report as JSON on stdout (frames, iterations, seconds, output path)")
+
+
+def essentials_group(parser: argparse.ArgumentParser, flags: tuple[str, ...],
+                     title: str = "the essentials") -> argparse._ArgumentGroup:
+    """Move the positionals and ``flags`` (already added) into one group shown first in --help.
+
+    Shared option groups add the options; this only changes where --help lists them.
+    """
+    group = parser.add_argument_group(title)
+    parser._action_groups.remove(group)
+    parser._action_groups.insert(0, group)
+    wanted = [action for action in parser._actions if not action.option_strings]
+    wanted += [parser._option_string_actions[flag] for flag in flags if flag in parser._option_string_actions]
+    for action in wanted:
+        for other in parser._action_groups:
+            if action in other._group_actions:
+                other._group_actions.remove(action)
+        group._group_actions.append(action)
+    return group
+
+
+ESSENTIALS = ("--output", "--preset", "--size", "--alpha", "--device", "--iters", "--warm-iters", "--preview",
+              "--json")
 
 
 def add_color_options(parser: argparse.ArgumentParser) -> None:
     """The colour group: --preserve-colors and its method."""
-    from ..core.colors import COLOR_METHODS
-
     g = parser.add_argument_group("colour")
     g.add_argument("--preserve-colors", action=argparse.BooleanOptionalAction, default=None,
                    help="keep the content's colours (Gatys et al. 2016) [default: off]")
@@ -272,8 +358,9 @@ def add_cartoon_options(parser: argparse.ArgumentParser) -> None:
                help="outline darkness (0: none, 1: black)")
 
 
-def add_video_options(parser: argparse.ArgumentParser) -> None:
-    """The video group: size, budgets, init mode, flow, encoder, range, segments, overwrite/resume."""
+def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = False) -> None:
+    """The video group: size, budgets, init mode, flow, encoder, range, segments, overwrite/resume
+    (``frame_numbers``: also --start-frame)."""
     d = VideoSettings()
     g = parser.add_argument_group("video")
     add_option(g, "--size", type=positive_int, default=d.size,
@@ -299,9 +386,15 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-audio", dest="audio", action="store_false", default=None, help="drop the audio (default: copy it unchanged)")
     add_option(g, "--start", type=positive_float, default=d.start, help="start at this time in seconds")
     add_option(g, "--duration", type=positive_float, default=d.duration, help="stylize this many seconds")
-    add_option(g, "--max-frames", type=positive_int, default=d.max_frames, help="stylize at most this many frames")
+    add_option(g, "--frames", "--max-frames", dest="max_frames", metavar="N", type=positive_int,
+               default=d.max_frames,
+               help="stylize at most this many frames (fewer if the clip ends first)")
     add_option(g, "--segment-frames", type=positive_int, default=d.segment_frames,
                help="frames per resumable segment in the work folder")
+    if frame_numbers:
+        g.add_argument("--start-frame", type=nonnegative_int, default=None, metavar="N",
+                       help="start at frame N (counted from 0; not with --start); --duration and --frames then "
+                            "count from there [default: 0]")
     g.add_argument("--overwrite", action="store_true", default=None, help="replace an existing OUTPUT")
     g.add_argument("--resume", action="store_true", default=None,
                    help="insist on resuming an interrupted run (a plain rerun with the same settings resumes too)")
@@ -336,7 +429,10 @@ def fill_settings(cls: type, args: argparse.Namespace, names: dict[str, str] | N
 
 def loss_settings(args: argparse.Namespace) -> LossSettings:
     """LossSettings from parsed arguments (explicit option, else preset, else default)."""
-    return fill_settings(LossSettings, args)
+    if getattr(args, "content_layer", None) is not None and getattr(args, "content_layers", None) is not None:
+        raise CommandError("give --content-layer or --content-layers, not both")
+    settings = fill_settings(LossSettings, args)
+    return dataclasses.replace(settings, normalize_gradients=bool(settings.normalize_gradients))
 
 
 def optim_settings(args: argparse.Namespace) -> OptimSettings:
@@ -353,7 +449,15 @@ def model_settings(args: argparse.Namespace) -> ModelSettings:
 def style_settings(args: argparse.Namespace) -> StyleSettings:
     """StyleSettings from parsed arguments (``args.style`` holds the paths); bad blends are refused."""
     settings = fill_settings(StyleSettings, args, {"size": "style_size", "scale": "style_scale", "blend": "style_blend"},
-                     paths=tuple(args.style))
+                     paths=tuple(args.style), masks=tuple(getattr(args, "style_mask", None) or ()))
+    if settings.masks and len(settings.masks) != len(settings.paths):
+        raise CommandError(f"{len(settings.masks)} --style-mask files given for {len(settings.paths)} style images "
+                           "(one mask per style, in the same order)")
+    if settings.masks and settings.blend is not None:
+        raise CommandError("--style-mask and --style-blend exclude each other: each mask's region takes its own style")
+    for path in settings.masks:  # checked here too so that Ray runs fail before any task starts
+        if not os.path.isfile(path):
+            raise CommandError(f"style mask file not found: {path}")
     if settings.blend is not None and len(settings.blend) != len(settings.paths):
         raise CommandError(f"{len(settings.blend)} --style-blend weights given for {len(settings.paths)} style images")
     if settings.blend is not None and sum(settings.blend) <= 0:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..settings import VideoSettings
 from .options import (
+    ESSENTIALS,
     EXIT_OK,
     FORMATTER,
     CommandError,
@@ -19,6 +20,7 @@ from .options import (
     add_option,
     add_stylize_options,
     add_video_options,
+    essentials_group,
     nonnegative_int,
     option_value,
     positive_int,
@@ -138,6 +140,7 @@ def batch_video_command(args: argparse.Namespace) -> int:
 def add_batch_video_command(commands) -> None:  # noqa: ANN001
     p = commands.add_parser(
         "batch-video", help="stylize every video of a folder (as Ray tasks with --ray; finished outputs skipped)",
+        usage="vidstyle batch-video IN_DIR STYLE [STYLE ...] -o OUT_DIR [--ray [ADDRESS]] [options]",
         description="Stylize every video of IN_DIR into OUT_DIR/STEM.mp4 with the same settings. With --ray each "
                     "clip is a Ray task (one GPU each where the cluster has GPUs); without, the clips run one after "
                     "another here. Existing outputs are skipped (rerun to continue), files that are not videos are "
@@ -150,4 +153,5 @@ def add_batch_video_command(commands) -> None:  # noqa: ANN001
     add_stylize_options(p, "iterations of each clip's first (cold) frame", colors=False, cartoon=False, video=True)
     add_ray_options(p, segments=False)
     add_common_options(p)
+    essentials_group(p, ("--output", "--ray", *ESSENTIALS))
     p.set_defaults(run=batch_video_command)

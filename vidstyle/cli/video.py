@@ -3,72 +3,135 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import shlex
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
 from ..settings import PRESETS, VideoSettings
-from .image import stylize_image_file
+from .image import iteration_bar, stylize_image_file
 from .options import (
+    ESSENTIALS,
     EXIT_OK,
     FORMATTER,
     CommandError,
     add_common_options,
+    add_json_option,
     add_stylize_options,
     add_video_options,
+    essentials_group,
     image_settings,
     positive_float,
+    verbosity,
     video_settings,
 )
+from .progress import FrameBar
 from .ray import add_ray_options, video_on_ray
+from .report import print_json, print_lines, video_plan, video_report_dict
+
+
+def check_video_options(args: argparse.Namespace) -> None:
+    """Option combinations ``vidstyle video`` refuses, before anything is read."""
+    from ..media.frame_sources import is_pipe
+
+    if getattr(args, "start_frame", None) is not None and args.start is not None:
+        raise CommandError("--start-frame and --start both say where to begin; give one")
+    if is_pipe(args.output) and args.json:
+        raise CommandError("--json and -o - both write to stdout; give a file as -o")
+    if is_pipe(args.output) and args.preview:
+        raise CommandError("--preview writes a picture beside the output: give -o a file, not -")
+    if getattr(args, "ray", None) is not None and (is_pipe(args.input) or is_pipe(args.output)):
+        raise CommandError("--ray needs files on shared storage, not pipes")
+
+
+def check_output(args: argparse.Namespace, settings: VideoSettings):  # noqa: ANN201
+    """The encoder settings against the codec, then the container, encoder and audio tried on a tiny
+    file in a temporary folder: a bad -o, --codec or --crf is refused before anything is decoded.
+    Returns the :class:`~vidstyle.media.containers.OutputPlan`."""
+    from ..media.containers import OutputError, check_quality, plan_output
+
+    preset = PRESETS.get(getattr(args, "preset", None) or "", {})
+    explicit = {name: getattr(args, name, None) is not None or name in preset for name in ("codec", "crf")}
+    try:
+        check_quality(settings.codec, settings.crf, explicit["crf"])
+        return plan_output(settings.output, settings.codec, crf=settings.crf, explicit_codec=explicit["codec"],
+                           audio_source=settings.input if settings.audio else None)
+    except OutputError as error:
+        raise CommandError(str(error)) from None
+
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # image_files' (it imports torch)
 MIN_FLOW_SIDE = 16  # OpenCV's DIS optical flow refuses frames under 12 pixels on both sides
 
 
 def video_command(args: argparse.Namespace) -> int:
-    """``vidstyle INPUT STYLE... [-o OUTPUT]``: stylize a video (an image INPUT falls through to image mode)."""
-    from ..media.containers import OutputError, check_quality, plan_output
+    """``vidstyle INPUT STYLE... [-o OUTPUT]``: stylize a video (an image INPUT falls through to image mode).
 
-    # The output, encoder and encoder settings first, before torch is even imported: a bad -o or
-    # --codec is refused in well under a second, before anything is decoded.
-    output = args.output if args.output is not None else f"{Path(args.input).stem}_{Path(args.style[0]).stem}.mp4"
-    settings = video_settings(argparse.Namespace(**{**vars(args), "output": output}))
-    if settings.resume and settings.restart:
-        raise CommandError("--resume and --restart contradict each other; pass one")
-    preset = PRESETS.get(getattr(args, "preset", None) or "", {})
-    explicit = {name: getattr(args, name, None) is not None or name in preset for name in ("codec", "crf")}
-    plan = None
-    if Path(settings.input).suffix.lower() not in IMAGE_SUFFIXES:
-        try:
-            check_quality(settings.codec, settings.crf, explicit["crf"])
-            # Container, encoder and audio, tried on a tiny file (in a temporary folder).
-            plan = plan_output(settings.output, settings.codec, crf=settings.crf, explicit_codec=explicit["codec"],
-                               audio_source=settings.input if settings.audio else None)
-        except OutputError as error:
-            raise CommandError(str(error)) from None
+    INPUT and OUTPUT may be ``-`` (stdin/stdout) or a frame folder pattern (``frames/%05d.png``).
+    """
+    check_video_options(args)
+    with contextlib.ExitStack() as cleanup:
+        return _video_command(args, cleanup)
 
+
+def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
+    from ..media.frame_sources import PIPE_CONTAINER, frame_start_time, is_frame_pattern, is_pipe, spool
     from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, check_writable, load_image, load_init
     from ..media.video_files import probe, processing_size
-    from ..video.pipeline import default_output, run_video, same_file
-    from ..video.workdir import LockedError, ResumeError, recorded_complete
+    from ..video.pipeline import default_output, same_file
+    from ..video.workdir import recorded_complete
 
+    def temporary_folder() -> Path:
+        return Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="vidstyle-")))
+
+    source = args.input
+    if is_pipe(source):  # a pipe cannot be sought or resumed from: copy it to a file first
+        source = str(spool(sys.stdin.buffer, temporary_folder() / "stdin"))
+    named = args.input  # what the default output is named after: stdin, a frame folder, the video
+    if is_pipe(args.input):
+        named = "stdin"
+    elif is_frame_pattern(args.input):
+        named = Path(args.input).parent.name or "frames"
+    output = args.output if args.output is not None else default_output(named, args.style[0])
+    if getattr(args, "start_frame", None):
+        args = argparse.Namespace(**{**vars(args), "start": frame_start_time(source, args.start_frame)})
+    # What the pipeline writes: the output, or a video to turn into frames or to copy to stdout.
+    written = output
+    if is_pipe(output):
+        written = str(temporary_folder() / f"stdout{PIPE_CONTAINER}")
+    elif is_frame_pattern(output) and not args.preview:
+        from ..media.frame_sources import check_frame_output
+
+        folder = check_frame_output(output, bool(args.overwrite))
+        written = str(folder / f".vidstyle-frames{PIPE_CONTAINER}")  # fixed name: a rerun resumes it
+    overrides = {"input": source, "output": written}
+    if is_frame_pattern(output) and args.crf is None:
+        overrides["crf"] = 0  # frames pass through the encoder: keep them as close to lossless as it goes
+    settings = video_settings(argparse.Namespace(**{**vars(args), **overrides}))
+    if settings.resume and settings.restart:
+        raise CommandError("--resume and --restart contradict each other; pass one")
+    plan = None
+    if is_frame_pattern(source) or Path(source).suffix.lower() not in IMAGE_SUFFIXES:
+        plan = check_output(args, settings)
     styles = [load_image(path, "style") for path in settings.style.paths]  # before any decoding
-    if not Path(settings.input).exists():
-        raise CommandError(f"input file not found: {settings.input}")
-    if Path(settings.input).suffix.lower() in OPENCV_IMAGE_EXTENSIONS:
+    if not is_frame_pattern(source) and not Path(source).exists():
+        raise CommandError(f"input file not found: {source}")
+    if not is_frame_pattern(source) and Path(source).suffix.lower() in OPENCV_IMAGE_EXTENSIONS:
         if output == default_output(args.input, args.style[0]):  # the video name: make it an image one
             output = str(Path(output).with_suffix(".png"))
-        return stylize_image_file(image_settings(args, settings.input, output), args.quiet)
+        return stylize_image_file(image_settings(args, source, output), args.quiet, as_json=args.json)
     load_init(settings.optim.init)  # a bad --init fails before anything is decoded
-    info = probe(settings.input)  # a readable video stream, before the network is built
+    info = probe(source)  # a readable video stream, before the network is built
     if max(processing_size(info.width, info.height, settings.size)) < MIN_FLOW_SIDE:
-        raise CommandError(f"{settings.input}: {info.width}x{info.height} at --size {settings.size} is too small to "
+        raise CommandError(f"{args.input}: {info.width}x{info.height} at --size {settings.size} is too small to "
                            f"stylize (at least {MIN_FLOW_SIDE} pixels on one side)")
-    if same_file(settings.input, settings.output):
-        raise CommandError(f"the output would overwrite the input {settings.input}; choose another -o")
+    if args.preview:
+        return preview_command(args, settings, styles, output)
+    if not is_frame_pattern(source) and same_file(source, settings.output):
+        raise CommandError(f"the output would overwrite the input {source}; choose another -o")
     check_writable(settings.output)
     for note in plan.notes:
         warnings.warn(note, stacklevel=1)
@@ -79,42 +142,116 @@ def video_command(args: argparse.Namespace) -> int:
         return video_on_ray(args, settings, styles)
     if getattr(args, "segments", None) is not None or getattr(args, "lead_in", None) is not None:
         raise CommandError("--segments and --lead-in need --ray")
+    report, device = run_with_progress(args, settings, styles, info, output)
+    if report.finished_earlier and verbosity(args) >= 0:
+        print(f"{output} was already finished by an earlier run; removed its work folder", file=sys.stderr)
+    if is_frame_pattern(output):
+        from ..media.frame_sources import write_frame_folder
+        from ..media.video_files import read_frames
 
-    from tqdm import tqdm
+        write_frame_folder((frame.image for frame in read_frames(written)), output)
+        Path(written).unlink()
+    elif is_pipe(output):
+        from ..media.frame_sources import copy_out
 
-    bars = []
+        copy_out(written, sys.stdout.buffer)
+    if verbosity(args) >= 0:
+        cold, warm = report.cold_iterations, report.warm_iterations
+        mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+        w, h = report.processing_size
+        print(f"wrote {'stdout' if is_pipe(output) else output}: {report.frames} frames at {w}x{h}, "
+              f"{report.frames_per_second:.2f} frames/s, iterations per frame cold {mean(cold):.0f} / warm "
+              f"{mean(warm):.1f}, peak memory {report.peak_memory_bytes / 2**20:.0f} MiB, "
+              f"weights: {report.weights_label}", file=sys.stderr)
+    if args.json:
+        print_json(video_report_dict(report, output=output, device=device))
+    return EXIT_OK
+
+
+def describe_device(settings: VideoSettings) -> str:
+    """``cpu, fp32``: the device and precision the run will use (resolved as the Stylizer will)."""
+    import warnings
+
+    from ..core.runtime import resolve_device, resolve_precision
+
+    device = resolve_device(settings.model.device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the Stylizer warns about the precision itself
+        return f"{device}, {resolve_precision(settings.model.precision, device)}"
+
+
+def run_with_progress(args: argparse.Namespace, settings: VideoSettings, styles: list, info,  # noqa: ANN001
+                      output: str):  # noqa: ANN201
+    """Resolve the weights once, print the plan, run with the frame bar; ``(report, device text)``."""
+    from ..core.factory import resolve_weights
+    from ..media.video_files import processing_size
+    from ..video.pipeline import frame_estimate, run_video
+
+    level = verbosity(args)
+    device = describe_device(settings)
+    weights = resolve_weights(settings, progress=level >= 0)  # its one warning, if any, comes first
+    if level >= 0:
+        print_lines(video_plan(settings, frames=frame_estimate(info, settings),
+                               size=processing_size(info.width, info.height, settings.size),
+                               source=(info.width, info.height), device=device, weights=weights[1],
+                               input_name=args.input, output=output))
+    warm_budget = float(settings.warm_iters)
+    if settings.keyframe_every:
+        k = settings.keyframe_every
+        warm_budget = (settings.optim.iters + (k - 1) * settings.refine_iters) / k
+    bar = FrameBar(cold_budget=settings.optim.iters, warm_budget=warm_budget,
+                   independent=settings.init_mode == "independent", quiet=level < 0, verbose=level > 0)
 
     def on_start(total: int | None, done: int) -> None:
-        if done and not args.quiet:
+        if done and level >= 0:
             print(f"resuming after {done} finished frames", file=sys.stderr)
-        bars.append(tqdm(total=total, initial=done, desc="frames", unit="frame", disable=args.quiet,
-                         dynamic_ncols=True))
+        bar.start(total, done)
 
     def on_frame(frame) -> None:  # noqa: ANN001
-        bars[0].set_postfix(iters=frame.iterations, loss=f"{frame.loss:.4g}", refresh=False)
-        bars[0].update(1)
+        bar.frame(frame.index, frame.iterations, frame.loss, frame.cold, frame.seconds)
+
+    from ..video.workdir import LockedError, ResumeError
 
     try:
-        report = run_video(settings, styles=styles, progress=not args.quiet, on_start=on_start, on_frame=on_frame)
+        report = run_video(settings, styles=styles, weights=weights, progress=level >= 0, on_start=on_start,
+                           on_frame=on_frame)
     except ResumeError as error:  # always name the way out
         again = shlex.join(["vidstyle", *(getattr(args, "command_line", None) or sys.argv[1:]), "--restart"])
         raise CommandError(f"{error}; to start over: {again}") from None
     except LockedError as error:
         raise CommandError(str(error)) from None
     finally:
-        for bar in bars:
-            bar.close()
-    if report.finished_earlier and not args.quiet:
-        print(f"{settings.output} was already finished by an earlier run; removed its work folder", file=sys.stderr)
-        return EXIT_OK
-    if not args.quiet:
-        cold, warm = report.cold_iterations, report.warm_iterations
-        mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
-        w, h = report.processing_size
-        print(f"wrote {settings.output}: {report.frames} frames at {w}x{h}, {report.frames_per_second:.2f} frames/s, "
-              f"iterations per frame cold {mean(cold):.0f} / warm {mean(warm):.1f}, "
-              f"peak memory {report.peak_memory_bytes / 2**20:.0f} MiB, weights: {report.weights_label}",
+        bar.close()
+    return report, device
+
+
+def preview_command(args: argparse.Namespace, settings: VideoSettings, styles: list, output: str) -> int:
+    """``--preview``: the first frame, stylized as the run would (full cold budget), as a PNG beside the output."""
+    from ..core.factory import resolve_weights
+    from ..media.frame_sources import is_frame_pattern
+    from ..media.image_files import check_writable, save_image
+    from ..video.preview import preview_first_frame, preview_path
+
+    level = verbosity(args)
+    path = preview_path(output)
+    if is_frame_pattern(output):
+        path.parent.mkdir(parents=True, exist_ok=True)  # the frames' folder, made now as the run would
+    check_writable(path)
+    weights = resolve_weights(settings, progress=level >= 0)
+    bar, callback = iteration_bar(settings.optim.iters, level < 0, "preview (first frame)")
+    with bar:
+        preview = preview_first_frame(settings, styles, weights=weights, progress=level >= 0, callback=callback)
+    import torch
+
+    save_image(torch.from_numpy(preview.image).permute(2, 0, 1)[None].float().div(255), path)
+    if level >= 0:
+        h, w = preview.image.shape[:2]
+        print(f"wrote the preview {path} (first frame, {w}x{h}, {preview.iterations} iterations, "
+              f"weights: {preview.weights_label}); the video itself was not made: run again without --preview",
               file=sys.stderr)
+    if args.json:
+        print_json({"command": "video", "preview": str(path), "frames": 1, "iterations": preview.iterations,
+                    "loss": preview.loss, "weights": preview.weights_label})
     return EXIT_OK
 
 
@@ -153,17 +290,27 @@ def eval_command(args: argparse.Namespace) -> int:
 def add_video_command(commands) -> None:  # noqa: ANN001
     video = commands.add_parser(
         "video", help="stylize a video (the default command: 'vidstyle INPUT STYLE')",
+        usage="vidstyle [video] INPUT STYLE [STYLE ...] [-o OUTPUT] [options]",
         description="Stylize a video: decode with PyAV, stylize each frame warm-started from the previous one, "
                     "encode with PyAV (audio copied). Finished segments are kept in a work folder beside the "
                     "output, so an interrupted run resumes when rerun with the same settings.",
         formatter_class=FORMATTER)
-    video.add_argument("input", help="input video (anything FFmpeg reads); an image falls through to image mode")
+    video.add_argument("input", help="input video (anything FFmpeg reads), a frame folder pattern such as "
+                                     "frames/%%05d.png (read at 25 frames/s), or - for stdin; an image falls "
+                                     "through to image mode")
     video.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
-    video.add_argument("-o", "--output", default=None, help="output video [default: INPUT-STEM_STYLE-STEM.mp4 here]")
-    add_video_options(video)
+    video.add_argument("-o", "--output", default=None,
+                       help="output video; a frame folder pattern such as out/%%05d.png (PNG or PPM, numbered "
+                            "from 1); or - for stdout (Matroska) [default: INPUT-STEM_STYLE-STEM.mp4 here]")
+    video.add_argument("--preview", action="store_true",
+                       help="stylize only the first frame (the full --iters budget, as the run would) and write "
+                            "it as OUTPUT-STEM.preview.png beside the output, then stop: tune --alpha in seconds")
+    add_video_options(video, frame_numbers=True)
     add_stylize_options(video, "iterations of the first (cold) frame", video=True)
     add_ray_options(video)
     add_common_options(video)
+    add_json_option(video)
+    essentials_group(video, ESSENTIALS)
     video.set_defaults(run=video_command)
 
 

@@ -8,11 +8,12 @@ import sys
 import warnings
 from typing import Any
 
-from ..settings import OptimSettings
+from ..settings import PRESETS, OptimSettings, describe_preset
 from .options import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    CommandError,
     add_loss_options,
     add_model_options,
     add_option,
@@ -24,6 +25,9 @@ from .options import (
     positive_int,
     style_settings,
 )
+
+#: The presets that make sense live: a few iterations per frame.
+WEBCAM_PRESETS = ("webcam",)
 
 WEBCAM_KEYS = """keys in the window:
   q, Esc   quit                       s      save a snapshot (stylized and original PNG)
@@ -37,11 +41,19 @@ def add_webcam_options(parser: argparse.ArgumentParser) -> None:
     d = WebcamSettings()
     g = parser.add_argument_group("camera, window and recording")
     add_option(g, "--camera", default=d.camera,
-               help="camera index, video file (played at its frame rate, like a camera) or stream URL (rtsp://, http://)")
+               help="camera index, video file or stream URL (rtsp://, http://). A file plays in real time, like a "
+                    "camera: frames that arrive while one is being stylized are dropped (see --every-frame)")
+    g.add_argument("--every-frame", action="store_true", default=None,
+                   help="with a video file as --camera: stylize every frame instead of playing it in real time "
+                        "(nothing dropped; a --record gets the file's frame count and timing) [default: off]")
     add_option(g, "--size", type=positive_int, default=d.size,
-               help="short side of the working image in pixels (never above the camera's; both sides made even)")
+               help="long side of the working image in pixels, as in the image and video commands (never above "
+                    "the camera's; both sides made even)")
     add_option(g, "--display-size", type=positive_int, default=d.display_size,
-               help="short side of the image in the window")
+               help="long side of the stylized image in the window (shrunk to fit the screen where its size is known)")
+    g.add_argument("--side-by-side", action="store_true", default=None,
+                   help="start with the camera image beside the stylized one (the v key toggles it); a --record "
+                        "keeps the layout it starts with [default: off]")
     g.add_argument("--headless", action="store_true", default=None,
                    help="no window (servers, tests); stop with --max-frames, --seconds or Ctrl-C")
     add_option(g, "--max-frames", type=positive_int, default=d.max_frames, help="stop after this many stylized frames")
@@ -63,6 +75,9 @@ def add_webcam_options(parser: argparse.ArgumentParser) -> None:
     add_option(o, "--temporal-weight", type=positive_float, default=d.loss.temporal_weight,
                help="weight of the temporal loss against the previous stylized frame (warped along the flow with "
                     "--init-mode flow; as it is with prev)")
+    add_option(o, "--check-every", type=positive_int, default=d.optim.check_every,
+               help="iterations between loss reads, where the keys are read too (q acts within a frame); on a GPU "
+                    "a larger value saves a device sync per iteration")
     add_option(o, "--seed", type=int, default=d.optim.seed, help="seed for random weights")
     s = parser.add_argument_group("style")
     add_option(s, "--style-size", type=positive_int, default=d.style.size,
@@ -75,13 +90,21 @@ def webcam_settings(args: argparse.Namespace) -> Any:
     from ..settings import WebcamSettings
 
     d = WebcamSettings()
+    preset = getattr(args, "preset", None)
+    if preset is not None and preset not in WEBCAM_PRESETS:
+        iters = PRESETS[preset]["iters"]
+        raise CommandError(f"--preset {preset} is for the image and video commands (it spends {iters} iterations on "
+                           "a frame); the webcam takes --preset webcam, its own defaults")
     optimizer = option_value(args, "optimizer", d.optim.optimizer)
-    lr = args.lr if args.lr is not None else (d.optim.lr if optimizer == d.optim.optimizer else None)
+    lr = option_value(args, "lr", None)
+    lr = lr if lr is not None else (d.optim.lr if optimizer == d.optim.optimizer else None)
     optim = dataclasses.replace(d.optim, optimizer=optimizer, lr=lr, iters=option_value(args, "iters", d.optim.iters),
-                                seed=option_value(args, "seed", d.optim.seed))
+                                seed=option_value(args, "seed", d.optim.seed),
+                                check_every=option_value(args, "check_every", d.optim.check_every))
     settings = fill_settings(WebcamSettings, args, style=style_settings(args), loss=loss_settings(args), optim=optim,
                      model=model_settings(args))
-    return dataclasses.replace(settings, headless=bool(settings.headless))
+    return dataclasses.replace(settings, headless=bool(settings.headless), side_by_side=bool(settings.side_by_side),
+                               every_frame=bool(settings.every_frame))
 
 
 def webcam_command(args: argparse.Namespace) -> int:
@@ -137,6 +160,10 @@ def add_webcam_command(commands) -> None:  # noqa: ANN001
     add_loss_options(webcam)
     add_model_options(webcam)
     g = webcam.add_argument_group("general")
+    g.add_argument("--preset", choices=sorted(PRESETS), default=None, metavar="webcam",
+                   help=f"webcam: {describe_preset('webcam')}, which are this command's defaults (the image and "
+                        "video commands' other presets spend 150+ iterations on a frame and are refused here) "
+                        "[default: none]")
     g.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     webcam.set_defaults(run=webcam_command)

@@ -4,7 +4,7 @@
 
 1. the stylized frame is resized to the frame's size and smoothed with OpenCV's edge-preserving
    (recursive) filter, which flattens texture but keeps boundaries;
-2. its colours are reduced to a palette of ``colors`` entries (k-means, deterministic);
+2. its colours are reduced to a palette of ``colors`` entries (``cv2.kmeans``, deterministic);
 3. the flat picture is blended with the stylized one (``blend`` = weight of the flat one);
 4. outlines found in the *input frame* (bilateral smoothing, then Canny edges, widened to
    ``edge_width``) are darkened by ``edge_strength``.
@@ -47,22 +47,36 @@ def check_cartoon_settings(settings: CartoonSettings) -> CartoonSettings:
 
 
 def fit_palette(image: np.ndarray, colors: int, *, samples: int = 20000, iters: int = 12) -> np.ndarray:
-    """A palette of ``colors`` RGB entries (k, 3) float32 for ``image``, by k-means.
+    """A palette of ``colors`` RGB entries (k, 3) float32 for ``image``, by OpenCV's k-means.
 
-    Deterministic: pixels are sampled on a fixed stride and the centres start at luminance
-    quantiles, so the same picture always gives the same palette (no global RNG involved).
+    ``cv2.kmeans`` does the iterations; the start is ours: k-means++ seeding drawn from a local
+    seeded generator, passed in as initial labels with one attempt. That keeps the palette
+    deterministic (same picture, same palette) without ``cv2.setRNGSeed``, which would reset
+    OpenCV's RNG for every other caller in the thread. Pixels are sampled on a fixed stride.
     """
     pixels = _check_rgb(image, "image").reshape(-1, 3).astype(np.float32)
-    pixels = pixels[:: max(1, len(pixels) // samples)]
-    order = np.argsort(pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32), kind="stable")
-    centres = pixels[order[((np.arange(colors) + 0.5) / colors * len(order)).astype(int)]].copy()
-    for _ in range(iters):
-        nearest = _nearest(pixels, centres)
-        for k in range(colors):
-            members = pixels[nearest == k]
-            if len(members):
-                centres[k] = members.mean(axis=0)
-    return centres
+    pixels = np.ascontiguousarray(pixels[:: max(1, len(pixels) // samples)])
+    starts = _kmeans_pp_starts(pixels, colors, np.random.default_rng(0))
+    if len(pixels) <= colors:  # nothing to iterate: every pixel is its own centre
+        return starts
+    labels = _nearest(pixels, starts).astype(np.int32).reshape(-1, 1)
+    criteria = (cv2.TERM_CRITERIA_MAX_ITER | cv2.TERM_CRITERIA_EPS, iters, 0.01)
+    _, _, centres = cv2.kmeans(pixels, colors, labels, criteria, 1, cv2.KMEANS_USE_INITIAL_LABELS)
+    return centres.astype(np.float32)
+
+
+def _kmeans_pp_starts(pixels: np.ndarray, colors: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): each next start is a pixel drawn with
+    probability proportional to its squared distance from the starts so far, so distinct colours
+    get distinct starts (a picture of k flat colours gets exactly those k)."""
+    chosen = [int(rng.integers(len(pixels)))]
+    distance = ((pixels - pixels[chosen[0]]) ** 2).sum(1)
+    for _ in range(1, colors):
+        total = float(distance.sum())
+        index = int(rng.choice(len(pixels), p=distance / total)) if total > 0 else chosen[-1]
+        chosen.append(index)
+        distance = np.minimum(distance, ((pixels - pixels[index]) ** 2).sum(1))
+    return pixels[chosen].copy()
 
 
 def _nearest(pixels: np.ndarray, palette: np.ndarray) -> np.ndarray:

@@ -26,10 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..settings import StyleSettings
+from ..settings import COLOR_METHODS, StyleSettings
 from .tensors import resize, to_tensor, to_uint8
-
-COLOR_METHODS = ("luminance", "histogram")
 
 # FCC NTSC (1953) RGB -> YIQ.
 _RGB_TO_YIQ = torch.tensor(

@@ -31,7 +31,7 @@ class StylizeSettings(Protocol):
 
 def network_layers(loss: LossSettings) -> tuple[str, ...]:
     """Every layer the loss reads, content first."""
-    return tuple(dict.fromkeys([loss.content_layer, *(name for name, _ in loss.style_layers)]))
+    return tuple(dict.fromkeys([*(name for name, _ in loss.content_weights()), *(name for name, _ in loss.style_layers)]))
 
 
 def resolve_weights(settings: StylizeSettings, *, progress: bool = True) -> Weights:

@@ -58,10 +58,11 @@ def network_depth(layers: Iterable[str]) -> int:
     return max(LAYER_INDEX[check_layer_name(name)] for name in layers) + 1
 
 
-def parse_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
+def parse_layer_weights(text: str, what: str = "style") -> tuple[tuple[str, float], ...]:
     """``"relu1_1:1,relu2_1:0.5,relu3_1"`` -> ``(("relu1_1", 1.0), ("relu2_1", 0.5), ("relu3_1", 1.0))``.
 
-    Raises ``ValueError`` on unknown layers, non-numeric or negative weights.
+    Raises ``ValueError`` on unknown layers, non-numeric or negative weights, or no layers
+    (``what`` names them: style or content).
     """
     result: list[tuple[str, float]] = []
     for item in (part.strip() for part in text.split(",")):
@@ -77,7 +78,7 @@ def parse_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
             raise ValueError(f"layer weight for {name} must be >= 0, not {weight_text}")
         result.append((name.strip(), weight))
     if not result:
-        raise ValueError("no style layers given")
+        raise ValueError(f"no {what} layers given")
     return tuple(result)
 
 
@@ -154,15 +155,44 @@ def _features_only(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return dict(state)
 
 
-def load_imagenet_state_dict(progress: bool = True) -> dict[str, torch.Tensor]:
-    """ImageNet VGG19 weights through torchvision's weights API (torch hub cache, else download).
+def _reachable(url: str, timeout: float = 5.0) -> str | None:
+    """None if ``url``'s server answers, else why not (one line). Quiet: nothing is printed."""
+    import urllib.request
 
-    Raises ``WeightsError`` with what failed and how to fix it when they cannot be had.
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return None
+    except Exception as error:  # URLError, timeouts, proxies: all mean "cannot download now"
+        reason = getattr(error, "reason", None) or error
+        return f"{type(error).__name__}: {str(reason).splitlines()[0] if str(reason) else type(reason).__name__}"
+
+
+def load_imagenet_state_dict(progress: bool = True) -> dict[str, torch.Tensor]:
+    """ImageNet VGG19 weights: the torch hub cache file if it is there, else torchvision's download.
+
+    The cache is read directly and the server is asked quietly before torchvision downloads
+    (it prints ``Downloading: ...`` first, even when the machine is offline), so an offline
+    run says one thing: the ``WeightsError`` with what failed and how to fix it.
     """
+    cached = torch_hub_checkpoint_path()
+    if cached.is_file():
+        return load_state_dict_file(cached)
+    offline = _reachable(IMAGENET_WEIGHTS_URL)
+    if offline is not None:
+        raise WeightsError(
+            f"ImageNet VGG19 weights are not available (not in the torch hub cache, and the download server "
+            f"cannot be reached: {offline}); "
+            f"download {IMAGENET_WEIGHTS_URL} to {cached} or pass --weights PATH to a VGG19 state dict"
+        )
+    import contextlib
+    import sys
+
     from torchvision.models import VGG19_Weights
 
     try:
-        return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=progress)
+        # torch announces the download on stdout, which carries --json reports and piped video.
+        with contextlib.redirect_stdout(sys.stderr):
+            return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=progress)
     except Exception as error:  # urllib, OSError, unpickling: all mean "not available"
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise WeightsError(

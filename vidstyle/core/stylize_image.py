@@ -36,6 +36,7 @@ def stylize_image(
     extractor: VGGFeatures | None = None,
     progress: bool = True,
     callback: ProgressCallback | None = None,
+    masks: torch.Tensor | None = None,
 ) -> ImageResult:
     """Stylize ``content`` (1, 3, H, W) with ``styles`` under ``settings``.
 
@@ -43,14 +44,16 @@ def stylize_image(
     ``MAX_AUTO_SIZE``). ``init`` overrides ``settings.optim.init`` (an image file must come in
     as a tensor). With ``--preserve-colors`` the network sees what
     :func:`~vidstyle.core.colors.color_inputs` gives it and the content's colours come back
-    after; with ``--cartoon`` the cartoon look is applied last.
+    after; with ``--cartoon`` the cartoon look is applied last. ``masks`` (1, R, H', W') in [0, 1],
+    one channel per style (``--style-mask``; any size, resized to the working size): region r
+    takes style r.
     """
     content = resize_long_side(content, working_long_side(settings.size, *content.shape[-2:]))
     colors = preserve_method(settings.style)
     start = settings.optim.init if init is None else init
     net_content, net_styles, start = color_inputs(colors, content, styles, start)
     stylizer = build_stylizer(settings, net_styles, extractor=extractor, progress=progress)
-    result = stylizer.stylize(net_content, start, callback=callback)
+    result = stylizer.stylize(net_content, start, callback=callback, masks=masks)
     image = color_output(colors, result.image, content.to(result.image.device))
     if settings.cartoon.enabled:
         image = to_tensor(cartoonize(to_uint8(content), to_uint8(image), settings.cartoon))

@@ -26,7 +26,7 @@ from .runtime import (
     resolve_precision,
     scale_grad,
 )
-from .tensors import resize, resize_long_side, scaled_size
+from .tensors import image_batch, resize, resize_long_side, scaled_size
 
 # A cold start at this many levels begins at 1/2^(levels-1) of the size.
 _MIN_MULTISCALE_SIDE = 32
@@ -42,7 +42,7 @@ class StylizeResult(OptimResult):
 def build_loss(settings: LossSettings) -> StyleTransferLoss:
     """The loss module for these settings (targets not yet set)."""
     return StyleTransferLoss(
-        settings.content_layer,
+        dict(settings.content_weights()),
         dict(settings.style_layers),
         settings.alpha,
         settings.beta,
@@ -50,6 +50,8 @@ def build_loss(settings: LossSettings) -> StyleTransferLoss:
         tv=settings.tv,
         tv_gamma=settings.tv_gamma,
         temporal_weight=settings.temporal_weight,
+        style_loss=settings.style_loss,
+        normalize_gradients=settings.normalize_gradients,
     )
 
 
@@ -80,6 +82,10 @@ class Stylizer:
             raise ValueError("at least one style image is needed")
         if style.blend is not None and len(style.blend) != len(styles):
             raise ValueError(f"{len(style.blend)} blend weights given for {len(styles)} style images")
+        if style.masks and len(style.masks) != len(styles):
+            raise ValueError(f"{len(style.masks)} style masks given for {len(styles)} style images")
+        if style.masks and style.blend is not None:
+            raise ValueError("style masks and blend weights exclude each other: each mask's region takes its own style")
         self.device = resolve_device(model.device)
         self.precision = resolve_precision(model.precision, self.device)
         self.loss_settings, self.optim, self.style_settings, self.model = loss, optim, style, model
@@ -92,10 +98,11 @@ class Stylizer:
         if self.channels_last:
             self.extractor = self.extractor.to(memory_format=torch.channels_last)
         self.weights_label = extractor.weights_label
-        self.styles = [s.to(self.device) for s in styles]
+        self.styles = [image_batch(s, "style image").to(self.device) for s in styles]
         self.blend = tuple(style.blend) if style.blend is not None else (1.0,) * len(styles)
         blend_grams([torch.zeros(1)] * len(styles), self.blend)  # validate the weights early
         self._gram_cache: dict[int, dict[str, torch.Tensor]] = {}
+        self._target_cache: dict[tuple[int, bool], dict[str, tuple[torch.Tensor, ...]]] = {}
         self.compile = bool(model.compile)
         self._compiled_step = CompiledStep(self._step) if self.compile else None
         self.cuda_graphs = bool(model.cuda_graphs)
@@ -133,21 +140,44 @@ class Stylizer:
             }
         return self._gram_cache[side]
 
+    def style_targets(self, content_long_side: int, regions: bool = False) -> dict[str, tuple[torch.Tensor, ...]]:
+        """The loss's style targets at this content size (cached): from the blended statistics,
+        or with ``regions`` one per style image, stacked after the batch dimension (style masks)."""
+        key = (self.style_long_side(content_long_side), regions)
+        if key not in self._target_cache:
+            if regions:
+                per_style = [self.grams_of(image, content_long_side) for image in self.styles]
+                stats = {name: torch.stack([s[name] for s in per_style], dim=1) for name in per_style[0]}
+            else:
+                stats = self.style_grams(content_long_side)
+            self._target_cache[key] = self.loss.style_targets(stats)
+        return self._target_cache[key]
+
     def set_targets(
         self,
         content: torch.Tensor,
         temporal: Temporal | None = None,
         *,
         style_grams: Mapping[str, torch.Tensor] | None = None,
+        masks: torch.Tensor | None = None,
     ) -> None:
         """The one way targets are set: content features of ``content`` (B, 3, H, W), style
-        Grams (the blended styles at ``content``'s size, or ``style_grams`` of shape (B or 1,
-        C, C)) and the temporal target (warped previous output, mask) or none."""
+        targets (the blended styles at ``content``'s size, or the statistics ``style_grams`` of
+        shape (B or 1, ...), see ``StyleTransferLoss.style_stats``), the temporal target (warped
+        previous output, mask) or none, and the style ``masks`` (B or 1, R, H', W') in [0, 1],
+        one channel per style image, resized to the content's size, or none."""
         check_image_size(*content.shape[-2:], self.loss.layers, "content image at its working size")
-        grams = style_grams if style_grams is not None else self.style_grams(max(content.shape[-2:]))
+        if masks is not None:
+            if masks.shape[1] != len(self.styles):
+                raise ValueError(f"{masks.shape[1]} style masks for {len(self.styles)} style images")
+            if self.style_settings.blend is not None:
+                raise ValueError("style masks and blend weights exclude each other")
+            masks = resize(masks.to(self.device, torch.float32), tuple(content.shape[-2:]))
+        side = max(content.shape[-2:])
+        style = style_grams if style_grams is not None else self.style_targets(side, regions=masks is not None)
         with torch.no_grad():
             features = self.features(content)
-        self.loss.load_targets(self.loss.make_targets(features, grams, temporal))
+        self.loss.load_targets(self.loss.make_targets(features, style, temporal, masks))
 
     def loss_terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named loss terms of ``image`` against the current targets (one value per image).
@@ -170,7 +200,7 @@ class Stylizer:
         """
         init = self.optim.init if init is None else init
         if isinstance(init, torch.Tensor):
-            start = resize(init.to(self.device, torch.float32), tuple(content.shape[-2:]))
+            start = resize(image_batch(init, "init").to(self.device, torch.float32), tuple(content.shape[-2:]))
             return start.expand_as(content).clone() if start.shape[0] != content.shape[0] else start
         if init == "content":
             return content.clone()
@@ -190,22 +220,26 @@ class Stylizer:
         temporal: Temporal | None = None,
         multiscale: int | None = None,
         callback: ProgressCallback | None = None,
+        masks: torch.Tensor | None = None,
     ) -> StylizeResult:
         """Stylize ``content`` (B, 3, H, W) in [0, 1]; B > 1 optimises the images as one problem.
+        (3, H, W) and uint8 are accepted, anything else refused: see :func:`~vidstyle.core.tensors.image_batch`.
 
         ``init``: ``"content"``, ``"random"``, a tensor (e.g. the previous stylized frame), or
         None for the settings' init. ``iters``/``tol`` default to the settings. ``temporal``
         = (warped previous output, mask) adds the temporal term when its weight is set.
         ``multiscale`` levels (default: the settings') apply to cold starts only (string init).
+        ``masks`` (B or 1, R, H', W') in [0, 1], one channel per style image (any size; resized
+        to the content's): spatial control, region r takes style r (Gatys et al. 2017).
         """
-        content = content.to(self.device, torch.float32)
+        content = image_batch(content, "content").to(self.device, torch.float32)
         iters = self.optim.iters if iters is None else iters
         tol = self.optim.tol if tol is None else tol
         levels = self.optim.multiscale if multiscale is None else multiscale
         start = self.initial_image(content, init)
         if levels > 1 and not isinstance(init, torch.Tensor) and temporal is None:
-            return self._stylize_multiscale(content, start, iters, tol, levels, callback)
-        self.set_targets(content, temporal)
+            return self._stylize_multiscale(content, start, iters, tol, levels, callback, masks)
+        self.set_targets(content, temporal, masks=masks)
         result = self.optimize(start, iters, tol=tol, callback=callback)
         return StylizeResult(**vars(result))
 
@@ -233,7 +267,7 @@ class Stylizer:
                 "batched mode needs --optimizer adam: L-BFGS shares one line search and one curvature "
                 "history across the batch, so the images would not be independent"
             )
-        contents = contents.to(self.device, torch.float32)
+        contents = image_batch(contents, "contents").to(self.device, torch.float32)
         k = contents.shape[0]
         temporal = list(temporal) if temporal is not None else [None] * k
         if not len(inits) == len(budgets) == len(temporal) == k:
@@ -268,6 +302,7 @@ class Stylizer:
         tol: float,
         levels: int,
         callback: ProgressCallback | None,
+        masks: torch.Tensor | None = None,
     ) -> StylizeResult:
         """Coarse to fine: optimise at 1/2^k of the size, upsample, refine; iterations split evenly."""
         height, width = content.shape[-2:]
@@ -282,7 +317,7 @@ class Stylizer:
         for side, budget in zip(sides, per_level):
             size = scaled_size(height, width, side) if side < long_side else (height, width)
             level_content = resize(content, size)
-            self.set_targets(level_content)
+            self.set_targets(level_content, masks=masks)
             offset = done
             result = self.optimize(
                 resize(current, size),

@@ -25,6 +25,42 @@ def to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Te
     return tensor.permute(2, 0, 1).unsqueeze(0).float().div_(255.0).contiguous()
 
 
+#: Float values this far outside [0, 1] are clamped (resampling overshoot); farther is an error.
+RANGE_SLACK = 1 / 512  # half an 8-bit step
+
+
+def image_batch(image: torch.Tensor, what: str = "image") -> torch.Tensor:
+    """``image`` checked and made a (N, 3, H, W) float batch in [0, 1]: what a Stylizer takes.
+
+    Accepted: (3, H, W) (a batch of one) or (N, 3, H, W); uint8 (divided by 255) or a floating
+    dtype with values in [0, 1] (values within ``RANGE_SLACK`` outside are clamped). Refused
+    with a ``ValueError`` that says what was given: other shapes (HxWx3 arrays included), other
+    dtypes, NaN, and floats outside [0, 1] (0..255 values, ImageNet-normalised tensors).
+    """
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor, not {type(image).__name__}")
+    shape = tuple(image.shape)
+    if image.ndim == 3 and shape[0] == 3:
+        image = image.unsqueeze(0)
+    elif not (image.ndim == 4 and shape[1] == 3):
+        hint = "; permute(2, 0, 1) an HxWx3 image first" if shape[-1:] == (3,) else ""
+        raise ValueError(f"{what} must be RGB of shape (3, H, W) or (N, 3, H, W), not {shape}{hint}")
+    if image.dtype == torch.uint8:
+        return image.float().div_(255.0)
+    if not image.dtype.is_floating_point:
+        raise ValueError(f"{what} must be uint8 (0..255) or float in [0, 1], not {image.dtype}")
+    low, high = (float(v) for v in torch.aminmax(image.detach()))  # one device read
+    if low != low or high != high:
+        raise ValueError(f"{what} contains NaN")
+    if low < -RANGE_SLACK or high > 1 + RANGE_SLACK:
+        hint = (" (0..255? divide by 255 or pass uint8)" if high > 2 else
+                " (ImageNet-normalised? give plain RGB; the network normalises inside)" if low < 0 else "")
+        raise ValueError(f"{what} values must be in [0, 1], not [{low:.3g}, {high:.3g}]{hint}")
+    if low < 0 or high > 1:
+        image = image.clamp(0, 1)
+    return image
+
+
 def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     """(1, 3, H, W) or (3, H, W) in [0, 1] -> HxWx3 uint8 RGB on the host."""
     return to_uint8_array(tensor.detach().float().cpu().numpy())

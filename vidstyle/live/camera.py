@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import VidstyleError
+from ..media.video_files import processing_size
 from ..video.flow import FlowEstimator, Motion, motion_between
 
 
@@ -203,16 +204,13 @@ class SyntheticSource:
 # -- capture thread: newest frame wins ----------------------------------------------------
 
 
-def working_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """(w, h) with the shorter side ``short_side`` (never above the source's), both even."""
+def working_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """(w, h) with the longer side ``long_side`` (never above the source's), both even: the
+    video run's rule (:func:`~vidstyle.media.video_files.processing_size`), so ``--size`` means
+    the long side here as in ``vidstyle image`` and ``vidstyle video``."""
     if width < 2 or height < 2:
         raise ValueError(f"invalid camera frame size {width}x{height}")
-    scale = min(1.0, short_side / min(width, height))
-
-    def even(value: float, limit: int) -> int:
-        return max(2, min(2 * math.floor(value / 2 + 0.5), limit - limit % 2))
-
-    return even(width * scale, width), even(height * scale, height)
+    return processing_size(width, height, max(2, long_side))
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -86,37 +87,114 @@ def handle_key(state: WebcamState, key: int | None) -> tuple[WebcamState, str | 
 # -- display ---------------------------------------------------------------------------------
 
 
-def display_problem(probe_timeout: float = 20.0) -> str | None:
-    """Why no OpenCV window can be opened here, or None if one can.
+#: Run in a child process: can an OpenCV window be opened?
+_WINDOW_PROBE = ("import cv2; cv2.namedWindow('vidstyle-probe'); cv2.waitKey(1); cv2.destroyAllWindows(); "
+                 "cv2.waitKey(1)")
+
+#: Run in another child process: the screen's size through Tk (OpenCV has no call for it).
+_SCREEN_PROBE = ("import tkinter; root = tkinter.Tk(); root.withdraw(); "
+                 "print('screen', root.winfo_screenwidth(), root.winfo_screenheight()); root.destroy()")
+
+
+@dataclass(frozen=True)
+class DisplayProbe:
+    """Whether a window can be opened here (``problem`` says why not) and, if known, the
+    screen's size in pixels (w, h)."""
+
+    problem: str | None
+    screen: tuple[int, int] | None = None
+
+
+def parse_screen(text: str) -> tuple[int, int] | None:
+    """The screen size in the Tk probe's output (``screen W H``) or in ``xdpyinfo``'s
+    (``dimensions:    1280x800 pixels``); None if neither is there."""
+    found = re.search(r"^screen (\d+) (\d+)$", text, re.M) or re.search(r"dimensions:\s+(\d+)x(\d+) pixels", text)
+    if found is None:
+        return None
+    width, height = int(found.group(1)), int(found.group(2))
+    return (width, height) if width > 0 and height > 0 else None
+
+
+def screen_size(timeout: float = 5.0) -> tuple[int, int] | None:
+    """The screen's size (w, h): from Tk in a child process (so a Tk problem cannot hurt this
+    one), else from ``xdpyinfo`` on X11; None when neither answers within ``timeout`` s."""
+    commands = [[sys.executable, "-c", _SCREEN_PROBE]]
+    if os.environ.get("DISPLAY"):
+        commands.append(["xdpyinfo"])
+    for command in commands:
+        try:
+            out = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        screen = parse_screen(out.stdout) if out.returncode == 0 else None
+        if screen is not None:
+            return screen
+    return None
+
+
+def probe_display(probe_timeout: float = 20.0) -> DisplayProbe:
+    """Can an OpenCV window be opened here, and how large is the screen?
 
     On Linux and other X11/Wayland systems an unset DISPLAY and WAYLAND_DISPLAY is enough to
     know. Otherwise a child process opens and closes a window: OpenCV's Qt backend aborts
-    the whole process when it cannot reach the display, so this must not run in ours.
+    the whole process when it cannot reach the display, so this must not run in ours. Where
+    it can, :func:`screen_size` is asked too; an unknown size is not an error (the window then
+    keeps ``--display-size``).
     """
     unix_gui = not sys.platform.startswith(("win", "darwin", "cygwin"))
     if unix_gui and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        return "no display available (neither DISPLAY nor WAYLAND_DISPLAY is set)"
-    code = "import cv2; cv2.namedWindow('vidstyle-probe'); cv2.waitKey(1); cv2.destroyAllWindows(); cv2.waitKey(1)"
+        return DisplayProbe("no display available (neither DISPLAY nor WAYLAND_DISPLAY is set)")
     where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or "this system"
     try:
-        probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=probe_timeout)
+        probe = subprocess.run([sys.executable, "-c", _WINDOW_PROBE], capture_output=True, text=True,
+                               timeout=probe_timeout)
     except subprocess.TimeoutExpired:
-        return f"opening a window on display {where} did not finish within {probe_timeout:g} s"
+        return DisplayProbe(f"opening a window on display {where} did not finish within {probe_timeout:g} s")
     except OSError as error:
-        return f"cannot check the display ({error.strerror})"
+        return DisplayProbe(f"cannot check the display ({error.strerror})")
     if probe.returncode == 0:
-        return None
+        return DisplayProbe(None, screen_size())
     lines = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
     fallback = lines[-1] if lines else f"exit status {probe.returncode}"
     detail = next((line for line in lines if "display" in line.lower()), fallback)
-    return f"cannot open a window on display {where} ({detail})"
+    return DisplayProbe(f"cannot open a window on display {where} ({detail})")
 
 
-def check_display() -> None:
-    """Raise :class:`DisplayError` (suggesting ``--headless``) if no window can be opened."""
-    problem = display_problem()
-    if problem is not None:
-        raise DisplayError(f"{problem}; use --headless (with --record OUT.mp4 to keep the result)")
+def display_problem(probe_timeout: float = 20.0) -> str | None:
+    """Why no OpenCV window can be opened here, or None if one can (see :func:`probe_display`)."""
+    return probe_display(probe_timeout).problem
+
+
+def check_display() -> tuple[int, int] | None:
+    """Raise :class:`DisplayError` (suggesting ``--headless``) if no window can be opened;
+    otherwise the screen size (w, h) if it could be found, else None."""
+    probe = probe_display()
+    if probe.problem is not None:
+        raise DisplayError(f"{probe.problem}; use --headless (with --record OUT.mp4 to keep the result)")
+    return probe.screen
+
+
+#: The share of the screen a window may take (room for its title bar and the desktop's panels).
+SCREEN_SHARE = (0.92, 0.85)
+
+
+def window_scale(view: tuple[int, int], panes: int, display_size: int,
+                 screen: tuple[int, int] | None) -> float:
+    """How much the window scales a view of ``view`` = (w, h) made of ``panes`` images side by
+    side: each pane's long side becomes ``display_size``, unless the whole view would then not
+    fit ``SCREEN_SHARE`` of ``screen`` = (w, h), in which case it is shrunk to fit."""
+    width, height = view
+    scale = display_size / max(width / panes, height)
+    if screen is not None:
+        scale = min(scale, screen[0] * SCREEN_SHARE[0] / width, screen[1] * SCREEN_SHARE[1] / height)
+    return scale
+
+
+def window_size(view: tuple[int, int], panes: int, display_size: int,
+                screen: tuple[int, int] | None) -> tuple[int, int]:
+    """The (w, h) the window shows a view of ``view`` = (w, h) at (see :func:`window_scale`)."""
+    scale = window_scale(view, panes, display_size, screen)
+    return max(1, round(view[0] * scale)), max(1, round(view[1] * scale))
 
 
 def compose_view(stylized: np.ndarray, original: np.ndarray, side_by_side: bool) -> np.ndarray:
@@ -126,21 +204,6 @@ def compose_view(stylized: np.ndarray, original: np.ndarray, side_by_side: bool)
     if original.shape[:2] != stylized.shape[:2]:
         original = cv2.resize(original, stylized.shape[1::-1], interpolation=cv2.INTER_AREA)
     return np.hstack([original, stylized])
-
-
-def fit_into(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` scaled to fit ``size`` = (w, h), aspect kept, centred on black (letterbox)."""
-    width, height = size
-    h, w = image.shape[:2]
-    if (w, h) == (width, height):
-        return image
-    scale = min(width / w, height / h)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    canvas = np.zeros((height, width, 3), np.uint8)
-    top, left = (height - new_h) // 2, (width - new_w) // 2
-    canvas[top:top + new_h, left:left + new_w] = resized
-    return canvas
 
 
 def draw_overlay(image_bgr: np.ndarray, lines: Sequence[str]) -> np.ndarray:
@@ -168,7 +231,7 @@ def draw_overlay(image_bgr: np.ndarray, lines: Sequence[str]) -> np.ndarray:
 class Display(Protocol):
     """What the loop shows frames on. Tests use a fake that returns scripted keys."""
 
-    def show(self, image_rgb: np.ndarray, lines: Sequence[str]) -> None: ...
+    def show(self, image_rgb: np.ndarray, lines: Sequence[str], panes: int = 1) -> None: ...
 
     def poll_key(self, delay_ms: int) -> int | None: ...
 
@@ -178,19 +241,21 @@ class Display(Protocol):
 
 
 class WindowDisplay:
-    """An OpenCV window; the image is scaled so that its short side is ``display_size``."""
+    """An OpenCV window; the image is scaled by :func:`window_size` (each pane's long side
+    ``display_size``, the whole within ``screen`` when its size is known)."""
 
-    def __init__(self, title: str = "vidstyle webcam", display_size: int = 720) -> None:
-        self.title, self.display_size = title, display_size
+    def __init__(self, title: str = "vidstyle webcam", display_size: int = 960,
+                 screen: tuple[int, int] | None = None) -> None:
+        self.title, self.display_size, self.screen = title, display_size, screen
         self._opened = False
 
-    def show(self, image_rgb: np.ndarray, lines: Sequence[str]) -> None:
+    def show(self, image_rgb: np.ndarray, lines: Sequence[str], panes: int = 1) -> None:
         h, w = image_rgb.shape[:2]
-        scale = self.display_size / min(h, w)
+        size = window_size((w, h), panes, self.display_size, self.screen)
         bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
-        if scale != 1:
-            interpolation = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
-            bgr = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=interpolation)
+        if size != (w, h):
+            interpolation = cv2.INTER_LINEAR if size[0] > w else cv2.INTER_AREA
+            bgr = cv2.resize(bgr, size, interpolation=interpolation)
         if not self._opened:
             cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar
             self._opened = True

@@ -57,7 +57,7 @@ from .camera import (
     quiet_opencv,
     working_size,
 )
-from .display import SNAPSHOT, Display, WebcamState, WindowDisplay, check_display, compose_view, fit_into, handle_key
+from .display import SNAPSHOT, Display, WebcamState, WindowDisplay, check_display, compose_view, handle_key
 
 # -- the loop ----------------------------------------------------------------------------------
 
@@ -68,7 +68,7 @@ class LiveStylizer(Protocol):
     device: Any
 
     def stylize(self, content: Any, init: Any = None, iters: int | None = None, *, tol: float | None = None,
-                temporal: Any = None) -> Any: ...
+                temporal: Any = None, callback: Any = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,37 @@ def save_snapshot(folder: str | os.PathLike, stylized: np.ndarray, original: np.
     return [str(p) for p in paths]
 
 
+class Recorder:
+    """The ``--record`` file: opened (through ``stack``) at the size of the first view written,
+    which fixes its layout: the stylized frame, or the camera image beside it if that was shown
+    when recording began. Later toggles of the window's view do not squeeze it (see :func:`run_loop`)."""
+
+    def __init__(self, path: str, rate: Fraction, stack: contextlib.ExitStack) -> None:
+        self.path, self.rate, self._stack = path, rate, stack
+        self._writer: VideoWriter | None = None
+        self.size: tuple[int, int] | None = None  # (w, h) once opened
+        self.side_by_side: bool | None = None  # the layout, once opened
+
+    def write(self, view: np.ndarray, side_by_side: bool, pts: int) -> None:
+        if self._writer is None:
+            self.size, self.side_by_side = (view.shape[1], view.shape[0]), side_by_side
+            self._writer = self._stack.enter_context(
+                VideoWriter(self.path, *self.size, time_base=Fraction(1, 1000), rate=self.rate))
+        self._writer.write(np.ascontiguousarray(view), pts)
+
+
+class _StopNow(Exception):
+    """q, Esc or the window's close button while a frame is being stylized."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+#: While a frame is optimised, keys are read at its checks, at most this often (seconds): each
+#: read waits about 1 ms in the GUI's event loop.
+KEY_POLL_INTERVAL = 0.03
+
 #: After this many frames, a rate below SLOW_FPS is reported once as a warning.
 SLOW_CHECK_FRAMES, SLOW_FPS = 5, 5.0
 
@@ -163,26 +194,29 @@ def run_loop(
     settings: WebcamSettings,
     *,
     display: Display | None = None,
-    writer: Any = None,
+    recorder: Recorder | None = None,
     on_frame: Callable[[ShownFrame], None] | None = None,
     on_event: Callable[[str], None] | None = None,
 ) -> WebcamResult:
     """Take the newest frame, stylize it through the frame chain, show it, record it; until a stop.
 
-    ``writer`` is an open :class:`~vidstyle.media.video_files.VideoWriter` (or None) at the working size:
-    it gets what the window shows without the text overlay, timed by capture time. Keys are
-    read from ``display`` (none when headless). Ctrl-C ends the loop like ``q`` does, so a
-    recording is still finished.
+    ``recorder`` (or None) gets what the window shows without the text overlay, in the layout
+    it started with, timed by capture time (with ``every_frame``, by the file's frame rate).
+    Keys are read from ``display`` (none when headless) between frames and, at most every
+    ``KEY_POLL_INTERVAL`` s, at the optimiser's checks within a frame: q, Esc and closing the
+    window stop at once (the frame in progress is dropped); other keys act after the frame.
+    Ctrl-C ends the loop like ``q`` does, so a recording is still finished.
     """
     source = grabber.source
     size = grabber.size
-    state = WebcamState(n_styles=len(stylizers), iters=max(1, settings.optim.iters))
+    state = WebcamState(n_styles=len(stylizers), iters=max(1, settings.optim.iters),
+                        side_by_side=settings.side_by_side)
     rule, look = live_rule(settings, state.iters), live_look(settings)
     # The grabber computes each frame's motion; this estimator is for the rare frame whose motion
     # was computed against another frame than the one stylized before it.
     estimator = FlowEstimator(settings.flow_preset) if settings.init_mode == "flow" else None
     result = WebcamResult("", "", source.name, source.kind, size,
-                          record_path=settings.record if writer is not None else None)
+                          record_path=settings.record if recorder is not None else None)
     recent: deque[float] = deque(maxlen=1000)
     latency_total = process_total = 0.0
     previous: tuple[CapturedFrame, torch.Tensor] | None = None  # the last frame taken, and its stylization
@@ -191,19 +225,37 @@ def run_loop(
     pts_origin, last_pts = None, -1
     warned_slow = False
     emit = on_event or (lambda message: None)
+    pending: deque[int] = deque()  # keys read during a frame, handled after it
+    frame_rate = source.fps or FALLBACK_FPS
+    last_poll = 0.0
+
+    def keys_during_frame(iteration: int, loss: float) -> None:
+        nonlocal last_poll
+        now = time.perf_counter()
+        if display is None or now - last_poll < KEY_POLL_INTERVAL:
+            return
+        last_poll = now
+        key = display.poll_key(1)
+        if key is not None:
+            if handle_key(state, key)[0].quit:
+                raise _StopNow("quit", "quit by key")
+            pending.append(key)
+        if display.closed():
+            raise _StopNow("window closed", "window closed")
 
     def overlay() -> list[str]:
         style = f"style: {names[state.style_index]}"
         if len(names) > 1:
             style += f" ({state.style_index + 1}/{len(names)})"
         first = f"{fps:4.1f} fps  {state.iters} it/frame  {style}"
-        flags = ("  PAUSED" if state.paused else "") + ("  REC" if writer is not None else "")
+        flags = ("  PAUSED" if state.paused else "") + ("  REC" if recorder is not None else "")
         latency = recent[-1] * 1000 if recent else 0.0
         return [first, f"latency {latency:.0f} ms  dropped {grabber.dropped}{flags}"]
 
     def redraw() -> None:
         if display is not None and shown is not None:
-            display.show(compose_view(shown[0], shown[1], state.side_by_side), overlay())
+            display.show(compose_view(shown[0], shown[1], state.side_by_side), overlay(),
+                         panes=2 if state.side_by_side else 1)
 
     start = time.perf_counter()
     stop_reason, message = "", ""
@@ -216,7 +268,7 @@ def run_loop(
                 stop_reason, message = "seconds", f"{settings.seconds:g} s passed (--seconds)"
                 break
             if display is not None:
-                key = display.poll_key(30 if state.paused else 1)
+                key = pending.popleft() if pending else display.poll_key(30 if state.paused else 1)
                 before = state
                 state, action = handle_key(state, key)
                 if action == SNAPSHOT:
@@ -257,18 +309,28 @@ def run_loop(
             if previous is not None and estimator is not None and frame.motion_from != previous[0].index:
                 item = dataclasses.replace(frame, motion=motion_between(estimator, previous[0].image, frame.image),
                                            motion_from=previous[0].index)
-            styled, _ = stylize_frame(stylizer, item, previous[1] if previous is not None else None,
-                                      rule.with_iters(state.iters))
+            last_poll = time.perf_counter()
+            try:
+                styled, _ = stylize_frame(stylizer, item, previous[1] if previous is not None else None,
+                                          rule.with_iters(state.iters),
+                                          callback=keys_during_frame if display is not None else None)
+            except _StopNow as stop:
+                stop_reason, message = stop.reason, stop.message
+                break
             previous = (frame, styled.image.detach())
             stylized = look(frame.image, to_uint8(styled.image))
             processed_at = time.perf_counter()
             shown = (stylized, frame.original, styled.iterations)
             view = compose_view(stylized, frame.image, state.side_by_side)
-            if writer is not None:
+            if recorder is not None:
                 if pts_origin is None:
-                    pts_origin = frame.time
-                pts = max(last_pts + 1, round((frame.time - pts_origin) * 1000))
-                writer.write(np.ascontiguousarray(fit_into(view, size)), pts)
+                    pts_origin = frame.index / frame_rate if grabber.keep_all else frame.time
+                # Every frame of a file: the file's timing; live: when each frame was captured.
+                at = frame.index / frame_rate if grabber.keep_all else frame.time
+                pts = max(last_pts + 1, round((at - pts_origin) * 1000))
+                layout = state.side_by_side if recorder.side_by_side is None else recorder.side_by_side
+                recorder.write(view if layout == state.side_by_side else compose_view(stylized, frame.image, layout),
+                               layout, pts)
                 last_pts = pts
                 result.recorded += 1
             now = time.perf_counter()
@@ -277,7 +339,7 @@ def run_loop(
                 fps = 1 / max(interval, 1e-6)
             last_shown_at = now
             if display is not None:
-                display.show(view, overlay())
+                display.show(view, overlay(), panes=2 if state.side_by_side else 1)
             latency = time.perf_counter() - frame.time
             recent.append(latency)
             result.processed += 1
@@ -363,8 +425,8 @@ def run_session(
     if not settings.headless:
         check_writable(Path(settings.snapshot_dir) / "snapshot.png", "snapshot")
         if display is None:
-            check_display()
-            display = WindowDisplay(display_size=settings.display_size)
+            screen = check_display()  # the screen's size where it can be found
+            display = WindowDisplay(display_size=settings.display_size, screen=screen)
     elif display is not None:
         raise ValueError("a display was given for a headless run")
 
@@ -373,6 +435,10 @@ def run_session(
             if source is None:
                 source = open_camera(settings.camera)
             try:
+                if settings.every_frame and source.kind != "file":
+                    raise WebcamError(f"--every-frame needs a video file as --camera; {source.name} is live and "
+                                      "cannot wait for the stylizer (for a file at its full rate, use "
+                                      "`vidstyle video`)")
                 size = working_size(source.width, source.height, settings.size)
                 if on_event is not None:
                     rate = f" at {source.fps:g} fps" if source.fps else ""
@@ -383,16 +449,16 @@ def run_session(
                         stylizer.style_grams(max(size))
                 if len(names) != len(stylizers):
                     raise ValueError(f"{len(names)} style names for {len(stylizers)} stylizers")
-                grabber = LatestFrameGrabber(source, size,
+                grabber = LatestFrameGrabber(source, size, keep_all=settings.every_frame,
                                              flow_preset=settings.flow_preset if settings.init_mode == "flow" else None)
-                writer: Any = None
-                if settings.record is not None:
-                    rate = Fraction(source.fps or FALLBACK_FPS).limit_denominator(1001)
-                    writer = VideoWriter(settings.record, size[0], size[1], time_base=Fraction(1, 1000), rate=rate)
-                with writer if writer is not None else contextlib.nullcontext():
+                with contextlib.ExitStack() as stack:
+                    recorder = None
+                    if settings.record is not None:
+                        rate = Fraction(source.fps or FALLBACK_FPS).limit_denominator(1001)
+                        recorder = Recorder(settings.record, rate, stack)
                     grabber.start()
                     try:
-                        result = run_loop(stylizers, names, grabber, settings, display=display, writer=writer,
+                        result = run_loop(stylizers, names, grabber, settings, display=display, recorder=recorder,
                                           on_frame=on_frame, on_event=on_event)
                     finally:
                         grabber.stop()

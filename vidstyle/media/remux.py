@@ -25,10 +25,14 @@ def to_fraction(value) -> Fraction:
 def seek(container, stream, time: Fraction) -> None:
     """Seek to the keyframe at or before ``time`` seconds, or to the start if that fails.
 
-    Callers drop what comes before ``time`` either way, so a failed seek only costs speed.
+    The target is the first tick at or after ``time``: a keyframe there is the first frame a
+    caller keeps, so it is landed on, not the keyframe before it.
+
+    Callers drop what comes before ``time`` either way, so a failed seek only costs speed;
+    decoded frames after a seek are checked by :mod:`vidstyle.media.seeking`.
     """
     try:
-        container.seek(math.floor(time / stream.time_base), stream=stream, backward=True)
+        container.seek(math.ceil(time / stream.time_base), stream=stream, backward=True)
     except av.FFmpegError:
         container.seek(0)
 

@@ -19,7 +19,8 @@ from av.video.reformatter import VideoReformatter
 from ..errors import VidstyleError
 from .containers import quality_options
 from .image_files import STILL_IMAGE_EXTENSIONS
-from .remux import add_audio_copy, configure_muxer, seek, temporary_path, to_fraction
+from .remux import add_audio_copy, configure_muxer, temporary_path, to_fraction
+from .seeking import SeekChecks, checked_frames
 
 # FFmpeg demuxers that read still images; anything else with a video stream counts as video.
 _IMAGE_DEMUXERS = ("image2", "_pipe")
@@ -167,13 +168,17 @@ def read_frames(
     start: float | None = None,
     duration: float | None = None,
     max_frames: int | None = None,
+    seeks: SeekChecks | None = None,
 ) -> Iterator[Frame]:
     """Yield upright RGB frames of the first video stream, in presentation order.
 
     ``size=(width, height)`` resizes (in PyAV) to that *displayed* size, i.e. after the
     rotation from the display matrix is applied. ``start`` (seconds) seeks and drops frames
     before it; ``duration`` stops before ``start + duration``; ``max_frames`` caps the count.
-    ``Frame.index`` counts from 0 within what this call yields.
+    ``Frame.index`` counts from 0 within what this call yields. The seek is checked against a
+    forward decode before its frames are used (:mod:`vidstyle.media.seeking`): the frames are
+    those of a sequential decode either way. ``seeks`` keeps the verdicts for a whole run
+    (without it, each call checks its own seek).
 
     Raises :class:`VideoError` (with ``frame_index``) when decoding fails part-way or the
     file turns out truncated; frames yielded before that stay valid.
@@ -191,8 +196,9 @@ def read_frames(
         time_base = stream.time_base
         rate = stream.average_rate or stream.guessed_rate or _FALLBACK_RATE
         if start_t is not None and start_t > 0:
-            seek(container, stream, start_t)
-        decoded = container.decode(stream)
+            decoded = checked_frames(container, stream, path, start_t, SeekChecks() if seeks is None else seeks)
+        else:
+            decoded = container.decode(stream)
         # One scaler for the whole clip: frame.reformat() makes a scaler (with its own worker
         # threads) per frame, freed only when the garbage collector gets to the frame, which made
         # native threads and memory climb and fall over a long run.
@@ -424,7 +430,14 @@ def _encoder_available(name: str) -> bool:
 
 
 def open_input(path: str):
-    """``av.open`` for reading, with our error messages for the expected failures."""
+    """``av.open`` for reading, with our error messages for the expected failures.
+
+    A numbered pattern (``frames/%05d.png``) opens that folder of frames as a video stream.
+    """
+    from .frame_sources import is_frame_pattern, open_frame_folder
+
+    if is_frame_pattern(path) and not os.path.exists(path):
+        return open_frame_folder(path)
     if not os.path.exists(path):
         raise VideoError(f"{path}: no such file")
     if os.path.isdir(path):

@@ -47,7 +47,8 @@ def worker_settings(settings: VideoSettings) -> VideoSettings:
     return dataclasses.replace(
         settings, input=absolute(settings.input), output=absolute(settings.output),
         optim=dataclasses.replace(settings.optim, init=init),
-        style=dataclasses.replace(settings.style, paths=tuple(absolute(p) for p in settings.style.paths)),
+        style=dataclasses.replace(settings.style, paths=tuple(absolute(p) for p in settings.style.paths),
+                                  masks=tuple(absolute(p) for p in settings.style.masks)),
     )
 
 

@@ -4,6 +4,9 @@ One video (``vidstyle INPUT STYLE --ray [ADDRESS]``):
 
 * The driver counts the frames exactly (by demuxing packets, no decoding), splits them into
   N frame ranges and submits one Ray task per range that is not finished yet.
+* Before submitting, the driver checks each range's seek against a forward decode
+  (:func:`checked_plans`; :mod:`vidstyle.media.seeking`) and hands the verdict to every task: a
+  range whose seek cannot be trusted decodes from the start (or from a seek that verified).
 * Each task runs :func:`run_segment`, a plain function with no Ray in it: it decodes its range
   (seeking near it), stylizes ``lead_in`` frames before the range to warm the frame chain up
   (a cold start, then warm frames) and discards them, then stylizes and encodes the range into
@@ -47,6 +50,7 @@ import torch
 from ..core.factory import Weights, resolve_weights
 from ..errors import Interrupted, VidstyleError
 from ..media.image_files import load_image
+from ..media.seeking import SeekChecks, SeekVerdict
 from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import DistributedSettings, VideoSettings
 from ..video.chain import video_styles
@@ -66,13 +70,15 @@ from .cluster import (
 from .frame_ranges import (
     SegmentPlan,
     SegmentResult,
+    checked_plans,
     count_frames,
     finished_segment,
     first_frame_palette,
-    frame_table,
+    frame_and_sync_table,
     plan_segments,
     plans_from_bounds,
     run_segment,
+    snap_to_sync,
 )
 
 #: Testing hook: ``k:times[,k2:times2]`` makes segment k's task raise on its first ``times``
@@ -93,10 +99,10 @@ class InjectedFailure(RuntimeError):
 
 
 def _palette_task(settings: VideoSettings, info: VideoInfo, weights: Weights | None,
-                  styles: list[torch.Tensor], threads: int) -> np.ndarray | TaskFailure:
+                  styles: list[torch.Tensor], threads: int, seeks: SeekVerdict) -> np.ndarray | TaskFailure:
     torch.set_num_threads(max(1, threads))
     try:
-        return first_frame_palette(settings, weights=weights, styles=styles, info=info)
+        return first_frame_palette(settings, weights=weights, styles=styles, info=info, seeks=seeks)
     except VidstyleError as error:
         return TaskFailure(type(error).__name__, str(error))
 
@@ -134,7 +140,7 @@ def _inject_failure(index: int, spec: str | None, attempt: int) -> None:
 
 def _segment_task(settings: VideoSettings, plan: SegmentPlan, segment_path: str, info: VideoInfo,
                   weights: Weights | None, styles: list[torch.Tensor], palette: np.ndarray | None,
-                  fail_spec: str | None, threads: int) -> SegmentResult | TaskFailure:
+                  fail_spec: str | None, threads: int, seeks: SeekVerdict) -> SegmentResult | TaskFailure:
     """Ray task body: one segment. Exceptions other than VidstyleError are retried by Ray."""
     torch.set_num_threads(max(1, threads))
     attempt = _next_attempt(Path(segment_path))
@@ -142,7 +148,7 @@ def _segment_task(settings: VideoSettings, plan: SegmentPlan, segment_path: str,
     try:
         result = run_segment(settings, plan.first, plan.end, plan.lead_in, segment_path, weights=weights,
                              styles=styles, info=info, seek=plan.seek, expected_pts=plan.pts, palette=palette,
-                             index=plan.index)
+                             index=plan.index, seeks=seeks)
         return dataclasses.replace(result, attempt=attempt)
     except VidstyleError as error:  # the same on every attempt: report it, do not retry
         return TaskFailure(type(error).__name__, str(error))
@@ -212,14 +218,15 @@ def run_distributed(
     settings = worker_settings(settings)
     info = probe(settings.input)
     size = processing_size(info.width, info.height, settings.size)
-    pts = frame_table(settings)
+    pts, sync = frame_and_sync_table(settings)
     count = len(pts) if pts is not None else count_frames(settings)
     if count == 0:
         raise VideoError(f"{settings.input}: no frames to stylize (check --start/--duration)")
     state, label = resolve_weights(settings, progress=progress)
     if styles is None:
         styles = [load_image(path, "style") for path in settings.style.paths]
-    styles = video_styles(settings, styles, size)  # as the network sees them, the same for every task
+    checks = SeekChecks()  # the verdict on seeking in the input, checked here once for every task
+    styles = video_styles(settings, styles, size, checks)  # as the network sees them, the same for every task
     started_ray = connect(ray, dist)
     folder = None
     try:
@@ -230,6 +237,10 @@ def run_distributed(
             plans = plans_from_bounds(bounds, dist.lead_in, pts, info.time_base)
         else:
             plans = plan_segments(count, dist.segments or slots, dist.lead_in, pts, info.time_base)
+            if pts is not None:  # split where seeks land exactly, if that moves a seam by 10% of a range at most
+                plans = snap_to_sync(plans, sync, dist.lead_in, pts, info.time_base, count // len(plans) // 10)
+        plans = checked_plans(settings, plans, info.time_base, checks)
+        seeks = checks.verdict(settings.input)
         identity = run_identity(settings, label)
         identity["distributed.plan"] = [[p.first, p.end, p.lead_in] for p in plans]
         folder = WorkFolder.open(folder_path, identity, must_exist=settings.resume)
@@ -252,11 +263,11 @@ def run_distributed(
             if settings.cartoon.enabled:  # one palette for all segments, kept for a resumed run
                 palette = folder.load_array("palette")
                 if palette is None:
-                    palette = _clip_palette(ray, options, settings, info, weights, styles, dist, folder)
+                    palette = _clip_palette(ray, options, settings, info, weights, styles, dist, folder, seeks)
                     folder.save_array("palette", palette)
             task = ray.remote(_segment_task).options(**options)
             refs = {task.remote(settings, plan, str(folder.segment_path(plan.index)), info, weights, list(styles),
-                                palette, fail_spec, dist.cpus_per_task): plan for plan in todo}
+                                palette, fail_spec, dist.cpus_per_task, seeks): plan for plan in todo}
 
             def on_result(plan: SegmentPlan, outcome: Any) -> None:
                 what = f"segment {plan.index} (frames {plan.first}-{plan.end - 1})"
@@ -296,10 +307,11 @@ def run_distributed(
 
 
 def _clip_palette(ray: Any, options: dict, settings: VideoSettings, info: VideoInfo, weights: Any,
-                  styles: Sequence[torch.Tensor], dist: DistributedSettings, folder: WorkFolder) -> np.ndarray:
+                  styles: Sequence[torch.Tensor], dist: DistributedSettings, folder: WorkFolder,
+                  seeks: SeekVerdict) -> np.ndarray:
     """The cartoon palette from the stylized first frame, computed by one task before the segments."""
     ref = ray.remote(_palette_task).options(**options).remote(settings, info, weights, list(styles),
-                                                              dist.cpus_per_task)
+                                                              dist.cpus_per_task, seeks)
     try:
         outcome = ray.get(ref)
     except ray.exceptions.RayError as error:

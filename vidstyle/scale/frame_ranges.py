@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from ..core.factory import Weights, build_stylizer
 from ..core.tensors import to_uint8
 from ..media.image_files import load_image
 from ..media.remux import to_fraction
+from ..media.seeking import SeekChecks, SeekVerdict, verify_seek
 from ..media.video_files import (
     VideoError,
     VideoInfo,
@@ -47,11 +49,17 @@ def frame_table(settings: VideoSettings) -> list[int] | None:
     ``max_frames`` exactly as :func:`~vidstyle.video.read_frames` does. ``None`` if some packet
     carries no pts (raw streams): then only decoding can count the frames.
     """
+    return frame_and_sync_table(settings)[0]
+
+
+def frame_and_sync_table(settings: VideoSettings) -> tuple[list[int] | None, list[int]]:
+    """:func:`frame_table` and the positions in it of the sync samples (keyframe packets), in one demux."""
     start_t = to_fraction(settings.start) if settings.start is not None else None
     end_t = None
     if settings.duration is not None:
         end_t = (start_t or Fraction(0)) + to_fraction(settings.duration)
     pts: list[int] = []
+    sync: set[int] = set()
     with open_input(settings.input) as container:
         stream = require_video_stream(container, settings.input)
         time_base = stream.time_base
@@ -59,13 +67,16 @@ def frame_table(settings: VideoSettings) -> list[int] | None:
             if packet.size == 0 or packet.is_discard:  # the flush packet; edit-list pre-roll
                 continue
             if packet.pts is None:
-                return None
+                return None, []
             t = packet.pts * time_base
             if (start_t is not None and t < start_t) or (end_t is not None and t >= end_t):
                 continue
             pts.append(int(packet.pts))
+            if packet.is_keyframe:
+                sync.add(int(packet.pts))
     pts.sort()
-    return pts[:settings.max_frames] if settings.max_frames is not None else pts
+    pts = pts[:settings.max_frames] if settings.max_frames is not None else pts
+    return pts, [i for i, p in enumerate(pts) if p in sync]
 
 
 def count_frames(settings: VideoSettings) -> int:
@@ -81,7 +92,7 @@ def count_frames(settings: VideoSettings) -> int:
 class SegmentPlan:
     """Frames ``[first, end)`` of the run; ``lead_in`` frames before ``first`` warm the chain.
 
-    ``seek`` (seconds) lies between frame ``first - lead_in - 1`` and the next: decoding starts
+    ``seek`` (seconds) lies half a tick before frame ``first - lead_in``: decoding starts
     there instead of at the beginning. ``pts`` are the expected pts of frames
     ``first - lead_in .. end - 1`` (checked while decoding). Both are None without a frame table.
     """
@@ -129,10 +140,51 @@ def plans_from_bounds(bounds: Sequence[int], lead_in: int, pts: Sequence[int] | 
         seek = expected = None
         if pts is not None:
             expected = tuple(pts[begin:end])
-            if begin > 0:
-                seek = float((Fraction(pts[begin - 1]) + pts[begin]) / 2 * time_base)
+            if begin > 0:  # half a tick before frame `begin`: a sync sample there is landed on
+                seek = float((Fraction(pts[begin]) - Fraction(1, 2)) * time_base)
         plans.append(SegmentPlan(k, first, end, lead, seek, expected))
     return plans
+
+
+def snap_to_sync(plans: Sequence[SegmentPlan], sync: Sequence[int], lead_in: int, pts: Sequence[int],
+                 time_base: Fraction, tolerance: int) -> list[SegmentPlan]:
+    """``plans`` with each range's decoding start (``first - lead_in``) moved onto a sync sample
+    (``sync``: frame positions) at most ``tolerance`` frames away, where there is one: its seek
+    then lands on the first frame it needs (nothing decoded to be dropped) and its check compares
+    that one frame. Ranges stay in order and non-empty; the work balance moves by ``tolerance`` at most.
+    """
+    bounds = [plans[0].first, *(plan.end for plan in plans)]
+    moved = list(bounds)
+    for k in range(1, len(bounds) - 1):
+        begin = bounds[k] - min(lead_in, bounds[k])
+        near = [s for s in sync if 0 < s and abs(s - begin) <= tolerance]
+        if near:
+            first = min(near, key=lambda s: (abs(s - begin), s)) + lead_in
+            if moved[k - 1] < first < bounds[k + 1]:
+                moved[k] = first
+    if any(b >= c for b, c in zip(moved, moved[1:])):
+        return list(plans)
+    return plans_from_bounds(moved, lead_in, pts, time_base)
+
+
+def checked_plans(settings: VideoSettings, plans: Sequence[SegmentPlan], time_base: Fraction,
+                  checks: SeekChecks) -> list[SegmentPlan]:
+    """``plans`` whose seeks can be trusted: checks the seek to ``settings.start`` and each plan's
+    seek (:func:`~vidstyle.media.seeking.verify_seek`, one warning line if seeking in the file
+    fails), recording the verdict in ``checks`` for the tasks. Once a check fails, a plan whose
+    seek has no verified seek at or before it decodes from the start instead (``seek`` None);
+    the others start from that verified seek (:func:`~vidstyle.media.video_files.read_frames`).
+    """
+    if settings.start:
+        verify_seek(settings.input, to_fraction(settings.start), checks)
+    for plan in plans:
+        if plan.seek is not None and checks.verdict(settings.input).trusted:
+            verify_seek(settings.input, to_fraction(plan.seek), checks)
+    verdict = checks.verdict(settings.input)
+    if verdict.trusted:
+        return list(plans)
+    return [plan if plan.seek is None or verdict.resume_target(math.ceil(to_fraction(plan.seek) / time_base))
+            is not None else dataclasses.replace(plan, seek=None) for plan in plans]
 
 
 # -- one segment, no Ray -------------------------------------------------------------------------
@@ -162,12 +214,12 @@ def record_path(segment_path: str | os.PathLike) -> Path:
 
 
 def network_styles(settings: VideoSettings, styles: Sequence[torch.Tensor] | None,
-                   size: tuple[int, int]) -> list[torch.Tensor]:
+                   size: tuple[int, int], seeks: SeekChecks | None = None) -> list[torch.Tensor]:
     """The styles as the network sees them: ``styles`` as given (the driver matched them once,
     :func:`~vidstyle.video.chain.video_styles`), or read from ``settings`` and matched here."""
     if styles is not None:
         return list(styles)
-    return video_styles(settings, [load_image(path, "style") for path in settings.style.paths], size)
+    return video_styles(settings, [load_image(path, "style") for path in settings.style.paths], size, seeks)
 
 
 def run_segment(
@@ -185,35 +237,38 @@ def run_segment(
     palette: np.ndarray | None = None,
     index: int = 0,
     on_frame: Callable[[int, bool], None] | None = None,
+    seeks: SeekVerdict | None = None,
 ) -> SegmentResult:
     """Stylize frames ``[first, end)`` of ``settings.input`` into ``segment_path`` (no Ray here).
 
     The ``lead_in`` frames before ``first`` are stylized first (the first of them a cold start)
     and discarded. Frame numbers count what the single-machine run stylizes (``start``/
     ``duration`` applied), so keyframe mode puts its keyframes where that run does. With
-    ``seek`` (seconds, between frame ``first - lead_in - 1`` and the next) decoding starts near
+    ``seek`` (seconds, after frame ``first - lead_in - 1``, at most at the next) decoding starts near
     the range; ``expected_pts`` are then checked frame by frame. ``styles`` are as the network
     sees them (:func:`~vidstyle.video.chain.video_styles`). With the cartoon look on,
     ``palette`` is the clip's (:func:`first_frame_palette`); without one it is fitted on this
     segment's first kept frame. The segment file is written atomically and a JSON record
     (:func:`record_path`) after it. ``on_frame(number, kept)`` is called after each frame.
-    Raises :class:`VideoError` if the frames are not the expected ones.
+    ``seeks`` is the driver's verdict on seeking in the input (:func:`checked_plans`); without
+    it, the seek is checked here. Raises :class:`VideoError` if the frames are not the expected ones.
     """
     if not 0 <= lead_in <= first < end:
         raise ValueError(f"need 0 <= lead_in <= first < end, got lead_in={lead_in}, first={first}, end={end}")
     started = time.perf_counter()
     info = probe(settings.input) if info is None else info
     width, height = processing_size(info.width, info.height, settings.size)
-    stylizer = build_stylizer(settings, network_styles(settings, styles, (width, height)), weights=weights,
+    checks = SeekChecks([seeks] if seeks is not None else [])
+    stylizer = build_stylizer(settings, network_styles(settings, styles, (width, height), checks), weights=weights,
                               progress=False)
     begin = first - lead_in
     flow = video_flow_preset(settings)
     if seek is None:  # from the start of the window: exact without a frame table, slower far in
         decoded = decode_frames(settings.input, (width, height), start=settings.start, duration=settings.duration,
-                                max_frames=end, skip=begin, flow_preset=flow)
+                                max_frames=end, skip=begin, flow_preset=flow, seeks=checks)
     else:
         decoded = decode_frames(settings.input, (width, height), start=seek, max_frames=end - begin,
-                                flow_preset=flow, index_offset=begin)
+                                flow_preset=flow, index_offset=begin, seeks=checks)
     path = Path(segment_path)
     done: list[SegmentDone] = []
     encoder = BackgroundConsumer(video_encoder(settings, info, look=video_look(settings, palette),
@@ -256,13 +311,16 @@ def run_segment(
 
 
 def first_frame_palette(settings: VideoSettings, *, weights: Weights | None = None,
-                        styles: Sequence[torch.Tensor] | None = None, info: VideoInfo | None = None) -> np.ndarray:
+                        styles: Sequence[torch.Tensor] | None = None, info: VideoInfo | None = None,
+                        seeks: SeekVerdict | None = None) -> np.ndarray:
     """The cartoon palette of the clip: fitted on the stylized first frame, as the single-machine
     run does (one palette for every segment, or the colours would jump at the seams)."""
     info = probe(settings.input) if info is None else info
     size = processing_size(info.width, info.height, settings.size)
-    stylizer = build_stylizer(settings, network_styles(settings, styles, size), weights=weights, progress=False)
-    frames = decode_frames(settings.input, size, start=settings.start, duration=settings.duration, max_frames=1)
+    checks = SeekChecks([seeks] if seeks is not None else [])
+    stylizer = build_stylizer(settings, network_styles(settings, styles, size, checks), weights=weights, progress=False)
+    frames = decode_frames(settings.input, size, start=settings.start, duration=settings.duration, max_frames=1,
+                           seeks=checks)
     for item, result, _ in stylize_frames(frames, stylizer, video_rule(settings)):
         return video_look(settings).fitted(item.image, to_uint8(result.image)).palette
     raise VideoError(f"{settings.input}: no frames to stylize (check --start/--duration)")

@@ -77,11 +77,13 @@ def run_sweep(
     progress: bool = True,
     on_cell: Callable[[int, int], None] | None = None,
     callback: ProgressCallback | None = None,
+    masks: torch.Tensor | None = None,
 ) -> SweepResult:
     """Stylize ``content`` once per cell of the sweep, from the same start and seed, each cell as
     ``vidstyle image`` would (:func:`~vidstyle.core.stylize_image.stylize_image`: working size,
     colours) on one shared network. ``init`` overrides ``settings.optim.init`` (an image file comes
     in as a tensor). ``on_cell(row, col)`` is called before each cell (for progress display).
+    ``masks``: the style masks (1, R, H, W) of ``--style-mask``, or None.
     """
     grid = sweep_grid(settings.loss, settings.axes)
     if extractor is None:  # the swept weights change no layer: one network serves every cell
@@ -95,7 +97,8 @@ def run_sweep(
                 on_cell(r, c)
             cell = ImageSettings(size=settings.size, style=settings.style, loss=loss, optim=settings.optim,
                                  model=settings.model)
-            done = stylize_image(content, styles, cell, init=init, extractor=extractor, callback=callback)
+            done = stylize_image(content, styles, cell, init=init, extractor=extractor, callback=callback,
+                                 masks=masks)
             images[-1].append(done.image)
     return SweepResult(images, grid, extractor.weights_label)
 

@@ -10,7 +10,7 @@ stylize through it. For each frame (:func:`plan_frame`):
    it is (``prev``) or warped along the flow with the regions the mask rejects filled from the
    content (``flow``);
 3. the temporal target: that warped previous output and its mask (used when the temporal
-   weight is set);
+   weight is set), and the frame's style masks (``--style-mask``, :mod:`vidstyle.media.style_masks`);
 4. the budget: ``cold_iters``, ``warm_iters``, or the keyframe schedule;
 
 and at encode time the look (:class:`FrameLook`): the content's colours back, then the cartoon
@@ -30,9 +30,12 @@ import torch
 
 from ..core.cartoon import cartoonize, fit_palette
 from ..core.colors import color_inputs, network_content, preserve_method, recolor_frame
+from ..core.optimize import ProgressCallback
 from ..core.stylizer import Stylizer, StylizeResult, Temporal
 from ..core.tensors import to_tensor
 from ..media.image_files import load_init
+from ..media.seeking import SeekChecks
+from ..media.style_masks import StyleMasks
 from ..media.video_files import Frame, read_frames
 from ..settings import INIT_MODES, CartoonSettings, VideoSettings
 from .flow import FlowEstimator, Motion, fill_masked, motion_between, warp
@@ -78,6 +81,7 @@ def decode_frames(
     skip: int = 0,
     flow_preset: str | None = None,
     index_offset: int = 0,
+    seeks: SeekChecks | None = None,
 ) -> Iterator[DecodedFrame]:
     """Frames at ``size``, from index ``skip`` on, with their :class:`Motion` if ``flow_preset``.
 
@@ -85,10 +89,11 @@ def decode_frames(
     from the frame before it. ``index_offset`` is added to every frame number (a range decoded
     from a seek point, numbered as in the whole run). Meant to run in the decode thread: the
     flow estimator is made here, in that thread (OpenCV's DIS object is not thread-safe).
+    ``seeks``: the run's seek verdicts (:func:`~vidstyle.media.video_files.read_frames`).
     """
     estimator = FlowEstimator(flow_preset) if flow_preset else None
     previous: Frame | None = None
-    for frame in read_frames(path, size=size, start=start, duration=duration, max_frames=max_frames):
+    for frame in read_frames(path, size=size, start=start, duration=duration, max_frames=max_frames, seeks=seeks):
         if frame.index >= skip:
             motion = None
             if estimator is not None and previous is not None:
@@ -116,6 +121,7 @@ class ChainRule:
     keyframe_every: int = 0  # off
     refine_iters: int = 0
     colors: str | None = None  # off
+    masks: StyleMasks | None = None  # --style-mask: each frame's masks by its number; None: off
 
     def __post_init__(self) -> None:
         if self.init_mode not in INIT_MODES:
@@ -143,6 +149,7 @@ def video_rule(settings: VideoSettings) -> ChainRule:
         init_mode=settings.init_mode, cold_iters=settings.optim.iters, warm_iters=settings.warm_iters,
         tol=settings.tol, cold_init=load_init(settings.optim.init), keyframe_every=settings.keyframe_every,
         refine_iters=settings.refine_iters, colors=preserve_method(settings.style),
+        masks=StyleMasks(settings.style.masks, settings.start) if settings.style.masks else None,
     )
 
 
@@ -156,6 +163,7 @@ class FramePlan:
     iters: int
     temporal: Temporal | None
     cold: bool
+    masks: torch.Tensor | None = None  # the style masks of this frame (1, R, H, W), or None
 
 
 def warm_start(previous: torch.Tensor, content: torch.Tensor, motion: Motion | None,
@@ -176,18 +184,22 @@ def warm_start(previous: torch.Tensor, content: torch.Tensor, motion: Motion | N
 def plan_frame(item: ChainInput, previous: torch.Tensor | None, rule: ChainRule, device: torch.device) -> FramePlan:
     """The rule for one frame: cold or warm start, warp and fill, temporal target, budget."""
     content = network_content(rule.colors, to_tensor(item.image, device))
+    masks = rule.masks.at(item.index) if rule.masks is not None else None
     if previous is None or rule.init_mode == "independent":
         init = rule.cold_init if isinstance(rule.cold_init, str) else network_content(rule.colors, rule.cold_init)
-        return FramePlan(content, init, rule.cold_iters, None, True)
+        return FramePlan(content, init, rule.cold_iters, None, True, masks)
     init, warped, mask = warm_start(previous, content, item.motion, rule.init_mode)
-    return FramePlan(content, init, rule.warm_budget(item.index), (warped, mask), False)
+    return FramePlan(content, init, rule.warm_budget(item.index), (warped, mask), False, masks)
 
 
 def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor | None,
-                  rule: ChainRule) -> tuple[StylizeResult, bool]:
-    """Stylize one frame of the chain: ``(result, cold)``; ``result.image`` is the next ``previous``."""
+                  rule: ChainRule, callback: ProgressCallback | None = None) -> tuple[StylizeResult, bool]:
+    """Stylize one frame of the chain: ``(result, cold)``; ``result.image`` is the next ``previous``.
+    ``callback(iteration, loss)`` is called at every check of the optimisation (the webcam reads
+    its keys there)."""
     plan = plan_frame(item, previous, rule, stylizer.device)
-    result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, temporal=plan.temporal)
+    result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, temporal=plan.temporal,
+                              callback=callback, masks=plan.masks)
     return result, plan.cold
 
 
@@ -246,14 +258,15 @@ def video_look(settings: VideoSettings, palette: np.ndarray | None = None) -> Fr
     return FrameLook(preserve_method(settings.style), settings.cartoon, palette)
 
 
-def video_styles(settings: VideoSettings, styles: Sequence[torch.Tensor], size: tuple[int, int]) -> list[torch.Tensor]:
+def video_styles(settings: VideoSettings, styles: Sequence[torch.Tensor], size: tuple[int, int],
+                 seeks: SeekChecks | None = None) -> list[torch.Tensor]:
     """The style images as the network sees them in this run: with ``--preserve-colors``, matched
     to the clip's first frame at the processing ``size`` = (w, h) (luminance statistics, or colour
     mean and covariance), once per run."""
     method = preserve_method(settings.style)
     if method is None:
         return list(styles)
-    first = next(read_frames(settings.input, size=size, start=settings.start, max_frames=1), None)
+    first = next(read_frames(settings.input, size=size, start=settings.start, max_frames=1, seeks=seeks), None)
     if first is None:
         return list(styles)
     return color_inputs(method, to_tensor(first.image), styles)[1]

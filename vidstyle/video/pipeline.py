@@ -24,6 +24,7 @@ from ..core.runtime import OUT_OF_MEMORY
 from ..errors import Interrupted, VidstyleError, storage_error, storage_message
 from ..media.containers import OutputPlan, plan_output
 from ..media.image_files import load_image
+from ..media.seeking import SeekChecks
 from ..media.segments import assemble, decodable_frames, frame_end
 from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
@@ -75,6 +76,7 @@ def run_identity(settings: VideoSettings, weights_label: str) -> dict[str, objec
     identity = {k: v for k, v in flatten(settings).items() if k not in RESUME_FREE_FIELDS}
     identity["input"] = file_fingerprint(settings.input)
     identity["style.paths"] = [file_fingerprint(p) for p in settings.style.paths]
+    identity["style.masks"] = [file_fingerprint(p) for p in settings.style.masks]
     if settings.optim.init not in ("content", "random"):
         identity["optim.init"] = file_fingerprint(settings.optim.init)
     identity["weights"] = weights_label
@@ -117,9 +119,10 @@ def run_video(
         styles = [load_image(path, "style") for path in settings.style.paths]
     folder = WorkFolder(work_folder_for(settings.output), {})
     folder.lock()  # before the network is built: a second run into this output stops at once
+    seeks = SeekChecks()  # one verdict per file for the whole run
     try:
-        stylizer = build_stylizer(settings, video_styles(settings, styles, (width, height)), extractor=extractor,
-                                  weights=weights, progress=progress)
+        stylizer = build_stylizer(settings, video_styles(settings, styles, (width, height), seeks),
+                                  extractor=extractor, weights=weights, progress=progress)
     except BaseException:
         folder.unlock()
         if folder.created_by_lock:
@@ -129,7 +132,7 @@ def run_video(
                 suffix=plan.segment_suffix)
     report = VideoReport(settings.output, processing_size=(width, height), weights_label=stylizer.weights_label)
     try:
-        return _run(settings, info, plan, folder, stylizer, rule, report, on_start, on_frame)
+        return _run(settings, info, plan, folder, stylizer, rule, report, on_start, on_frame, seeks)
     except (OSError, VideoError) as error:
         problem = storage_error(error)
         if problem is None:
@@ -142,7 +145,7 @@ def run_video(
 
 
 def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: WorkFolder, stylizer, rule,  # noqa: ANN001
-         report: VideoReport, on_start, on_frame) -> VideoReport:  # noqa: ANN001
+         report: VideoReport, on_start, on_frame, seeks: SeekChecks) -> VideoReport:  # noqa: ANN001
     """:func:`run_video` once the work folder is open and locked."""
     for stale in stale_partials(settings.output):  # a killed assembly's temporary output
         stale.unlink(missing_ok=True)
@@ -172,7 +175,7 @@ def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: Wor
         decoded = checked(decode_frames(
             settings.input, (report.processing_size[0], report.processing_size[1]), start=settings.start,
             duration=settings.duration, max_frames=settings.max_frames, skip=skip,
-            flow_preset=video_flow_preset(settings)), settings.input, report.damaged_frames)
+            flow_preset=video_flow_preset(settings), seeks=seeks), settings.input, report.damaged_frames)
 
         def record(segment: SegmentDone) -> None:
             folder.add_segment(segment.path, segment.first, segment.count, segment.last_stylized, segment.end_time)

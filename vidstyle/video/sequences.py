@@ -33,6 +33,8 @@ def stylize_sequences(
     that ends drops out of the batch; ``previous[k]`` warm-starts sequence k's first frame.
     Each sequence starts cold, so a seam may show where one segment meets the next.
     """
+    if rule.masks is not None:
+        raise ValueError("style masks are not supported by the batched sequences mode (use stylize_frames)")
     iterators = [iter(s) for s in sequences]
     last: list[torch.Tensor | None] = list(previous) if previous is not None else [None] * len(iterators)
     if len(last) != len(iterators):

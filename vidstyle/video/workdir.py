@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VidstyleError
+from ..media.frame_sources import frame_folder_fingerprint, is_frame_pattern
 
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
@@ -48,7 +49,11 @@ def flatten(settings: object, prefix: str = "") -> dict[str, object]:
 
 
 def file_fingerprint(path: str | os.PathLike) -> str:
-    """Size and SHA-256 of a file (style images are small; videos are identified by size+mtime)."""
+    """Size and SHA-256 of a file (style images are small; videos are identified by size+mtime).
+
+    A folder of frames (``frames/%05d.png``) by its frames' names, sizes and times."""
+    if is_frame_pattern(path) and not Path(path).exists():
+        return frame_folder_fingerprint(path)
     path = Path(path)
     if path.stat().st_size <= 64 << 20:
         return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -1,0 +1,124 @@
+"""``vidstyle video`` in-process: the plan, --json, --preview, frame numbers, frame folders and pipes."""
+
+import io
+import json
+import sys
+
+import av
+import cv2
+import numpy as np
+import pytest
+from clips import H, W, frame_image, make_clip
+from helpers import run_cli, stripes_image
+
+from vidstyle.media.frame_sources import write_frame_folder
+from vidstyle.media.video_files import probe, read_frames
+
+TINY = ["--weights", "random", "--device", "cpu", "--content-layer", "relu1_2", "--style-layers", "relu1_1",
+        "--optimizer", "adam", "--iters", "0", "--warm-iters", "0"]
+# Every frame cold from its content with no iteration: output frame = input frame, told apart by colour.
+SAME = [*TINY, "--init-mode", "independent"]
+
+
+@pytest.fixture
+def style_file(tmp_path):
+    path = tmp_path / "style.png"
+    cv2.imwrite(str(path), stripes_image(32, 32))
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return make_clip(tmp_path / "clip.mp4")  # 48x32, 12 frames, 10 fps; frame i has blue 20 + 15 i
+
+
+def blue(image: np.ndarray) -> float:
+    return float(image[..., 2].mean())
+
+
+def test_plan_then_json_report(clip, style_file, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    assert run_cli([clip, style_file, "-o", out, *TINY, "--frames", "5", "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["output"] == str(out) and report["frames"] == 5 == probe(out).frame_count
+    assert report["iterations"]["cold_frames"] == 1 and report["iterations"]["warm_frames"] == 4
+    assert report["weights"].startswith("random") and report["device"].startswith("cpu")
+    plan = captured.err.split("frames:")[0]  # the block comes before the bar
+    for word in ("frames   5\n", "size     48x32", "iters    first frame 0, then up to 0", "device   cpu",
+                 "weights  random"):
+        assert word in plan
+
+
+def test_quiet_prints_no_plan_nor_summary(clip, style_file, tmp_path, capsys):
+    assert run_cli([clip, style_file, "-o", tmp_path / "q.mp4", *TINY, "--frames", "2", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert run_cli([clip, style_file, "-o", tmp_path / "v.mp4", *TINY, "--frames", "2", "-v"]) == 0
+    assert "frame 1: warm, 0 iterations" in capsys.readouterr().err
+
+
+def test_start_frame_and_frames_select_frames_by_number(clip, style_file, tmp_path, capsys):
+    out = tmp_path / "part.mp4"
+    assert run_cli([clip, style_file, "-o", out, *SAME, "--start-frame", "4", "--frames", "3", "-q"]) == 0
+    frames = [f.image for f in read_frames(out)]
+    assert len(frames) == 3
+    for got, index in zip(frames, (4, 5, 6)):
+        assert abs(blue(got) - blue(frame_image(index))) < 3  # 15 levels between neighbours
+    assert run_cli([clip, style_file, "-o", tmp_path / "x.mp4", *TINY, "--start-frame", "2", "--start", "1"]) == 1
+    assert "--start-frame and --start" in capsys.readouterr().err
+    assert run_cli([clip, style_file, "-o", tmp_path / "y.mp4", *TINY, "--start-frame", "12"]) == 1
+    assert "has only 12 frames" in capsys.readouterr().err
+
+
+def test_preview_writes_the_first_frame_beside_the_output_and_stops(clip, style_file, tmp_path, capsys):
+    out = tmp_path / "film.mp4"
+    args = [clip, style_file, "-o", out, *TINY, "--iters", "3", "--start-frame", "2", "--preview", "--json"]
+    assert run_cli(args) == 0
+    captured = capsys.readouterr()
+    preview = tmp_path / "film.preview.png"
+    assert json.loads(captured.out)["preview"] == str(preview) and json.loads(captured.out)["iterations"] == 3
+    assert str(preview) in captured.err and not out.exists()
+    image = cv2.imread(str(preview))
+    assert image.shape == (H, W, 3)
+    assert not (tmp_path / ".film.mp4.vidstyle-work").exists()
+
+
+def test_frame_folders_in_and_out(style_file, tmp_path, capsys):
+    images = [frame_image(i) for i in range(5)]
+    assert write_frame_folder(images, str(tmp_path / "in" / "%04d.png")) == 5
+    pattern = str(tmp_path / "out" / "f%05d.png")
+    assert run_cli([tmp_path / "in" / "%04d.png", style_file, "-o", pattern, *SAME, "-q"]) == 0
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [f"f{i:05d}.png" for i in range(1, 6)]  # no temporary video left behind
+    for i, image in enumerate(images):
+        got = cv2.cvtColor(cv2.imread(pattern % (i + 1)), cv2.COLOR_BGR2RGB)
+        assert np.abs(got.astype(int) - image).mean() < 2  # --crf 0: only yuv420p's chroma is lost
+    assert run_cli([tmp_path / "in" / "%04d.png", style_file, "-o", pattern, *TINY, "-q"]) == 1
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert run_cli([tmp_path / "none" / "%04d.png", style_file, "-o", tmp_path / "o.mp4", *TINY]) == 1
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_stdin_to_stdout(clip, style_file, tmp_path, monkeypatch):
+    stdout = io.TextIOWrapper(io.BytesIO())
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(clip.read_bytes())))
+    monkeypatch.setattr(sys, "stdout", stdout)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert run_cli(["-", style_file, "-o", "-", *TINY, "--frames", "4", "-q"]) == 0
+    assert list(here.iterdir()) == []  # no work folder or temporary file left here
+    piped = tmp_path / "piped"
+    piped.write_bytes(stdout.buffer.getvalue())
+    with av.open(str(piped)) as container:
+        assert "matroska" in container.format.name
+    info = probe(piped)
+    assert len(list(read_frames(piped))) == 4 and info.has_audio and (info.width, info.height) == (W, H)
+
+
+def test_pipe_refusals(clip, style_file, tmp_path, capsys):
+    assert run_cli([clip, style_file, "-o", "-", *TINY, "--json"]) == 1
+    assert "--json and -o -" in capsys.readouterr().err
+    assert run_cli([clip, style_file, "-o", "-", *TINY, "--preview"]) == 1
+    assert "--preview" in capsys.readouterr().err

@@ -1,0 +1,33 @@
+"""--help and parse errors never import the heavy modules (torch, torchvision, cv2, av, ray)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "torchvision", "cv2", "av", "ray", "scenedetect")
+
+CHECK = """
+import sys
+from vidstyle.cli import build_parser, main
+for argv in ARGVS:
+    try:
+        main(argv)
+    except SystemExit:
+        pass
+build_parser()
+loaded = [name for name in HEAVY if name in sys.modules]
+assert not loaded, loaded
+print("clean")
+"""
+
+
+def test_help_and_usage_errors_import_no_heavy_module():
+    argvs = [["--help"], ["video", "--help"], ["image", "--help"], ["batch", "--help"], ["webcam", "--help"],
+             ["sweep", "--help"], ["reconstruct", "--help"], ["batch-video", "--help"], ["eval", "--help"],
+             ["video", "in.mp4", "style.png", "--sise", "3"], ["image", "a.png"], ["video", "--alpha", "x"]]
+    code = f"ARGVS = {argvs!r}\nHEAVY = {HEAVY!r}\n{CHECK}"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("clean")

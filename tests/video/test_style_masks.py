@@ -1,0 +1,128 @@
+"""Style masks in the frame chain: a mask image for every frame, a mask video frame by frame,
+and a whole video run with two styles painting two regions."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from clips import make_clip
+from helpers import pan_frames, run_cli, stripes_image
+
+from vidstyle.media.style_masks import StyleMasks
+from vidstyle.media.video_files import Frame, read_frames
+from vidstyle.settings import StyleSettings, VideoSettings
+from vidstyle.video.chain import ChainRule, DecodedFrame, plan_frame, stylize_frames, video_rule
+
+CPU = torch.device("cpu")
+W, H = 48, 32
+
+
+def block_frames(count: int) -> list[np.ndarray]:
+    """Frame i is white in columns [4 i, 4 i + 16), black elsewhere: a mask that moves right."""
+    frames = []
+    for i in range(count):
+        image = np.zeros((H, W, 3), np.uint8)
+        image[:, 4 * i:4 * i + 16] = 255
+        frames.append(image)
+    return frames
+
+
+@pytest.fixture
+def mask_files(tmp_path):
+    left = np.zeros((H, W, 3), np.uint8)
+    left[:, : W // 2] = 255
+    paths = {"left": tmp_path / "left.png", "right": tmp_path / "right.png", "video": tmp_path / "moving.mp4"}
+    cv2.imwrite(str(paths["left"]), left)
+    cv2.imwrite(str(paths["right"]), 255 - left)
+    make_clip(paths["video"], images=block_frames(6), audio=False, crf="0")
+    return paths
+
+
+def test_mask_images_are_the_same_for_every_frame(mask_files):
+    masks = StyleMasks([str(mask_files["left"]), str(mask_files["right"])])
+    assert masks.static
+    first, later = masks.at(0), masks.at(7)
+    assert first.shape == (1, 2, H, W) and first is later
+    assert first[0, 0, :, :24].min() == 1 and first[0, 0, :, 24:].max() == 0
+    assert torch.equal(first[0, 1], 1 - first[0, 0])
+
+
+def test_a_mask_video_is_read_frame_by_frame_and_holds_its_last_frame(mask_files):
+    masks = StyleMasks([str(mask_files["left"]), str(mask_files["video"])])
+    assert not masks.static
+
+    def white_columns(index):
+        mask = masks.at(index)[0, 1]
+        return (mask.mean(0) > 0.5).nonzero().flatten().tolist()
+
+    assert white_columns(0) == list(range(0, 16))
+    assert white_columns(3) == list(range(12, 28))
+    assert white_columns(1) == list(range(4, 20))  # back to an earlier frame: reopened
+    assert white_columns(9) == list(range(20, 36))  # past the mask video's end: its last frame
+    masks.close()
+
+
+def test_the_chain_hands_each_frame_its_masks(mask_files):
+    rule = ChainRule(init_mode="prev", cold_iters=2, warm_iters=1, tol=0.0,
+                     masks=StyleMasks([str(mask_files["left"]), str(mask_files["video"])]))
+    frames = pan_frames(3)
+    plans = [plan_frame(DecodedFrame(Frame(i, i, i / 10, frames[i])), None if i == 0 else torch.rand(1, 3, H, W),
+                        rule, CPU) for i in range(3)]
+    assert all(torch.equal(plan.masks, rule.masks.at(i)) for i, plan in enumerate(plans))
+    assert not torch.equal(plans[0].masks, plans[2].masks)  # the video mask moved
+
+    class Recorder:  # a Stylizer stand-in: records what the chain passes
+        device = CPU
+        seen = []
+
+        def stylize(self, content, init, iters, *, tol, temporal, callback=None, masks=None):
+            from vidstyle.core.stylizer import StylizeResult
+
+            self.seen.append(masks)
+            return StylizeResult(content, iters, [0.0], {}, False)
+
+    recorder = Recorder()
+    list(stylize_frames([DecodedFrame(Frame(i, i, i / 10, frames[i])) for i in range(3)], recorder, rule))
+    assert all(torch.equal(seen, rule.masks.at(i)) for i, seen in enumerate(recorder.seen))
+    video = VideoSettings(style=StyleSettings(paths=("a.png", "b.png"),
+                                              masks=(str(mask_files["left"]), str(mask_files["right"]))))
+    assert video_rule(video).masks.static and video_rule(VideoSettings()).masks is None
+
+
+def test_a_video_run_paints_two_regions_with_two_styles(mask_files, tmp_path):
+    red, blue = stripes_image(32, 32), stripes_image(32, 32)
+    red[..., 1:] = 0
+    blue[..., :2] = 0
+    styles = [tmp_path / "red.png", tmp_path / "blue.png"]
+    for path, image in zip(styles, (red, blue)):
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    clip, out = tmp_path / "clip.mp4", tmp_path / "out.mp4"
+    make_clip(clip, images=pan_frames(4, width=W, height=H), audio=False)
+    assert run_cli([clip, *styles, "-o", out, "--style-mask", mask_files["left"], "--style-mask", mask_files["right"],
+                    "--weights", "random", "--iters", "10", "--warm-iters", "3", "--style-layers", "relu1_1,relu2_1",
+                    "--content-layer", "relu2_1", "--quiet", "--device", "cpu", "--style-loss", "w2"]) == 0
+    frames = [frame.image.astype(float) for frame in read_frames(out)]
+    assert len(frames) == 4
+    for image in frames:
+        difference = image[..., 0] - image[..., 2]
+        assert difference[:, :20].mean() > 30 and difference[:, 28:].mean() < -30  # red left, blue right
+
+
+def test_a_resumed_run_notices_an_edited_mask_file(tmp_path):
+    """The run's identity holds mask files by content, so editing one never resumes old frames."""
+    import dataclasses
+
+    from vidstyle.settings import VideoSettings
+    from vidstyle.video.pipeline import run_identity
+
+    clip, style, mask = tmp_path / "in.mp4", tmp_path / "style.png", tmp_path / "mask.png"
+    clip.write_bytes(b"clip"), style.write_bytes(b"style"), mask.write_bytes(b"white")
+    settings = VideoSettings(input=str(clip), output=str(tmp_path / "out.mp4"))
+    settings = dataclasses.replace(settings, style=dataclasses.replace(settings.style, paths=(str(style),),
+                                                                       masks=(str(mask),)))
+    before = run_identity(settings, "random")
+    assert run_identity(settings, "random") == before
+    mask.write_bytes(b"black")
+    assert run_identity(settings, "random") != before
