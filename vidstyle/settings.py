@@ -144,6 +144,9 @@ class VideoSettings:
     tol: float = 1e-3  # early stopping of every frame (replaces OptimSettings.tol for videos)
     init_mode: str = "flow"  # "independent", "prev" or "flow"
     flow_preset: str = "medium"  # OpenCV DIS preset: "ultrafast", "fast" or "medium"
+    long_term: tuple[int, ...] = ()  # frame offsets of Ruder's long-term temporal loss, e.g. (1, 2, 4); () off
+    passes: int = 1  # > 1: Ruder's multi-pass (alternating backward and forward passes over the whole clip)
+    pass_blend: float = 0.5  # delta of the multi-pass start: how much of the neighbour's warp replaces the last pass
     codec: str = "libx264"
     crf: int = 18
     output_size: str = "processing"  # "processing" or "source"

@@ -143,6 +143,17 @@ def float_list(text: str) -> tuple[float, ...]:
     return values
 
 
+def offset_list(text: str) -> tuple[int, ...]:
+    """An option type: comma-separated positive frame offsets, e.g. ``1,2,4``."""
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of frame offsets") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive frame offsets, e.g. 1,2,4")
+    return tuple(sorted(set(values)))
+
+
 def unit_float(text: str) -> float:
     """An option type: a number in [0, 1]."""
     value = positive_float(text)
@@ -379,6 +390,16 @@ def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = 
                help="weight of the temporal loss mean(c * (x - warp(x_prev))^2) with occlusion mask c (Ruder et al. 2016)")
     add_option(g, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
                help="OpenCV DIS optical flow preset for --init-mode flow")
+    add_option(g, "--long-term", type=offset_list, metavar="J", default=d.long_term,
+               help="long-term consistency (Ruder et al. 2016): also tie each frame to the stylized frames these "
+                    "offsets back, e.g. 1,2,4, each pixel to the closest one that saw it, so a region hidden for a "
+                    "few frames comes back as it was (needs --init-mode flow and a --temporal-weight)")
+    add_option(g, "--passes", type=positive_int, default=d.passes,
+               help="offline multi-pass (Ruder et al. 2016): after the forward chain, N-1 more passes over the "
+                    "whole clip, alternately backward and forward, each frame restarted from a blend of its last "
+                    "pass and its neighbour's warp, with the temporal loss; keeps one result per frame on disk")
+    add_option(g, "--pass-blend", type=unit_float, default=d.pass_blend,
+               help="with --passes: share of the neighbour's warp in each later pass's start (Ruder's delta)")
     add_option(g, "--codec", default=d.codec, help="video encoder (libx264 falls back to mpeg4 if missing)")
     add_option(g, "--crf", type=int, default=d.crf, help="encoder quality (lower is better and larger)")
     add_option(g, "--output-size", choices=("processing", "source"), default=d.output_size,

@@ -81,6 +81,7 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     from ..media.frame_sources import PIPE_CONTAINER, frame_start_time, is_frame_pattern, is_pipe, spool
     from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, check_writable, load_image, load_init
     from ..media.video_files import probe, processing_size
+    from ..video.long_term import check_long_term
     from ..video.pipeline import default_output, same_file
     from ..video.workdir import recorded_complete
 
@@ -138,6 +139,9 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     settings = dataclasses.replace(settings, codec=plan.codec)
     if Path(settings.output).exists() and not settings.overwrite and not recorded_complete(settings.output):
         raise CommandError(f"{settings.output} exists; pass --overwrite to replace it")
+    check_long_term(settings)  # also before a Ray run, which does not go through run_video
+    if getattr(args, "ray", None) is not None and settings.passes > 1:
+        raise CommandError("--passes goes over the whole clip several times: it does not combine with --ray")
     if getattr(args, "ray", None) is not None:  # --ray [ADDRESS]: vidstyle/scale/distributed.py
         return video_on_ray(args, settings, styles)
     if getattr(args, "segments", None) is not None or getattr(args, "lead_in", None) is not None:

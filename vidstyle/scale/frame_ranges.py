@@ -37,6 +37,7 @@ from ..media.video_files import (
 from ..settings import VideoSettings
 from ..video.chain import decode_frames, stylize_frames, video_flow_preset, video_look, video_rule, video_styles
 from ..video.encode import SegmentDone, StylizedFrame, video_encoder
+from ..video.long_term import long_term_memory, with_long_term
 from ..video.threads import BackgroundConsumer, BackgroundIterator
 
 # -- the frames, exactly -------------------------------------------------------------------------
@@ -276,8 +277,10 @@ def run_segment(
                                                on_segment=done.append), maxsize=settings.queue_size, name="encoder")
     stylized = cold_iters = warm_iters = 0
     try:
-        with BackgroundIterator(decoded, maxsize=settings.queue_size, name="decoder") as frames:
-            for item, result, cold in stylize_frames(frames, stylizer, video_rule(settings)):
+        with BackgroundIterator(with_long_term(decoded, settings), maxsize=settings.queue_size,
+                                name="decoder") as frames:
+            for item, result, cold in stylize_frames(frames, stylizer, video_rule(settings),
+                                                     memory=long_term_memory(settings)):
                 frame = item.frame
                 number = frame.index
                 if expected_pts is not None:

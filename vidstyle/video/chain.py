@@ -192,12 +192,24 @@ def plan_frame(item: ChainInput, previous: torch.Tensor | None, rule: ChainRule,
     return FramePlan(content, init, rule.warm_budget(item.index), (warped, mask), False, masks)
 
 
+class ChainMemory(Protocol):
+    """What a chain may remember beyond the previous frame (e.g.
+    :class:`vidstyle.video.long_term.LongTermMemory`): it revises each plan and sees each result."""
+
+    def revise(self, item: ChainInput, plan: FramePlan) -> FramePlan: ...
+
+    def remember(self, item: ChainInput, image: torch.Tensor) -> None: ...
+
+
 def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor | None,
-                  rule: ChainRule, callback: ProgressCallback | None = None) -> tuple[StylizeResult, bool]:
+                  rule: ChainRule, memory: ChainMemory | None = None,
+                  callback: ProgressCallback | None = None) -> tuple[StylizeResult, bool]:
     """Stylize one frame of the chain: ``(result, cold)``; ``result.image`` is the next ``previous``.
-    ``callback(iteration, loss)`` is called at every check of the optimisation (the webcam reads
-    its keys there)."""
+    ``memory`` (long-term consistency) revises the plan; ``callback(iteration, loss)`` is called at
+    every check of the optimisation (the webcam reads its keys there)."""
     plan = plan_frame(item, previous, rule, stylizer.device)
+    if memory is not None:
+        plan = memory.revise(item, plan)
     result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, temporal=plan.temporal,
                               callback=callback, masks=plan.masks)
     return result, plan.cold
@@ -208,12 +220,16 @@ def stylize_frames(
     stylizer: Stylizer,
     rule: ChainRule,
     previous: torch.Tensor | None = None,
+    memory: ChainMemory | None = None,
 ) -> Iterator[tuple[ChainInput, StylizeResult, bool]]:
     """Stylize frames in order; yields ``(item, result, cold)``. ``previous`` (a stylized
-    frame, e.g. a resumed run's last) warm-starts the first frame."""
+    frame, e.g. a resumed run's last) warm-starts the first frame; ``memory`` (long-term
+    consistency) revises each plan and keeps each result."""
     for item in items:
-        result, cold = stylize_frame(stylizer, item, previous, rule)
+        result, cold = stylize_frame(stylizer, item, previous, rule, memory)
         previous = result.image
+        if memory is not None:
+            memory.remember(item, previous)
         yield item, result, cold
 
 

@@ -30,6 +30,8 @@ from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
 from .chain import DecodedFrame, decode_frames, stylize_frames, video_flow_preset, video_look, video_rule, video_styles
 from .encode import SegmentDone, StylizedFrame, video_encoder
+from .long_term import check_long_term, forget_kept, kept_memory, lead_in, long_term_memory, with_long_term
+from .passes import check_passes, multi_pass
 from .threads import BackgroundConsumer, BackgroundIterator
 from .workdir import WorkFolder, file_fingerprint, flatten, stale_partials, work_folder_for
 
@@ -110,6 +112,10 @@ def run_video(
     :class:`RunFailed` on a decode error, out of memory or a full disk, in every case after the
     finished frames have been saved.
     """
+    check_long_term(settings)
+    check_passes(settings)
+    check_long_term(settings)
+    check_passes(settings)
     info = probe(settings.input)
     plan = plan_output(settings.output, settings.codec, crf=settings.crf, explicit_codec=True,
                        audio_source=settings.input if settings.audio and info.has_audio else None)
@@ -174,11 +180,17 @@ def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: Wor
     if limit is None or skip < limit:
         decoded = checked(decode_frames(
             settings.input, (report.processing_size[0], report.processing_size[1]), start=settings.start,
-            duration=settings.duration, max_frames=settings.max_frames, skip=skip,
+            duration=settings.duration, max_frames=settings.max_frames,
+            skip=0 if settings.passes > 1 else skip - lead_in(settings, skip),
             flow_preset=video_flow_preset(settings), seeks=seeks), settings.input, report.damaged_frames)
+        # Multi-pass keeps its own per-frame results; a single pass keeps the frames long-term needs.
+        memory = (long_term_memory(settings) if settings.passes > 1
+                  else kept_memory(settings, folder, skip, stylizer.device))
 
         def record(segment: SegmentDone) -> None:
             folder.add_segment(segment.path, segment.first, segment.count, segment.last_stylized, segment.end_time)
+            if memory is not None and settings.passes == 1:
+                forget_kept(settings, folder, segment.first + segment.count)
 
         encoder = BackgroundConsumer(video_encoder(
             settings, info, look=video_look(settings, folder.load_array("palette")),
@@ -187,9 +199,12 @@ def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: Wor
             on_palette=lambda palette: folder.save_array("palette", palette),
         ), maxsize=settings.queue_size, name="encoder")
         try:
-            with BackgroundIterator(decoded, maxsize=settings.queue_size, name="decoder") as frames:
+            with BackgroundIterator(with_long_term(decoded, settings, 0 if settings.passes > 1 else skip),
+                                    maxsize=settings.queue_size, name="decoder") as frames:
                 clock = time.perf_counter()
-                for item, result, cold in stylize_frames(frames, stylizer, rule, previous):
+                chain = (multi_pass(frames, stylizer, rule, settings, folder, memory, skip) if settings.passes > 1
+                         else stylize_frames(frames, stylizer, rule, previous, memory))
+                for item, result, cold in chain:
                     frame = item.frame
                     encoder.put(StylizedFrame.of(frame, result.image, info))
                     (report.cold_iterations if cold else report.warm_iterations).append(result.iterations)
@@ -207,9 +222,10 @@ def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: Wor
             out_of_memory = True
         except KeyboardInterrupt:
             encoder.finish()
+            done = (f"{folder.frames_done} frames" if settings.passes == 1 else
+                    f"{folder.frames_done} frames of the output (and the frames each pass finished)")
             raise Interrupted(
-                f"interrupted after {folder.frames_done} frames; they are kept in {folder.path}: "
-                "run the same command again to resume"
+                f"interrupted after {done}; they are kept in {folder.path}: run the same command again to resume"
             ) from None
         except BaseException:
             encoder.abort()

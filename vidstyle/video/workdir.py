@@ -243,6 +243,14 @@ class WorkFolder:
         path = self.path / f"{name}.npy"
         return np.load(path) if path.exists() else None
 
+    def has_array(self, name: str) -> bool:
+        """Whether an array was kept under ``name``."""
+        return (self.path / f"{name}.npy").exists()
+
+    def remove_array(self, name: str) -> None:
+        """Drop the array kept under ``name``, if any."""
+        (self.path / f"{name}.npy").unlink(missing_ok=True)
+
     def _save(self) -> None:
         state = {"version": STATE_VERSION, "identity": self.identity, "segments": self.segments}
         if self.complete is not None:
