@@ -110,6 +110,26 @@ def style_control_pictures(out: Path, tmp: Path, run: list[str], iters: int, wei
     save_rgb(out / "loss_controls.jpg", grid.image)
 
 
+def intermediate_picture(content: Path, style: Path, out: Path, tmp: Path, *, size: int, iters: int,
+                         common: list[str], weights_note: str) -> None:
+    """``--save-every`` and ``--average``: the image every few iterations of one L-BFGS run from
+    noise, with and without iterate averaging (what the snapshot files show)."""
+    stops = [iters * k // 6 for k in range(1, 7)]
+    every = stops[0]
+    rows, labels = [], []
+    for average in ("0", "0.9"):
+        target = tmp / f"steps_avg{average}.png"
+        args = ["image", str(content), str(style), "-o", str(target), "--size", str(size), "--iters", str(iters),
+                "--init", "random", "--save-every", str(every), "--average", average, *common]
+        assert vidstyle(args) == 0, args
+        rows.append([rgb(tmp / f"{target.stem}.{i:04d}.png") for i in stops])
+        name = "last iterate" if average == "0" else "--average 0.9"
+        labels.append([f"{name}, iteration {i}" for i in stops])
+    grid = label_grid(rows, labels, title=f"--save-every {every}: the image so far, cold start from noise, L-BFGS; "
+                                          f"{weights_note}", tile_size=rows[0][0].shape[:2])
+    save_rgb(out / "intermediate.jpg", grid.image)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "samples" / "pictures")
@@ -200,6 +220,10 @@ def main() -> int:
 
     # 7. The style-loss controls: style masks, w2, several content layers, normalised gradients.
     style_control_pictures(options.out, tmp, run, options.iters, weights_note)
+
+    # 8. Intermediate results (--save-every) with and without iterate averaging.
+    intermediate_picture(content, style, options.out, tmp, size=options.size, iters=options.iters, common=common,
+                         weights_note=weights_note)
 
     sizes = {p.name: p.stat().st_size for p in sorted(options.out.glob("*.jpg"))}
     print(f"wrote {len(sizes)} pictures, {sum(sizes.values()) / 1024:.0f} KiB in all, "

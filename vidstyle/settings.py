@@ -56,6 +56,7 @@ class OptimSettings:
     init: str = "content"  # "content", "random" or a path to an image
     multiscale: int = 1  # coarse-to-fine levels for cold starts (1: single scale)
     seed: int = 0
+    average: float = 0.0  # cold starts: return the EMA of the iterates with this decay (0: off; 0.99 typical)
 
     def learning_rate(self) -> float:
         """The step size, with the optimiser's own default when none was given."""
@@ -116,6 +117,7 @@ class ImageSettings:
     optim: OptimSettings = field(default_factory=OptimSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     cartoon: CartoonSettings = field(default_factory=CartoonSettings)
+    save_every: int = 0  # write the image so far every N iterations as OUT.NNNN.EXT (0: never)
 
 
 MAX_AUTO_SIZE = 512
@@ -124,6 +126,10 @@ INIT_MODES = ("independent", "prev", "flow")
 
 # How --preserve-colors works (here, not in core/colors.py, so the CLI can list them without torch).
 COLOR_METHODS = ("luminance", "histogram")
+
+# Occlusion masks of `vidstyle eval` (the first is its default): "lai" is Lai et al. 2018's released
+# evaluation code exactly, so numbers compare with published ones; "warm-start" is the frame chain's mask.
+EVAL_MASKS = ("lai", "warm-start")
 
 
 @dataclass(frozen=True)

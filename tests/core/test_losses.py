@@ -178,3 +178,20 @@ def test_a_temporal_term_without_weight_keeps_no_target():
     assert targets.temporal is None
     loss.load_targets(targets)
     assert "temporal" not in loss(features, torch.rand(1, 3, 4, 4))
+
+
+def test_tv_of_a_picture_depends_on_its_resolution_noise_does_not():
+    """What --help and the README say about --beta: a smooth picture sampled twice as finely has
+    half the neighbour differences, so mean l2 TV falls ~4x and l1 ~2x; pixel noise keeps its TV."""
+    from vidstyle.core.losses import total_variation
+
+    def ramp(n):  # a horizontal ramp 0..1 over n pixels: dx = 1 / (n - 1), dy = 0
+        return torch.linspace(0, 1, n).expand(1, 3, n, n).contiguous()
+
+    small, large = ramp(32), ramp(64)
+    assert float(total_variation(small, "l2")) == pytest.approx(1 / 31**2, rel=1e-4)
+    assert float(total_variation(small, "l2") / total_variation(large, "l2")) == pytest.approx((63 / 31) ** 2, rel=1e-4)
+    assert float(total_variation(small, "l1") / total_variation(large, "l1")) == pytest.approx(63 / 31, rel=1e-4)
+    g = torch.Generator().manual_seed(0)
+    noise_small, noise_large = torch.rand(1, 3, 32, 32, generator=g), torch.rand(1, 3, 64, 64, generator=g)
+    assert float(total_variation(noise_small, "l2") / total_variation(noise_large, "l2")) == pytest.approx(1.0, abs=0.05)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidstyle.video.flow import FlowEstimator, fill_masked, motion_between, occlusion_mask, warp
+from vidstyle.video.flow import FlowEstimator, fill_masked, lai_occlusion_mask, motion_between, occlusion_mask, warp
 
 H = W = 96
 DX, DY = 3, -2  # content moves 3 px right and 2 px up per frame
@@ -170,18 +170,64 @@ def test_warp_gradcheck_float64():
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_mask_consistent_constant_flow_only_rejects_out_of_frame(sign):
+    """Sources more than half a pixel outside the frame are rejected; within half a pixel kept."""
     h, w = 12, 10
     fwd = np.zeros((h, w, 2), np.float32)
-    fwd[..., 0], fwd[..., 1] = 1.5 * sign, -0.5 * sign
+    fwd[..., 0], fwd[..., 1] = 1.5 * sign, -0.6 * sign
     bwd = -fwd
     expected = np.ones((h, w), np.float32)
     if sign > 0:
-        expected[:, :2] = 0  # x - 1.5 < 0
-        expected[-1, :] = 0  # y + 0.5 > h - 1
+        expected[:, :1] = 0  # x - 1.5 < -0.5 (column 1 maps to -0.5: kept)
+        expected[-1, :] = 0  # y + 0.6 > h - 1 + 0.5
     else:
-        expected[:, -2:] = 0  # x + 1.5 > w - 1
-        expected[0, :] = 0  # y - 0.5 < 0
+        expected[:, -1:] = 0  # x + 1.5 > w - 1 + 0.5
+        expected[0, :] = 0  # y - 0.6 < -0.5
     np.testing.assert_array_equal(occlusion_mask(fwd, bwd), expected)
+    strict = occlusion_mask(fwd, bwd, out_of_frame_tolerance=0.0)
+    assert strict.sum() < expected.sum()
+
+
+def test_tiny_outward_flow_keeps_the_border_column():
+    """A 0.01 px outward flow used to reject a whole border column."""
+    h, w = 6, 8
+    bwd = np.zeros((h, w, 2), np.float32)
+    bwd[..., 0] = 0.01  # every source 0.01 px to the right: the last column's is outside
+    np.testing.assert_array_equal(occlusion_mask(-bwd, bwd), np.ones((h, w), np.float32))
+    assert occlusion_mask(-bwd, bwd, out_of_frame_tolerance=0.0)[:, -1].sum() == 0
+
+
+# --- Lai et al.'s evaluation mask on hand-made flows --------------------------------------
+
+
+def test_lai_mask_keeps_consistent_flow_even_out_of_frame():
+    h, w = 6, 7
+    fwd = np.zeros((h, w, 2), np.float32)
+    fwd[..., 0], fwd[..., 1] = 2.5, -1.0
+    np.testing.assert_array_equal(lai_occlusion_mask(fwd, -fwd), np.ones((h, w), np.float32))
+
+
+def test_lai_mask_flags_inconsistent_block():
+    h, w = 16, 16
+    fwd = np.zeros((h, w, 2), np.float32)
+    fwd[..., 0] = 2.0  # first-frame pixel x goes to x + 2
+    bwd = np.full((h, w, 2), 0.0, np.float32)
+    bwd[..., 0] = -2.0
+    bwd[5:9, 6:10, 0] = 4.0  # this block of the second frame claims to come from elsewhere
+    # b~(x) = bwd(x + 2): |4 + 2|^2 = 36 > 0.01 (16 + 4) + 0.5 where x + 2 hits the block.
+    expected = np.ones((h, w), np.float32)
+    expected[5:9, 4:8] = 0
+    np.testing.assert_array_equal(lai_occlusion_mask(fwd, bwd), expected)
+
+
+def test_lai_mask_motion_boundary_uses_forward_differences():
+    h, w, c = 10, 12, 6
+    fwd = np.zeros((h, w, 2), np.float32)
+    fwd[:, c:, 1] = 0.6  # right half moves down 0.6 px
+    expected = np.ones((h, w), np.float32)
+    expected[:, c - 1] = 0  # f[c-1] - f[c] = -0.6: 0.36 > 0.01 * 0 + 0.002; column c's difference is 0
+    np.testing.assert_array_equal(lai_occlusion_mask(fwd, -fwd), expected)
+    with pytest.raises(ValueError):
+        lai_occlusion_mask(np.zeros((4, 4, 2), np.float32), np.zeros((4, 5, 2), np.float32))
 
 
 def test_mask_flags_inconsistent_block():

@@ -41,7 +41,7 @@ def add_noise(frames: list[np.ndarray], sigma: float, seed: int = 1) -> list[np.
 
 def test_identical_video_scores_its_own_floor():
     ref = make_pan(6)
-    result = warping_error(iter(ref), iter(ref))
+    result = warping_error(iter(ref), iter(ref), mask="warm-start")
     assert isinstance(result, WarpingErrorResult)
     assert result.num_frames == 6 and len(result.per_frame) == 5
     assert result.per_frame == result.floor_per_frame  # same computation, bit for bit
@@ -56,8 +56,8 @@ def test_identical_video_scores_its_own_floor():
 
 def test_independent_noise_raises_error_by_predicted_amount():
     ref = make_pan(6)
-    clean = warping_error(ref, ref)
-    noisy = warping_error(add_noise(ref, SIGMA), ref)
+    clean = warping_error(ref, ref, mask="warm-start")
+    noisy = warping_error(add_noise(ref, SIGMA), ref, mask="warm-start")
     # The floor only depends on the reference.
     assert noisy.floor_per_frame == clean.floor_per_frame
     increase = noisy.mean - noisy.floor_mean
@@ -86,7 +86,7 @@ def test_independent_noise_raises_error_by_predicted_amount():
 def test_reference_is_resized_to_output_size():
     ref = make_pan(4)
     small = [cv2.resize(f, (64, 64), interpolation=cv2.INTER_AREA) for f in ref]
-    result = warping_error(small, ref)
+    result = warping_error(small, ref, mask="warm-start")
     assert result.reference_resized is True and result.size == (64, 64)
     # The reference is shrunk with the same area filter, so it equals the output exactly.
     assert result.per_frame == result.floor_per_frame
@@ -157,3 +157,36 @@ def test_plot_writes_png_of_expected_size(tmp_path):
 
     with pytest.raises(ValueError):
         plot_error_curve(errors, floor[:2], tmp_path / "bad.png")
+
+
+class ConstantFlow:
+    """A stand-in estimator: the same hand-built flow for every pair."""
+
+    def __init__(self, dx: float):
+        self.dx = dx
+
+    def forward_backward(self, first, second):
+        h, w = first.shape[:2]
+        forward = np.zeros((h, w, 2), np.float32)
+        forward[..., 0] = self.dx
+        return forward, -forward
+
+
+def test_lai_mask_scores_the_border_the_warm_start_mask_rejects():
+    """A scene moving 1 px left per frame, hand-built flow. Lai et al.'s code warps frame t back
+    onto t-1 with the forward flow (-1): column 0 samples outside the frame (border replicated,
+    so it gets frame t's column 0 = frame t-1's column 1), and their mask keeps it. The
+    warm-start mask warps t-1 onto t and rejects the last column's out-of-frame source."""
+    rng = np.random.default_rng(0)
+    scene = rng.integers(0, 256, size=(8, 12, 3), dtype=np.uint8)
+    frames = [scene[:, 0:10], scene[:, 1:11]]
+    lai = warping_error(frames, frames, ConstantFlow(-1.0))
+    prev = frames[0].astype(np.float64) / 255
+    expected = float(np.sum((prev[:, 0] - prev[:, 1]) ** 2) / (3 * 8 * 10))
+    assert lai.valid_fraction_per_frame == (1.0,)
+    assert lai.mean == pytest.approx(expected, rel=1e-5) and lai.mean > 0
+    warm = warping_error(frames, frames, ConstantFlow(-1.0), mask="warm-start")
+    assert warm.valid_fraction_per_frame[0] == pytest.approx(0.9)
+    assert warm.mean == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="unknown mask"):
+        warping_error(frames, frames, ConstantFlow(-1.0), mask="ruder")

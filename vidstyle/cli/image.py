@@ -94,12 +94,26 @@ def check_image_output(path: str, *inputs: str) -> None:
             raise CommandError(f"the output would overwrite the input {source}; choose another -o")
 
 
+def snapshot_path(output: str, iteration: int) -> str:
+    """Where ``--save-every`` writes the image after ``iteration``: ``out.0050.png`` beside ``out.png``."""
+    from pathlib import Path
+
+    path = Path(output)
+    return str(path.with_name(f"{path.stem}.{iteration:04d}{path.suffix or '.png'}"))
+
+
 def stylize_image_file(settings: ImageSettings, quiet: bool, *, as_json: bool = False) -> int:
     """Load, stylize (:func:`~vidstyle.core.stylize_image.stylize_image`), save, report (``as_json``:
-    the report as JSON on stdout too)."""
+    the report as JSON on stdout too).
+
+    ``settings.save_every``: the image so far is written every N iterations
+    (:func:`snapshot_path`). Ctrl-C writes the image so far to the output and exits 130.
+    """
     import time
 
+    from ..core.optimize import OptimizationInterrupted
     from ..core.stylize_image import stylize_image
+    from ..errors import Interrupted
     from ..media.image_files import check_writable, load_image, load_init, save_image
     from ..media.style_masks import load_mask_images
 
@@ -114,7 +128,14 @@ def stylize_image_file(settings: ImageSettings, quiet: bool, *, as_json: bool = 
     bar, callback = iteration_bar(settings.optim.iters, quiet, "stylize")
     started = time.perf_counter()
     with bar:
-        done = stylize_image(content, styles, settings, init=init, progress=not quiet, callback=callback, masks=masks)
+        try:
+            done = stylize_image(content, styles, settings, init=init, progress=not quiet, callback=callback,
+                                 masks=masks,
+                                 snapshot=lambda i, image: save_image(image, snapshot_path(settings.output, i)))
+        except OptimizationInterrupted as stop:
+            save_image(stop.image, settings.output)
+            raise Interrupted(f"interrupted after {stop.iterations} of {settings.optim.iters} iterations; "
+                              f"the image so far is in {settings.output}") from None
     save_image(done.image, settings.output)
     if as_json:
         h, w = done.result.image.shape[-2:]
@@ -135,7 +156,9 @@ def stylize_image_file(settings: ImageSettings, quiet: bool, *, as_json: bool = 
 
 def image_command(args: argparse.Namespace) -> int:
     """``vidstyle image CONTENT STYLE... -o OUT``."""
-    return stylize_image_file(image_settings(args, args.content, args.output), args.quiet, as_json=args.json)
+    settings = image_settings(args, args.content, args.output)
+    save_every = option_value(args, "save_every", 0)
+    return stylize_image_file(dataclasses.replace(settings, save_every=save_every), args.quiet, as_json=args.json)
 
 
 def reconstruct_command(args: argparse.Namespace) -> int:
@@ -265,6 +288,9 @@ def add_image_command(commands) -> None:  # noqa: ANN001
     image.add_argument("-o", "--output", required=True, help="output image file (PNG, JPEG, ...)")
     add_option(image, "--size", type=positive_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
                help="long side of the working image in pixels")
+    add_option(image, "--save-every", type=nonnegative_int, default=ImageSettings().save_every, metavar="N",
+               help="write the image so far every N iterations beside the output, as OUT.NNNN.EXT (e.g. "
+                    "out.0050.png); 0: never. Ctrl-C always writes the image so far to the output")
     add_stylize_options(image)
     add_common_options(image)
     add_json_option(image)

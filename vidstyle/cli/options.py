@@ -86,6 +86,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def decay_value(text: str) -> float:
+    """An option type: 0 (off) or a decay in (0, 1)."""
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 (off) or a number between 0 and 1")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An option type: a whole number >= 1."""
     try:
@@ -195,7 +203,9 @@ def add_loss_options(parser: argparse.ArgumentParser) -> None:
     add_option(g, "--alpha", type=positive_float, default=d.alpha,
                help="style weight: higher means more style, less content")
     add_option(g, "--beta", type=positive_float, default=d.beta,
-               help="total-variation weight: higher means smoother. TV is a mean over pixels, so one value works at any resolution")
+               help="total-variation weight: higher means smoother. TV is a mean over pixels, but a smooth picture's "
+                    "mean TV still falls with size (l2 ~4x per doubling when enlarged beyond its detail): retune "
+                    "it when --size changes much")
     add_option(g, "--gram", choices=("plain", "centered"), default=d.gram,
                help="Gram matrix F F^T/(HW); 'centered' subtracts each channel's mean first")
     add_option(g, "--style-loss", choices=("gram", "w2"), default=d.style_loss,
@@ -229,6 +239,10 @@ def add_optim_options(parser: argparse.ArgumentParser, iters_help: str = "iterat
                help="coarse-to-fine levels for cold starts (each level doubles the size)")
     add_option(g, "--seed", type=int, default=d.seed,
                help="seed for noise init and random weights (same seed, same device: same image)")
+    add_option(g, "--average", type=decay_value, default=d.average, metavar="DECAY",
+               help="cold starts: return the exponential moving average of the iterates with this decay per "
+                    "iteration (bias-corrected, as crowsonkb's style-transfer-pytorch; e.g. 0.99) instead of the "
+                    "last iterate; 0: off")
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, speed: bool = True) -> None:

@@ -11,7 +11,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from ..settings import PRESETS, VideoSettings
+from ..settings import EVAL_MASKS, PRESETS, VideoSettings
 from .image import iteration_bar, stylize_image_file
 from .options import (
     ESSENTIALS,
@@ -278,7 +278,8 @@ def eval_command(args: argparse.Namespace) -> int:
             from ..media.image_files import check_writable
 
             check_writable(path)
-    result = evaluate_video(args.output_video, args.reference, args.flow_preset, reference_start=args.start)
+    result = evaluate_video(args.output_video, args.reference, args.flow_preset, reference_start=args.start,
+                            mask=args.mask)
     text = json.dumps(result.to_dict(), indent=2)
     if args.json is not None:
         Path(args.json).write_text(text + "\n")
@@ -322,8 +323,8 @@ def add_eval_command(commands) -> None:  # noqa: ANN001
     evaluate = commands.add_parser(
         "eval", help="measure how stable a stylized video is (warping error)",
         description="Warping error of Lai et al. 2018: for each frame t, optical flow and occlusion mask from the "
-                    "INPUT frames t-1 and t, then the masked mean squared difference between output frame t and "
-                    "output frame t-1 warped to t, averaged over frames (RGB in [0, 1]; lower is more stable). "
+                    "INPUT frames t-1 and t, then the masked mean squared difference between output frames t-1 and t "
+                    "after warping one onto the other, averaged over frames (RGB in [0, 1]; lower is more stable). "
                     "Also reports the same number for the input itself (the floor) and the mean absolute "
                     "frame difference.", formatter_class=FORMATTER)
     evaluate.add_argument("output_video", metavar="OUTPUT", help="the stylized video")
@@ -335,5 +336,11 @@ def add_eval_command(commands) -> None:  # noqa: ANN001
                                "frames as OUTPUT is compared [default: the beginning]")
     evaluate.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"), default=VideoSettings().flow_preset,
                           help=f"OpenCV DIS optical flow preset [default: {VideoSettings().flow_preset}]")
+    evaluate.add_argument("--mask", choices=EVAL_MASKS, default=EVAL_MASKS[0],
+                          help="occlusion mask: 'lai' is Lai et al.'s released evaluation code exactly (forward-"
+                               "backward consistency and motion boundaries on frame t-1, frame t warped back onto "
+                               "it), so numbers compare with published ones; 'warm-start' is the mask the frame "
+                               f"chain uses (also rejects sources over half a pixel outside the frame) [default: "
+                               f"{EVAL_MASKS[0]}]")
     evaluate.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     evaluate.set_defaults(run=eval_command)

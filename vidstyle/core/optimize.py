@@ -25,11 +25,27 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .box_lbfgs import BoxLBFGS
+
 OPTIMIZERS = ("lbfgs", "adam")
 
 LossFunction = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 ProgressCallback = Callable[[int, float], None]  # (iteration, loss)
 BatchCallback = Callable[[int, int, float], None]  # (image index, iteration, loss)
+SnapshotCallback = Callable[[int, torch.Tensor], None]  # (iteration, the image so far)
+
+
+class OptimizationInterrupted(KeyboardInterrupt):
+    """Ctrl-C (a ``KeyboardInterrupt``, from the terminal or a callback) stopped an optimisation.
+
+    ``image`` is the image so far (what the optimisation would have returned at that point, in
+    [0, 1]); ``iterations`` how many were done. Still a ``KeyboardInterrupt``, so code that does
+    not care sees the interrupt it always saw.
+    """
+
+    def __init__(self, image: torch.Tensor, iterations: int) -> None:
+        super().__init__(f"interrupted after {iterations} iterations")
+        self.image, self.iterations = image, iterations
 
 
 @dataclass
@@ -129,19 +145,32 @@ def optimize_pixels(
     tol: float = 0.0,
     check_every: int = 10,
     callback: ProgressCallback | None = None,
+    average: float = 0.0,
+    snapshot: SnapshotCallback | None = None,
+    snapshot_every: int = 0,
 ) -> OptimResult:
-    """Minimise ``loss_fn(x)["total"].sum()`` over the pixels ``x``, starting at ``init``.
+    """Minimise ``loss_fn(x)["total"].sum()`` over the pixels ``x`` in [0, 1], starting at ``init``.
 
-    Pixels are clamped to [0, 1] after every step. The loss is read back from the device only
-    every ``check_every`` iterations (each read waits for the device), and then early stopping
-    applies: if the loss fell by less than ``tol`` (relative) since the previous check, stop.
-    ``callback(iteration, loss)`` is called at every check. The images of a batch are
-    optimised as one problem here (one budget, one stop; with L-BFGS one step history); see
-    :func:`optimize_each` for independent images.
+    L-BFGS is projected onto the box (:mod:`vidstyle.core.box_lbfgs`: every step stays in [0, 1],
+    the loss never rises between iterations); Adam's pixels are clamped after each step. The
+    loss is read back from the device only every ``check_every`` iterations (each read waits
+    for the device; L-BFGS reads it every iteration anyway), and then early stopping applies:
+    if the loss fell by less than ``tol`` (relative) since the previous check, stop.
+    ``callback(iteration, loss)`` is called at every check. The result's ``terms`` and last
+    ``losses`` entry are the loss of the image returned.
+
+    ``average`` in (0, 1): return the bias-corrected exponential moving average of the iterates
+    with this decay instead of the last iterate (crowsonkb's iterate averaging; 0: off).
+    ``snapshot(iteration, image)`` is called every ``snapshot_every`` iterations with a copy of
+    the image so far. Ctrl-C (``KeyboardInterrupt``) raises :class:`OptimizationInterrupted`
+    carrying the image so far. The images of a batch are optimised as one problem here (one
+    budget, one stop; with L-BFGS one step history); see :func:`optimize_each` for
+    independent images.
     """
     _check_args(optimizer, [iters])
     [result] = _optimize(loss_fn, init, [iters], [list(range(init.shape[0]))], optimizer=optimizer, lr=lr, tol=tol,
-                         check_every=check_every, callbacks=[callback])
+                         check_every=check_every, callbacks=[callback], average=average, snapshot=snapshot,
+                         snapshot_every=snapshot_every)
     return result
 
 
@@ -188,62 +217,126 @@ def _optimize(
     tol: float,
     check_every: int,
     callbacks: list[ProgressCallback | None],
+    average: float = 0.0,
+    snapshot: SnapshotCallback | None = None,
+    snapshot_every: int = 0,
 ) -> list[OptimResult]:
     """The one optimisation loop: ``groups`` of images (indices into the batch), each with its
-    budget, checks and early stop; a group that has stopped is frozen while the others go on."""
+    budget, checks and early stop; a group that has stopped is frozen while the others go on.
+
+    Every result's ``terms`` (and last ``losses`` entry) are those of the image it returns."""
     # Contiguous NCHW: L-BFGS flattens the gradient with view().
     x = init.detach().float().contiguous().clone().clamp_(0, 1).requires_grad_(True)
+    terms: dict[str, torch.Tensor] = {}
     if optimizer == "lbfgs":
-        # One L-BFGS iteration per step(): its curvature history persists across calls, so
-        # this is ordinary L-BFGS that we can stop, clamp and report between iterations.
-        opt: torch.optim.Optimizer = torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=50)
+        # Projected L-BFGS (box_lbfgs): every step stays in [0, 1] and its curvature pair is the
+        # step actually taken; its terms are those of the current pixels.
+        def evaluate(pixels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            values = loss_fn(pixels)
+            total = values["total"].sum()
+            total.backward()
+            return total, values
+
+        lbfgs: BoxLBFGS | None = BoxLBFGS(x, evaluate, lr=lr, history_size=50)
+        adam = None
     else:
-        opt = make_adam(x, lr)
+        lbfgs, adam = None, make_adam(x, lr)
+    ema = _IterateAverage(x, average) if average > 0 else None
     checks = [_Checks(b, tol, check_every, cb) for b, cb in zip(budgets, callbacks)]
     done = [b == 0 for b in budgets]
-    results: list[OptimResult | None] = [
-        OptimResult(x.detach()[g].clone(), 0) if d else None for g, d in zip(groups, done)]
+    results: list[OptimResult | None] = [OptimResult(x.detach()[g].clone(), 0) if d else None
+                                         for g, d in zip(groups, done)]
     frozen: torch.Tensor | None = None  # the pixels of stopped groups, restored after each step
     active: torch.Tensor | None = None
-    terms: dict[str, torch.Tensor] = {}
+    # Adam's loss is read before its step, so its terms belong to the previous pixels.
+    terms_current = optimizer == "lbfgs" and ema is None
 
-    def closure() -> torch.Tensor:
-        nonlocal terms
-        opt.zero_grad(set_to_none=True)
-        terms = loss_fn(x)
-        total = terms["total"].sum()
-        total.backward()
-        return total
+    def current() -> torch.Tensor:
+        return (ema.value() if ema is not None else x).detach()
 
     iteration = 0
-    while not all(done):
-        opt.step(closure)
-        with torch.no_grad():
-            x.clamp_(0, 1)
-            if frozen is not None:
-                x.copy_(torch.where(active, x, frozen))
-        iteration += 1
-        due = [g for g in range(len(groups)) if not done[g] and checks[g].due(iteration)]
-        if not due:
-            continue
-        values = _read_per_image(terms)  # the one host sync of this check
-        stopped = []
-        for g in due:
-            group_terms = {name: sum(column[i] for i in groups[g]) for name, column in values.items()}
-            if checks[g].check(iteration, group_terms["total"]):
-                done[g] = True
-                stopped.append(g)
-                results[g] = OptimResult(x.detach()[groups[g]].clone(), iteration, checks[g].losses, group_terms,
-                                         checks[g].stopped_early)
-        if stopped and not all(done):
-            with torch.no_grad():
-                if frozen is None:
-                    frozen = x.detach().clone()
-                    active = torch.ones(x.shape[0], 1, 1, 1, dtype=torch.bool, device=x.device)
-                for g in stopped:
-                    frozen[groups[g]] = x.detach()[groups[g]]
-                    active[groups[g]] = False
+    try:
+        while not all(done):
+            if lbfgs is not None:
+                moved = lbfgs.step() and not lbfgs.converged
+                terms = lbfgs.terms
+            else:
+                adam.zero_grad(set_to_none=True)
+                terms = loss_fn(x)
+                terms["total"].sum().backward()
+                adam.step()
+                moved = True
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+                    if frozen is not None:
+                        x.copy_(torch.where(active, x, frozen))
+            iteration += 1
+            if ema is not None:
+                ema.update(x)
+            if snapshot is not None and snapshot_every > 0 and iteration % snapshot_every == 0:
+                snapshot(iteration, current().clone())
+            # No step possible (the projected gradient vanished or no decrease was found): a check now.
+            due = [g for g in range(len(groups)) if not done[g] and (checks[g].due(iteration) or not moved)]
+            if not due:
+                continue
+            values = _read_per_image(terms)  # the one host sync of this check
+            stopped = []
+            for g in due:
+                group_terms = {name: sum(column[i] for i in groups[g]) for name, column in values.items()}
+                if checks[g].check(iteration, group_terms["total"]) or not moved:
+                    checks[g].stopped_early = iteration < checks[g].iters
+                    done[g] = True
+                    stopped.append(g)
+                    results[g] = OptimResult(current()[groups[g]].clone(), iteration, checks[g].losses,
+                                             group_terms, checks[g].stopped_early)
+            if stopped and not all(done):
+                with torch.no_grad():
+                    if frozen is None:
+                        frozen = x.detach().clone()
+                        active = torch.ones(x.shape[0], 1, 1, 1, dtype=torch.bool, device=x.device)
+                    for g in stopped:
+                        frozen[groups[g]] = x.detach()[groups[g]]
+                        active[groups[g]] = False
+    except KeyboardInterrupt as interrupt:
+        raise OptimizationInterrupted(current().clone(), iteration) from interrupt
+    if not terms_current or iteration == 0:
+        _final_terms(loss_fn, torch.cat([r.image for r in results]) if len(groups) > 1 else results[0].image,
+                     results, groups)
     return results  # type: ignore[return-value]
+
+
+def _final_terms(loss_fn: LossFunction, images: torch.Tensor, results: list[OptimResult | None],
+                 groups: list[list[int]]) -> None:
+    """One more loss evaluation, of the returned images, so each result reports its own image's
+    loss (Adam's checks read the loss before the step; an average is a different image)."""
+    order = [i for g in groups for i in g]
+    # With the gradient on, as in the loop: a compiled loss step would recompile for no_grad.
+    values = _read_per_image(loss_fn(images.detach().clone().requires_grad_(True)))
+    for g, result in enumerate(results):
+        if result is None or not values:
+            continue
+        rows = [order.index(i) for i in groups[g]]
+        result.terms = {name: sum(column[r] for r in rows) for name, column in values.items()}
+        if result.losses:
+            result.losses[-1] = result.terms["total"]
+
+
+class _IterateAverage:
+    """The exponential moving average of the iterates, bias-corrected (as crowsonkb's
+    style-transfer-pytorch averages its Adam iterates): ``decay`` is the weight kept per step."""
+
+    def __init__(self, x: torch.Tensor, decay: float) -> None:
+        if not 0 < decay < 1:
+            raise ValueError(f"average decay must be in (0, 1), got {decay}")
+        self.decay, self.kept = decay, 1.0
+        self.biased = torch.zeros_like(x.detach())
+
+    def update(self, x: torch.Tensor) -> None:
+        self.kept *= self.decay
+        self.biased.mul_(self.decay).add_(x.detach(), alpha=1 - self.decay)
+
+    def value(self) -> torch.Tensor:
+        return self.biased / (1 - self.kept)
 
 
 _graph_warned = False
@@ -357,4 +450,8 @@ class GraphedAdam:
                 if checks.check(iteration, terms["total"]):
                     break
         # A copy: the static pixels are overwritten by the next run.
-        return OptimResult(self.x.detach().clone(), iteration, checks.losses, terms, checks.stopped_early)
+        result = OptimResult(self.x.detach().clone(), iteration, checks.losses, terms, checks.stopped_early)
+        # The captured step reads the loss before its update: evaluate the returned pixels once
+        # (eagerly, outside the graph) so the result reports their loss.
+        _final_terms(self.loss_fn, result.image, [result], [list(range(result.image.shape[0]))])
+        return result

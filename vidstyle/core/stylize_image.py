@@ -13,7 +13,7 @@ from .cartoon import cartoonize
 from .colors import color_inputs, color_output, preserve_method
 from .factory import build_stylizer
 from .features import VGGFeatures
-from .optimize import ProgressCallback
+from .optimize import OptimizationInterrupted, ProgressCallback, SnapshotCallback
 from .stylizer import StylizeResult
 from .tensors import resize_long_side, to_tensor, to_uint8, working_long_side
 
@@ -36,6 +36,7 @@ def stylize_image(
     extractor: VGGFeatures | None = None,
     progress: bool = True,
     callback: ProgressCallback | None = None,
+    snapshot: SnapshotCallback | None = None,
     masks: torch.Tensor | None = None,
 ) -> ImageResult:
     """Stylize ``content`` (1, 3, H, W) with ``styles`` under ``settings``.
@@ -47,14 +48,29 @@ def stylize_image(
     after; with ``--cartoon`` the cartoon look is applied last. ``masks`` (1, R, H', W') in [0, 1],
     one channel per style (``--style-mask``; any size, resized to the working size): region r
     takes style r.
+
+    ``snapshot(iteration, image)`` is called every ``settings.save_every`` iterations with the
+    image so far, finished like the result (colours, cartoon). Ctrl-C raises
+    :class:`~vidstyle.core.optimize.OptimizationInterrupted` whose ``image`` is the image so
+    far, finished the same way.
     """
     content = resize_long_side(content, working_long_side(settings.size, *content.shape[-2:]))
     colors = preserve_method(settings.style)
     start = settings.optim.init if init is None else init
     net_content, net_styles, start = color_inputs(colors, content, styles, start)
     stylizer = build_stylizer(settings, net_styles, extractor=extractor, progress=progress)
-    result = stylizer.stylize(net_content, start, callback=callback, masks=masks)
-    image = color_output(colors, result.image, content.to(result.image.device))
-    if settings.cartoon.enabled:
-        image = to_tensor(cartoonize(to_uint8(content), to_uint8(image), settings.cartoon))
-    return ImageResult(image, result, stylizer.weights_label)
+
+    def finish(image: torch.Tensor) -> torch.Tensor:
+        image = color_output(colors, image, content.to(image.device))
+        if settings.cartoon.enabled:
+            image = to_tensor(cartoonize(to_uint8(content), to_uint8(image), settings.cartoon))
+        return image
+
+    every = settings.save_every if snapshot is not None else 0
+    try:
+        result = stylizer.stylize(net_content, start, callback=callback, masks=masks, snapshot_every=every,
+                                  snapshot=(lambda i, image: snapshot(i, finish(image))) if every else None)
+    except OptimizationInterrupted as stop:
+        stop.image = finish(stop.image)
+        raise
+    return ImageResult(finish(result.image), result, stylizer.weights_label)

@@ -15,7 +15,16 @@ import torch
 from ..settings import LossSettings, ModelSettings, OptimSettings, StyleSettings
 from .features import VGGFeatures, check_image_size
 from .losses import LossTargets, StyleTransferLoss, blend_grams
-from .optimize import BatchCallback, GraphedAdam, OptimResult, ProgressCallback, optimize_each, optimize_pixels
+from .optimize import (
+    BatchCallback,
+    GraphedAdam,
+    OptimizationInterrupted,
+    OptimResult,
+    ProgressCallback,
+    SnapshotCallback,
+    optimize_each,
+    optimize_pixels,
+)
 from .runtime import (
     CompiledStep,
     autocast_context,
@@ -221,6 +230,8 @@ class Stylizer:
         multiscale: int | None = None,
         callback: ProgressCallback | None = None,
         masks: torch.Tensor | None = None,
+        snapshot: SnapshotCallback | None = None,
+        snapshot_every: int = 0,
     ) -> StylizeResult:
         """Stylize ``content`` (B, 3, H, W) in [0, 1]; B > 1 optimises the images as one problem.
         (3, H, W) and uint8 are accepted, anything else refused: see :func:`~vidstyle.core.tensors.image_batch`.
@@ -228,7 +239,10 @@ class Stylizer:
         ``init``: ``"content"``, ``"random"``, a tensor (e.g. the previous stylized frame), or
         None for the settings' init. ``iters``/``tol`` default to the settings. ``temporal``
         = (warped previous output, mask) adds the temporal term when its weight is set.
-        ``multiscale`` levels (default: the settings') apply to cold starts only (string init).
+        ``multiscale`` levels (default: the settings') and iterate averaging (``optim.average``)
+        apply to cold starts only (string init). ``snapshot(iteration, image)`` is called every
+        ``snapshot_every`` iterations with the image so far at ``content``'s size; Ctrl-C raises
+        :class:`~vidstyle.core.optimize.OptimizationInterrupted` with the image so far.
         ``masks`` (B or 1, R, H', W') in [0, 1], one channel per style image (any size; resized
         to the content's): spatial control, region r takes style r (Gatys et al. 2017).
         """
@@ -237,10 +251,14 @@ class Stylizer:
         tol = self.optim.tol if tol is None else tol
         levels = self.optim.multiscale if multiscale is None else multiscale
         start = self.initial_image(content, init)
-        if levels > 1 and not isinstance(init, torch.Tensor) and temporal is None:
-            return self._stylize_multiscale(content, start, iters, tol, levels, callback, masks)
+        cold = not isinstance(init, torch.Tensor) and temporal is None
+        average = self.optim.average if cold else 0.0
+        if levels > 1 and cold:
+            return self._stylize_multiscale(content, start, iters, tol, levels, callback, masks, snapshot,
+                                            snapshot_every)
         self.set_targets(content, temporal, masks=masks)
-        result = self.optimize(start, iters, tol=tol, callback=callback)
+        result = self.optimize(start, iters, tol=tol, callback=callback, average=average, snapshot=snapshot,
+                               snapshot_every=snapshot_every)
         return StylizeResult(**vars(result))
 
     def stylize_each(
@@ -303,8 +321,13 @@ class Stylizer:
         levels: int,
         callback: ProgressCallback | None,
         masks: torch.Tensor | None = None,
+        snapshot: SnapshotCallback | None = None,
+        snapshot_every: int = 0,
     ) -> StylizeResult:
-        """Coarse to fine: optimise at 1/2^k of the size, upsample, refine; iterations split evenly."""
+        """Coarse to fine: optimise at 1/2^k of the size, upsample, refine; iterations split evenly.
+
+        Snapshots and the image of an interrupt are upsampled to the content's size; their
+        iteration counts run on across levels."""
         height, width = content.shape[-2:]
         long_side = max(height, width)
         sides = [max(_MIN_MULTISCALE_SIDE, long_side >> k) for k in reversed(range(levels))]
@@ -319,12 +342,20 @@ class Stylizer:
             level_content = resize(content, size)
             self.set_targets(level_content, masks=masks)
             offset = done
-            result = self.optimize(
-                resize(current, size),
-                budget,
-                tol=tol,
-                callback=(lambda i, loss: callback(offset + i, loss)) if callback else None,
-            )
+            try:
+                result = self.optimize(
+                    resize(current, size),
+                    budget,
+                    tol=tol,
+                    callback=(lambda i, loss: callback(offset + i, loss)) if callback else None,
+                    average=self.optim.average,
+                    # Every iteration here, filtered below: the count runs on across levels.
+                    snapshot=(lambda i, image: snapshot(offset + i, resize(image, (height, width)))
+                              if (offset + i) % snapshot_every == 0 else None) if snapshot and snapshot_every else None,
+                    snapshot_every=1,
+                )
+            except OptimizationInterrupted as stop:
+                raise OptimizationInterrupted(resize(stop.image, (height, width)), offset + stop.iterations) from stop
             done += result.iterations
             losses += result.losses
             current = result.image
@@ -356,17 +387,21 @@ class Stylizer:
         *,
         tol: float | None = None,
         callback: ProgressCallback | None = None,
+        average: float = 0.0,
+        snapshot: SnapshotCallback | None = None,
+        snapshot_every: int = 0,
     ) -> OptimResult:
         """Optimise from ``start`` against the current targets (:meth:`set_targets`).
 
         The whole loop, backward included, runs under the precision's cuDNN flags. With
-        ``cuda_graphs`` on, Adam, CUDA and no ``compile``, each shape's iteration is captured
-        once and replayed (:class:`~vidstyle.core.optimize.GraphedAdam`); otherwise
-        :func:`~vidstyle.core.optimize.optimize_pixels`.
+        ``cuda_graphs`` on, Adam, CUDA, no ``compile``, no averaging and no snapshots, each
+        shape's iteration is captured once and replayed
+        (:class:`~vidstyle.core.optimize.GraphedAdam`); otherwise
+        :func:`~vidstyle.core.optimize.optimize_pixels` (``average``, ``snapshot`` as there).
         """
         tol = self.optim.tol if tol is None else tol
         with backend_context(self.precision, self.device):
-            if self._use_graphs():
+            if self._use_graphs() and not average and snapshot is None:
                 graph = self._graph_for(start)
                 return graph.run(start, iters, tol=tol, check_every=self.optim.check_every, callback=callback)
             return optimize_pixels(
@@ -378,6 +413,9 @@ class Stylizer:
                 tol=tol,
                 check_every=self.optim.check_every,
                 callback=callback,
+                average=average,
+                snapshot=snapshot,
+                snapshot_every=snapshot_every,
             )
 
     # Tests set this to run the static-buffer bookkeeping on the CPU (replayed eagerly there).

@@ -39,6 +39,10 @@ _FB_REL = 0.01  # relative tolerance of the forward-backward check
 _FB_ABS = 0.5  # absolute tolerance of the forward-backward check, px^2
 _MB_REL = 0.01  # motion boundary: relative to |w^|^2
 _MB_ABS = 0.002  # motion boundary: absolute, (px/px)^2
+# The warm-start mask's own addition (neither Ruder et al. nor Lai et al. have it): a source this
+# far outside the frame still counts as inside. Border-replicated samples within half a pixel are
+# close to right, and without a tolerance a 0.01 px outward flow rejects a whole border column.
+OUT_OF_FRAME_TOLERANCE = 0.5  # px
 
 
 def _to_gray_u8(image: np.ndarray) -> np.ndarray:
@@ -181,7 +185,8 @@ def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
-def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
+def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray,
+                   out_of_frame_tolerance: float = OUT_OF_FRAME_TOLERANCE) -> np.ndarray:
     """Reliability mask of the *current* frame, Ruder et al. 2016 (sec. 3.2, eqs. 5-6).
 
     ``flow_fwd`` is ``w``, previous -> current, on the previous frame's grid;
@@ -194,8 +199,10 @@ def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
       ``|w~ + w^|^2 > 0.01 (|w~|^2 + |w^|^2) + 0.5``;
     * motion boundary: ``|grad u^|^2 + |grad v^|^2 > 0.01 |w^|^2 + 0.002`` where
       ``w^ = (u^, v^)`` and the gradients are central differences (one-sided at the border);
-    * the source ``x + w^(x)`` lies outside ``[0, W-1] x [0, H-1]``: the pixel is newly
-      exposed and nothing in the previous frame can be carried over to it.
+    * the source ``x + w^(x)`` lies more than ``out_of_frame_tolerance`` (half a pixel) outside
+      ``[0, W-1] x [0, H-1]``: the pixel is newly exposed and nothing in the previous frame can
+      be carried over to it. This test is the warm start's own (see :func:`lai_occlusion_mask`
+      for the mask of the published evaluation code, which has none).
 
     Notes: the constants come from Sundaram et al. 2010 via Ruder et al.; the released
     ``consistencyChecker`` of Ruder et al. additionally blurs the mask (sigma 0.8) and, in
@@ -211,7 +218,8 @@ def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     map_x = gx + flow_bwd[..., 0]
     map_y = gy + flow_bwd[..., 1]
-    inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+    tol = float(out_of_frame_tolerance)
+    inside = (map_x >= -tol) & (map_x <= w - 1 + tol) & (map_y >= -tol) & (map_y <= h - 1 + tol)
 
     # w~(x) = w(x + w^(x)); the border mode only matters where `inside` is already False.
     fwd_at_src = cv2.remap(
@@ -229,6 +237,43 @@ def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
     boundary = grad_sq > _MB_REL * mag_bwd + _MB_ABS
 
     return (inside & ~disoccluded & ~boundary).astype(np.float32)
+
+
+def lai_occlusion_mask(flow_forward: np.ndarray, flow_backward: np.ndarray) -> np.ndarray:
+    """Non-occlusion mask of the *first* frame of a pair, as Lai et al. 2018's released
+    evaluation code computes it (``utils.detect_occlusion``, called as
+    ``detect_occlusion(bw_flow, fw_flow)`` in ``compute_flow_occlusion.py``).
+
+    ``flow_forward``: first -> second, on the first frame's grid; ``flow_backward``: second ->
+    first, on the second frame's grid (``FlowEstimator.forward_backward(first, second)``).
+    Returns ``HxW float32``, 1 = reliable, 0 where either holds at pixel ``x``:
+
+    * ``|b~ + f|^2 > 0.01 (|b~|^2 + |f|^2) + 0.5`` with ``f = flow_forward(x)`` and
+      ``b~ = flow_backward(x + f)`` (bilinear, border replicated as their ``Resample2d``);
+    * motion boundary ``|grad f_u|^2 + |grad f_v|^2 > 0.01 |f|^2 + 0.002`` with *forward*
+      differences (``f[x] - f[x + 1]``; 0 in the last row and column).
+
+    No out-of-frame test: a source outside the frame samples the border. Use it with the
+    forward flow and the first frame's grid, as they do (warp the second frame back onto the
+    first, :func:`vidstyle.video.metrics.warping_error`).
+    """
+    flow_forward = np.asarray(flow_forward, dtype=np.float32)
+    flow_backward = np.asarray(flow_backward, dtype=np.float32)
+    if flow_forward.shape != flow_backward.shape or flow_forward.ndim != 3 or flow_forward.shape[2] != 2:
+        raise ValueError(f"flows must both be HxWx2, got {flow_forward.shape} and {flow_backward.shape}")
+    h, w = flow_forward.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    back_at_target = cv2.remap(flow_backward, gx + flow_forward[..., 0], gy + flow_forward[..., 1],
+                               interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mag_forward = np.sum(flow_forward**2, axis=2)
+    occluded = (np.sum((back_at_target + flow_forward) ** 2, axis=2)
+                > _FB_REL * (np.sum(back_at_target**2, axis=2) + mag_forward) + _FB_ABS)
+    grad_sq = np.zeros((h, w), np.float32)
+    for component in (flow_forward[..., 0], flow_forward[..., 1]):
+        grad_sq[:, :-1] += (component[:, :-1] - component[:, 1:]) ** 2
+        grad_sq[:-1, :] += (component[:-1, :] - component[1:, :]) ** 2
+    boundary = grad_sq > _MB_REL * mag_forward + _MB_ABS
+    return (~(occluded | boundary)).astype(np.float32)
 
 
 def fill_masked(

@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 import torch
 
-from .flow import FlowEstimator, motion_between, warp
+from ..settings import EVAL_MASKS
+from .flow import FlowEstimator, lai_occlusion_mask, motion_between, warp
 
 __all__ = ["WarpingErrorResult", "evaluate_video", "plot_error_curve", "warping_error"]
 
@@ -101,37 +102,43 @@ def _as_tensor(frame: np.ndarray) -> torch.Tensor:
 
 
 def _masked_warp_mse(
-    cur: np.ndarray, prev: np.ndarray, flow_bwd: np.ndarray, mask: np.ndarray
+    target: np.ndarray, source: np.ndarray, flow: np.ndarray, mask: np.ndarray
 ) -> float:
-    """``sum(M * |cur - warp(prev)|^2) / (C * sum(M))``: per-channel MSE over valid pixels."""
+    """``sum(M * |target - warp(source, flow)|^2) / (C * sum(M))``: per-channel MSE over valid
+    pixels; ``flow`` and ``mask`` live on ``target``'s grid."""
     valid = float(mask.sum())
     if valid == 0.0:
         # Nothing can be compared (a cut or a total occlusion); Lai et al.'s code reports 0
         # for such a pair too, since the numerator is empty.
         return 0.0
-    warped = warp(_as_tensor(prev), flow_bwd)[0].permute(1, 2, 0).numpy()
-    sq = np.sum((cur.astype(np.float64) - warped) ** 2, axis=2)
-    return float(np.sum(sq * mask) / (cur.shape[2] * valid))
+    warped = warp(_as_tensor(source), flow)[0].permute(1, 2, 0).numpy()
+    sq = np.sum((target.astype(np.float64) - warped) ** 2, axis=2)
+    return float(np.sum(sq * mask) / (target.shape[2] * valid))
 
 
 def warping_error(
     output_frames: Iterable[np.ndarray],
     reference_frames: Iterable[np.ndarray],
     estimator: FlowEstimator | None = None,
+    mask: str = EVAL_MASKS[0],
 ) -> WarpingErrorResult:
     """Temporal warping error of a stylised video (Lai et al. 2018), with its floor.
 
-    For every ``t >= 1``: the flows between reference (input) frames ``t-1`` and ``t`` and
-    the occlusion mask ``M`` of frame ``t`` (``flow.motion_between``) are computed from the
-    *reference*; output frame ``t-1`` is backward-warped to ``t`` and
+    For every ``t >= 1`` the flows between reference (input) frames ``t-1`` and ``t`` and
+    the mask ``M`` come from the *reference*. ``mask="lai"`` (default) is Lai et al.'s released
+    evaluation code exactly: ``M`` is :func:`~vidstyle.video.flow.lai_occlusion_mask` on frame
+    ``t-1``'s grid, output frame ``t`` is warped back onto ``t-1`` with the forward flow and
 
-        E_t = sum_p M_p * ||O_t(p) - warp(O_{t-1})(p)||^2 / (3 * sum_p M_p)
+        E_t = sum_p M_p * ||O_{t-1}(p) - warp(O_t, F_{t-1->t})(p)||^2 / (3 * sum_p M_p)
 
-    with RGB in [0, 1], i.e. the mean squared error per channel over reliable pixels. The
-    video's error is the mean of ``E_t``. The same quantity is computed, in the same pass,
-    on the reference frames (the floor), along with the output's mean absolute frame
-    difference. (Lai et al.'s released code warps frame ``t`` back to ``t-1`` with the
-    forward flow instead; the two are mirror images of the same measure.)
+    with RGB in [0, 1], i.e. the mean squared error per channel over reliable pixels.
+    ``mask="warm-start"`` is the mirror image with the mask the frame chain uses
+    (:func:`~vidstyle.video.flow.occlusion_mask` on frame ``t``'s grid, which also rejects
+    sources more than half a pixel outside the frame; output ``t-1`` warped onto ``t``). Only
+    ``lai`` gives numbers comparable with published ones (up to the flow method: DIS here,
+    FlowNet2 there). The video's error is the mean of ``E_t``. The same quantity is computed,
+    in the same pass, on the reference frames (the floor), along with the output's mean
+    absolute frame difference.
 
     Frames are RGB ``HxWx3``, uint8 or float in [0, 1]; both iterables are consumed in
     lock-step and at most two frames of each are held. If the reference's size differs from
@@ -141,6 +148,8 @@ def warping_error(
 
     Raises ``ValueError`` if the videos have different frame counts or fewer than 2 frames.
     """
+    if mask not in EVAL_MASKS:
+        raise ValueError(f"unknown mask {mask!r}; choose one of {', '.join(EVAL_MASKS)}")
     if estimator is None:
         estimator = FlowEstimator("medium")
 
@@ -171,11 +180,18 @@ def warping_error(
         ref_u8 = _to_u8(ref_frame)
 
         if prev_out is not None:
-            motion = motion_between(estimator, prev_ref_u8, ref_u8)
-            per_frame.append(_masked_warp_mse(out, prev_out, motion.flow_back, motion.mask))
-            floor.append(_masked_warp_mse(ref, prev_ref, motion.flow_back, motion.mask))
+            if mask == "lai":  # on frame t-1's grid: frame t warped back along the forward flow
+                forward, backward = estimator.forward_backward(prev_ref_u8, ref_u8)
+                valid = lai_occlusion_mask(forward, backward)
+                per_frame.append(_masked_warp_mse(prev_out, out, forward, valid))
+                floor.append(_masked_warp_mse(prev_ref, ref, forward, valid))
+            else:  # on frame t's grid, as the frame chain warps its warm starts
+                motion = motion_between(estimator, prev_ref_u8, ref_u8)
+                valid = motion.mask
+                per_frame.append(_masked_warp_mse(out, prev_out, motion.flow_back, valid))
+                floor.append(_masked_warp_mse(ref, prev_ref, motion.flow_back, valid))
             frame_diff.append(float(np.mean(np.abs(out - prev_out))))
-            valid_fraction.append(float(motion.mask.mean()))
+            valid_fraction.append(float(valid.mean()))
         prev_out, prev_ref, prev_ref_u8 = out, ref, ref_u8
 
     if not per_frame:
@@ -316,14 +332,15 @@ def plot_error_curve(
 
 
 def evaluate_video(
-    output: str, reference: str, flow_preset: str = "medium", *, reference_start: float | None = None
+    output: str, reference: str, flow_preset: str = "medium", *, reference_start: float | None = None,
+    mask: str = EVAL_MASKS[0],
 ) -> WarpingErrorResult:
     """:func:`warping_error` of video file ``output`` against its input video ``reference``.
 
     Both are decoded as a stream (upright, see :func:`vidstyle.media.video_files.read_frames`); the
     reference is resized to the output's size when they differ. A stylized part of a clip
     (``--start``, ``--max-frames``) is compared with the same part of the reference: from
-    ``reference_start`` seconds, as many frames as the output has.
+    ``reference_start`` seconds, as many frames as the output has. ``mask``: see :func:`warping_error`.
     """
     from ..media.video_files import read_frames
 
@@ -332,4 +349,5 @@ def evaluate_video(
         (frame.image for frame in read_frames(output)),
         (frame.image for frame in read_frames(reference, start=reference_start, max_frames=count)),
         FlowEstimator(flow_preset),
+        mask,
     )
