@@ -286,10 +286,11 @@ def test_sigterm_stops_a_run_like_ctrl_c(clip, style_file, tmp_path, monkeypatch
         return original(self, *a, **k)
 
     monkeypatch.setattr(Stylizer, "stylize", stylize)
+    before = signal.getsignal(signal.SIGTERM)  # SIG_DFL, or whatever an earlier test (Ray) installed
     assert run_cli([clip, style_file, "-o", out, *FAST, "--segment-frames", "2"]) == 130
     assert "interrupted after" in capsys.readouterr().err
     assert work_folder_for(out).exists()
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back after the command
+    assert signal.getsignal(signal.SIGTERM) is before  # put back after the command
 
 
 def test_a_second_run_into_the_same_output_names_the_first(clip, style_file, tmp_path, capsys, no_work):
