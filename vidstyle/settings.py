@@ -181,6 +181,7 @@ class VideoSettings:
     queue_size: int = 8  # frames buffered between decoder, stylizer and encoder
     overwrite: bool = False
     resume: bool = False  # require an existing work folder (a rerun resumes anyway)
+    restart: bool = False  # delete the work folder of an earlier run and start over
     cartoon: CartoonSettings = field(default_factory=CartoonSettings)
     style: StyleSettings = field(default_factory=StyleSettings)
     loss: LossSettings = field(default_factory=lambda: LossSettings(temporal_weight=VIDEO_TEMPORAL_WEIGHT))
@@ -208,7 +209,7 @@ def encoder_choice(settings: "VideoSettings", width: int, height: int) -> tuple[
 
 # Settings that do not change a single output pixel: a resumed run may change them freely.
 RESUME_FREE_FIELDS = (
-    "output", "max_frames", "segment_frames", "queue_size", "overwrite", "resume",
+    "output", "max_frames", "segment_frames", "queue_size", "overwrite", "resume", "restart",
     "model.device", "model.compile", "model.cuda_graphs",
 )
 

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 
 from .. import __version__
-from ..errors import Interrupted, VidstyleError
+from ..errors import Interrupted, VidstyleError, storage_error
 from .image import add_batch_command, add_image_command, add_reconstruct_command, add_sweep_command
 from .options import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, Parser
 from .ray import add_batch_video_command
@@ -78,18 +80,25 @@ COMMANDS = ("image", "video", "eval", "webcam", "reconstruct", "sweep", "batch",
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``vidstyle`` command; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and (argv[0] == "-" or not argv[0].startswith("-")) and argv[0] not in COMMANDS:
-        argv.insert(0, "video")  # 'vidstyle INPUT STYLE' is the main job
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "run", None) is None:
-        parser.print_help()
-        return EXIT_USAGE
+    """Entry point of the ``vidstyle`` command; returns the exit status.
+
+    SIGTERM is handled like Ctrl-C (finished work kept, recordings closed) while a command runs.
+    """
+    debug = False
     try:
-        with _warnings_as_lines(args.debug):
-            return args.run(args)
+        with _sigterm_as_interrupt():
+            argv = list(sys.argv[1:] if argv is None else argv)
+            if argv and (argv[0] == "-" or not argv[0].startswith("-")) and argv[0] not in COMMANDS:
+                argv.insert(0, "video")  # 'vidstyle INPUT STYLE' is the main job
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            args.command_line = argv  # for messages that spell out a command to run next
+            debug = bool(getattr(args, "debug", False))
+            if getattr(args, "run", None) is None:
+                parser.print_help()
+                return EXIT_USAGE
+            with _warnings_as_lines(debug):
+                return args.run(args)
     except KeyboardInterrupt:
         print("vidstyle: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -97,13 +106,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vidstyle: {error}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (VidstyleError, ValueError) as error:
-        if args.debug:
+        if debug:
             raise
         print(f"vidstyle: error: {error}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as error:  # the file system said no (read-only, full, permissions): one line
+        if debug:
+            raise
+        problem = storage_error(error) or error
+        where = f": {error.filename}" if getattr(error, "filename", None) else ""
+        print(f"vidstyle: error: {problem.strerror or problem}{where}", file=sys.stderr)
+        return EXIT_ERROR
     except RuntimeError as error:
         # CUDA says "out of memory"; the CPU allocator "can't allocate memory".
-        if args.debug or not any(text in str(error) for text in ("out of memory", "can't allocate memory")):
+        if debug or not any(text in str(error) for text in ("out of memory", "can't allocate memory")):
             raise
         print(f"vidstyle: error: out of memory ({str(error).splitlines()[0]}); try a smaller --size", file=sys.stderr)
         return EXIT_ERROR
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the main thread, so it stops a run like Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

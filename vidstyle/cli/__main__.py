@@ -2,6 +2,10 @@
 
 import sys
 
-from . import main
+try:
+    from . import main
+except KeyboardInterrupt:  # Ctrl-C while Python is still starting: no traceback either
+    print("vidstyle: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

@@ -71,6 +71,29 @@ class RunsBar:
         self._advance(self.offset + iteration, loss)
 
 
+def check_image_output(path: str, *inputs: str) -> None:
+    """Refuse, before any work, an image output OpenCV cannot write (no or a video extension)
+    or one that would overwrite an input."""
+    import os
+    from pathlib import Path
+
+    import cv2
+
+    suffix = Path(path).suffix.lower()
+    if not suffix:
+        raise CommandError(f"{path}: the output needs an image extension (.png, .jpg, .bmp, .tif, .webp)")
+    if not cv2.haveImageWriter(f"x{suffix}"):
+        hint = "; for a video use 'vidstyle video'" if suffix in (".mp4", ".mkv", ".webm", ".mov", ".avi") else ""
+        raise CommandError(f"{path}: cannot write {suffix} images; use .png, .jpg, .bmp, .tif or .webp{hint}")
+    for source in inputs:
+        try:
+            same = os.path.samefile(source, path)
+        except OSError:
+            same = Path(source).resolve() == Path(path).resolve()
+        if same:
+            raise CommandError(f"the output would overwrite the input {source}; choose another -o")
+
+
 def snapshot_path(output: str, iteration: int) -> str:
     """Where ``--save-every`` writes the image after ``iteration``: ``out.0050.png`` beside ``out.png``."""
     from pathlib import Path
@@ -95,6 +118,8 @@ def stylize_image_file(settings: ImageSettings, quiet: bool, *, as_json: bool = 
     from ..media.style_masks import load_mask_images
 
     # Every input is checked before the network is built: a typo should fail in a second.
+    check_image_output(settings.output, settings.content, *settings.style.paths,
+                       *([settings.optim.init] if settings.optim.init not in ("content", "random") else []))
     content = load_image(settings.content, "content")
     styles = [load_image(path, "style") for path in settings.style.paths]
     masks = load_mask_images(settings.style.masks)

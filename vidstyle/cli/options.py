@@ -437,6 +437,8 @@ def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = 
     g.add_argument("--overwrite", action="store_true", default=None, help="replace an existing OUTPUT")
     g.add_argument("--resume", action="store_true", default=None,
                    help="insist on resuming an interrupted run (a plain rerun with the same settings resumes too)")
+    g.add_argument("--restart", action="store_true", default=None,
+                   help="throw away the finished segments of an earlier run into OUTPUT and start over")
 
 
 # -- building settings from parsed arguments -----------------------------------------------
@@ -530,7 +532,7 @@ def video_settings(args: argparse.Namespace) -> VideoSettings:
     if not settings.scene_threshold > 0:
         raise CommandError("--scene-threshold must be > 0 (use --no-scene-detect to turn shot detection off)")
     return dataclasses.replace(settings, tol=optim.tol, overwrite=bool(settings.overwrite), resume=bool(settings.resume),
-                               scene_detect=settings.scene_detect is not False)
+                               restart=bool(settings.restart), scene_detect=settings.scene_detect is not False)
 
 
 def image_settings(args: argparse.Namespace, content: str, output: str) -> ImageSettings:

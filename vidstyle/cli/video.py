@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import shlex
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
-from ..settings import EVAL_MASKS, VideoSettings
+from ..settings import EVAL_MASKS, PRESETS, VideoSettings
 from .image import iteration_bar, stylize_image_file
 from .options import (
     ESSENTIALS,
@@ -44,6 +47,26 @@ def check_video_options(args: argparse.Namespace) -> None:
         raise CommandError("--ray needs files on shared storage, not pipes")
 
 
+def check_output(args: argparse.Namespace, settings: VideoSettings):  # noqa: ANN201
+    """The encoder settings against the codec, then the container, encoder and audio tried on a tiny
+    file in a temporary folder: a bad -o, --codec or --crf is refused before anything is decoded.
+    Returns the :class:`~vidstyle.media.containers.OutputPlan`."""
+    from ..media.containers import OutputError, check_quality, plan_output
+
+    preset = PRESETS.get(getattr(args, "preset", None) or "", {})
+    explicit = {name: getattr(args, name, None) is not None or name in preset for name in ("codec", "crf")}
+    try:
+        check_quality(settings.codec, settings.crf, explicit["crf"])
+        return plan_output(settings.output, settings.codec, crf=settings.crf, explicit_codec=explicit["codec"],
+                           audio_source=settings.input if settings.audio else None)
+    except OutputError as error:
+        raise CommandError(str(error)) from None
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # image_files' (it imports torch)
+MIN_FLOW_SIDE = 16  # OpenCV's DIS optical flow refuses frames under 12 pixels on both sides
+
+
 def video_command(args: argparse.Namespace) -> int:
     """``vidstyle INPUT STYLE... [-o OUTPUT]``: stylize a video (an image INPUT falls through to image mode).
 
@@ -57,9 +80,10 @@ def video_command(args: argparse.Namespace) -> int:
 def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
     from ..media.frame_sources import PIPE_CONTAINER, frame_start_time, is_frame_pattern, is_pipe, spool
     from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, check_writable, load_image, load_init
-    from ..media.video_files import probe
+    from ..media.video_files import probe, processing_size
     from ..video.long_term import check_long_term
     from ..video.pipeline import default_output, same_file
+    from ..video.workdir import recorded_complete
 
     def temporary_folder() -> Path:
         return Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="vidstyle-")))
@@ -88,6 +112,11 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     if is_frame_pattern(output) and args.crf is None:
         overrides["crf"] = 0  # frames pass through the encoder: keep them as close to lossless as it goes
     settings = video_settings(argparse.Namespace(**{**vars(args), **overrides}))
+    if settings.resume and settings.restart:
+        raise CommandError("--resume and --restart contradict each other; pass one")
+    plan = None
+    if is_frame_pattern(source) or Path(source).suffix.lower() not in IMAGE_SUFFIXES:
+        plan = check_output(args, settings)
     styles = [load_image(path, "style") for path in settings.style.paths]  # before any decoding
     if not is_frame_pattern(source) and not Path(source).exists():
         raise CommandError(f"input file not found: {source}")
@@ -97,6 +126,9 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
         return stylize_image_file(image_settings(args, source, output), args.quiet, as_json=args.json)
     load_init(settings.optim.init)  # a bad --init fails before anything is decoded
     info = probe(source)  # a readable video stream, before the network is built
+    if max(processing_size(info.width, info.height, settings.size)) < MIN_FLOW_SIDE:
+        raise CommandError(f"{args.input}: {info.width}x{info.height} at --size {settings.size} is too small to "
+                           f"stylize (at least {MIN_FLOW_SIDE} pixels on one side)")
     if args.preview:
         return preview_command(args, settings, styles, output)
     if not is_frame_pattern(source) and same_file(source, settings.output):
@@ -104,7 +136,10 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     check_writable(settings.output)
     if args.report is not None:
         check_writable(args.report)
-    if Path(settings.output).exists() and not settings.overwrite:
+    for note in plan.notes:
+        warnings.warn(note, stacklevel=1)
+    settings = dataclasses.replace(settings, codec=plan.codec)
+    if Path(settings.output).exists() and not settings.overwrite and not recorded_complete(settings.output):
         raise CommandError(f"{settings.output} exists; pass --overwrite to replace it")
     check_long_term(settings)  # also before a Ray run, which does not go through run_video
     if getattr(args, "ray", None) is not None and settings.passes > 1:
@@ -114,6 +149,8 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     if getattr(args, "segments", None) is not None or getattr(args, "lead_in", None) is not None:
         raise CommandError("--segments and --lead-in need --ray")
     report, device = run_with_progress(args, settings, styles, info, output)
+    if report.finished_earlier and verbosity(args) >= 0:
+        print(f"{output} was already finished by an earlier run; removed its work folder", file=sys.stderr)
     if is_frame_pattern(output):
         from ..media.frame_sources import write_frame_folder
         from ..media.video_files import read_frames
@@ -185,9 +222,16 @@ def run_with_progress(args: argparse.Namespace, settings: VideoSettings, styles:
     def on_frame(frame) -> None:  # noqa: ANN001
         bar.frame(frame.index, frame.iterations, frame.loss, frame.cold, frame.seconds)
 
+    from ..video.workdir import LockedError, ResumeError
+
     try:
         report = run_video(settings, styles=styles, weights=weights, progress=level >= 0, on_start=on_start,
                            on_frame=on_frame)
+    except ResumeError as error:  # always name the way out
+        again = shlex.join(["vidstyle", *(getattr(args, "command_line", None) or sys.argv[1:]), "--restart"])
+        raise CommandError(f"{error}; to start over: {again}") from None
+    except LockedError as error:
+        raise CommandError(str(error)) from None
     finally:
         bar.close()
     return report, device
@@ -238,11 +282,16 @@ def eval_command(args: argparse.Namespace) -> int:
     """``vidstyle eval OUTPUT --reference INPUT``: temporal warping error (Lai et al. 2018) as JSON."""
     import json
 
+    from ..media.video_files import probe
     from ..video.metrics import evaluate_video, plot_error_curve
 
     for path in (args.output_video, args.reference):
         if not Path(path).is_file():
             raise CommandError(f"video file not found: {path}")
+        info = probe(path)
+        if max(info.width, info.height) < MIN_FLOW_SIDE:  # OpenCV's DIS flow needs 12 px on a side
+            raise CommandError(f"{path}: {info.width}x{info.height} is too small to measure (optical flow needs "
+                               f"at least {MIN_FLOW_SIDE} pixels on one side)")
     for path in (args.json, args.plot):
         if path is not None:
             from ..media.image_files import check_writable

@@ -427,6 +427,9 @@ def run_session(
         [f"style{i + 1}" for i in range(len(styles))]
     if settings.record is not None:
         check_writable(settings.record, "recording")
+        camera = str(settings.camera)
+        if Path(camera).is_file() and Path(camera).resolve() == Path(settings.record).resolve():
+            raise WebcamError(f"the recording would overwrite the camera file {camera}; choose another --record")
     if not settings.headless:
         check_writable(Path(settings.snapshot_dir) / "snapshot.png", "snapshot")
         if display is None:

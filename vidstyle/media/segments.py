@@ -17,8 +17,9 @@ Decisions that make the join a plain remux:
 """
 
 import heapq
+import itertools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
 
 import av
@@ -52,6 +53,36 @@ def write_segment(
     return writer.frames_written
 
 
+def decodable_frames(path: str | os.PathLike) -> int:
+    """How many video frames of ``path`` decode before the first error (0 if it does not open)."""
+    count = 0
+    try:
+        with av.open(os.fspath(path)) as container:
+            stream = require_video_stream(container, path)
+            for _ in container.decode(stream):
+                count += 1
+    except (av.FFmpegError, VideoError, OSError):
+        pass
+    return count
+
+
+def frame_end(segment_paths: Sequence[str | os.PathLike], frames: int) -> float:
+    """When (seconds, source timeline) frame number ``frames - 1`` of the joined segments ends."""
+    seen = 0
+    for path in segment_paths:
+        with open_input(os.fspath(path)) as segment:
+            stream = require_video_stream(segment, path)
+            rate = stream.average_rate or 25
+            for packet in segment.demux(stream):
+                if packet.dts is None or packet.size == 0:
+                    continue
+                seen += 1
+                if seen == frames:
+                    length = packet.duration or round(1 / (rate * stream.time_base))
+                    return float((packet.pts + length) * stream.time_base)
+    raise VideoError(f"the segments hold {seen} frames, fewer than {frames}")
+
+
 def assemble(
     segment_paths: Sequence[str | os.PathLike],
     output_path: str | os.PathLike,
@@ -60,6 +91,8 @@ def assemble(
     audio_start: float | None = None,
     audio_end: float | None = None,
     origin: float = 0.0,
+    max_frames: int | None = None,
+    before_move: Callable[[str], None] | None = None,
 ) -> int:
     """Join segments, in order, into ``output_path`` without re-encoding; return the frame count.
 
@@ -69,6 +102,10 @@ def assemble(
     in :class:`~vidstyle.video.VideoWriter`. The output format follows the extension. The
     result is written to a temporary file in the same folder and moved into place with
     ``os.replace``, so ``output_path`` never holds a half-written file.
+
+    ``max_frames`` keeps only that many video frames (segments have no B-frames, so any cut is
+    clean). ``before_move(temporary_path)`` is called once the file is complete, just before it
+    is moved into place (the run records it there, so a kill after the move is recognised).
 
     Raises :class:`VideoError` if a segment is unreadable, was encoded with other settings
     than the first, or overlaps the previous one.
@@ -94,16 +131,19 @@ def assemble(
             source = open_input(os.fspath(audio_source))
             audio = add_audio_copy(source, output, audio_start, audio_end, origin_t)
         video = _segment_packets(paths, reference, out_video, origin_t)
+        kept = itertools.islice(video, max_frames) if max_frames is not None else video
         sound = audio.packets_until(None) if audio is not None else iter(())
         # Interleave by time so the muxer never has to buffer a whole stream.
         frames = 0
         for _, is_video, packet in heapq.merge(
-            ((t, True, p) for t, p in video), ((t, False, p) for t, p in sound), key=lambda x: x[0]
+            ((t, True, p) for t, p in kept), ((t, False, p) for t, p in sound), key=lambda x: x[0]
         ):
             output.mux(packet)
             frames += is_video
         output.close()
         output = None
+        if before_move is not None:
+            before_move(temp)
         os.replace(temp, output_path)
         return frames
     except av.FFmpegError as err:

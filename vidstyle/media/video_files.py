@@ -14,8 +14,10 @@ from fractions import Fraction
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from ..errors import VidstyleError
+from .containers import quality_options
 from .image_files import STILL_IMAGE_EXTENSIONS
 from .remux import add_audio_copy, configure_muxer, temporary_path, to_fraction
 from .seeking import SeekChecks, checked_frames
@@ -70,6 +72,7 @@ class Frame:
     pts: int
     time: float
     image: np.ndarray
+    corrupt: bool = False  # the decoder met damaged data and concealed it (FFmpeg's corrupt flag)
 
 
 def processing_size(width: int, height: int, long_side: int | None) -> tuple[int, int]:
@@ -196,6 +199,10 @@ def read_frames(
             decoded = checked_frames(container, stream, path, start_t, SeekChecks() if seeks is None else seeks)
         else:
             decoded = container.decode(stream)
+        # One scaler for the whole clip: frame.reformat() makes a scaler (with its own worker
+        # threads) per frame, freed only when the garbage collector gets to the frame, which made
+        # native threads and memory climb and fall over a long run.
+        reformatter = VideoReformatter()
         index = 0
         last_pts = None
         last_end = start_t
@@ -220,12 +227,12 @@ def read_frames(
                 stopped_early = True
                 break
             try:
-                image = _to_rgb(av_frame, size)
+                image = _to_rgb(av_frame, size, reformatter)
             except av.FFmpegError as err:
                 raise VideoError(
                     f"{path}: converting frame {index} failed ({err})", frame_index=index
                 ) from err
-            yield Frame(index=index, pts=pts, time=float(t), image=image)
+            yield Frame(index=index, pts=pts, time=float(t), image=image, corrupt=bool(av_frame.is_corrupt))
             index += 1
             last_end = t + (av_frame.duration or 1 / rate / time_base) * time_base
             if max_frames is not None and index >= max_frames:
@@ -393,7 +400,11 @@ def _pick_encoder(codec: str) -> str:
 
 def _add_video_stream(container, writer: VideoWriter):
     """Add the writer's encoder stream to the open output ``container``."""
-    options = {"crf": str(writer.crf)} if writer.codec == "libx264" else {}
+    options = quality_options(writer.codec, writer.crf)
+    if not writer.b_frames and writer.codec == "libx264":
+        # No lookahead: a frame is then coded the same whatever follows it in its segment, so a
+        # segment cut short by Ctrl-C or a resume encodes its frames as an uninterrupted run does.
+        options["rc-lookahead"] = "0"
     if writer.codec == "libx264" and writer.tune:
         options["tune"] = writer.tune
     stream = container.add_stream(writer.codec, rate=writer.rate, options=options)
@@ -514,7 +525,7 @@ def _clockwise_rotation(frame) -> int:
     return int(round(-frame.rotation / 90) * 90) % 360
 
 
-def _to_rgb(frame, size) -> np.ndarray:
+def _to_rgb(frame, size, reformatter: VideoReformatter | None = None) -> np.ndarray:
     """Upright, contiguous HxWx3 uint8 RGB array of ``frame``, resized to displayed ``size``."""
     transpose, flip_rows, flip_cols = _display_transform(frame)
     if size is None:
@@ -522,9 +533,9 @@ def _to_rgb(frame, size) -> np.ndarray:
     else:
         # size is the displayed size; before a transpose the stored frame has it swapped.
         width, height = (size[1], size[0]) if transpose else size
-    image = frame.reformat(
-        width=width, height=height, format="rgb24", interpolation="BICUBIC"
-    ).to_ndarray()
+    reformatter = reformatter if reformatter is not None else VideoReformatter()
+    image = reformatter.reformat(frame, width=width, height=height, format="rgb24",
+                                 interpolation="BICUBIC").to_ndarray()
     if transpose:
         image = image.transpose(1, 0, 2)
     if flip_rows:

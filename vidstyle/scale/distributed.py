@@ -228,6 +228,7 @@ def run_distributed(
     checks = SeekChecks()  # the verdict on seeking in the input, checked here once for every task
     styles = video_styles(settings, styles, size, checks)  # as the network sees them, the same for every task
     started_ray = connect(ray, dist)
+    folder = None
     try:
         slots, gpu = task_slots(ray, dist, settings.model.device)
         folder_path = work_folder_for(settings.output)
@@ -300,6 +301,8 @@ def run_distributed(
         report.seconds = time.perf_counter() - started
         return report
     finally:
+        if folder is not None:
+            folder.unlock()  # the work folder's lock (vidstyle/video/workdir.py) goes with the run
         if started_ray:
             ray.shutdown()
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..core.tensors import to_uint8_array
+from ..media.containers import encoder_name, pixel_format
 from ..media.video_files import Frame, VideoInfo, VideoWriter, processing_size
 from ..settings import VideoSettings, encoder_choice
 from .chain import FrameLook
@@ -60,13 +61,14 @@ class SegmentDone:
 
 def video_encoder(settings: VideoSettings, info: VideoInfo, *, look: FrameLook, segment_frames: int,
                   next_path: Callable[[], Path], on_segment: Callable[[SegmentDone], None],
-                  on_palette: Callable[[np.ndarray], None] | None = None) -> "SegmentEncoder":
+                  on_palette: Callable[[np.ndarray], None] | None = None, aligned: bool = False) -> "SegmentEncoder":
     """The encoder of a video run (the offline run's segments, or one Ray segment)."""
     size = output_size(settings, info)
     crf, pix_fmt = encoder_choice(settings, *size)
     return SegmentEncoder(look=look, out_size=size, info=info, codec=settings.codec,
                           crf=crf, segment_frames=segment_frames, next_path=next_path,
-                          on_segment=on_segment, on_palette=on_palette, pix_fmt=pix_fmt, tune=settings.tune)
+                          on_segment=on_segment, on_palette=on_palette, aligned=aligned, pix_fmt=pix_fmt,
+                          tune=settings.tune)
 
 
 class SegmentEncoder:
@@ -78,6 +80,10 @@ class SegmentEncoder:
     ``on_segment`` only once its file is complete; ``next_path()`` names the next one. When the
     stream ends early (Ctrl-C, an error upstream) the segment in progress is closed and kept;
     when it is aborted, the unfinished file is deleted.
+
+    ``aligned``: segments end after frame numbers that are multiples of ``segment_frames`` (minus
+    one), so a run resumed after a short segment (Ctrl-C) finds the same boundaries again and
+    encodes every later segment exactly as an uninterrupted run.
     """
 
     def __init__(
@@ -92,11 +98,13 @@ class SegmentEncoder:
         next_path: Callable[[], Path],
         on_segment: Callable[[SegmentDone], None],
         on_palette: Callable[[np.ndarray], None] | None = None,
+        aligned: bool = False,
         pix_fmt: str = "yuv420p",
         tune: str | None = None,
     ) -> None:
         self.pix_fmt, self.tune = pix_fmt, tune
         self.look, self.out_size, self.info = look, out_size, info
+        self.aligned, self.pix_fmt = aligned, pixel_format(encoder_name(codec) or codec)
         self.codec, self.crf, self.segment_frames = codec, crf, segment_frames
         self.next_path, self.on_segment, self.on_palette = next_path, on_segment, on_palette
 
@@ -139,7 +147,7 @@ class SegmentEncoder:
                 writer.write(self.picture(item), item.pts)
                 count += 1
                 last = item
-                if count == self.segment_frames:
+                if count == self.segment_frames or (self.aligned and (item.index + 1) % self.segment_frames == 0):
                     close_segment()
         except BaseException:
             stack.__exit__(*sys.exc_info())  # the unfinished segment's temporary file is deleted

@@ -1,0 +1,447 @@
+"""Refusals before any work, resume bit for bit, restartable assembly, one line per failure."""
+
+import errno
+import json
+import os
+import signal
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from clips import frame_times, make_clip
+from helpers import pan_frames, run_cli, stripes_image
+
+from vidstyle.core.stylizer import Stylizer
+from vidstyle.media.video_files import probe, read_frames
+from vidstyle.video import pipeline, workdir
+from vidstyle.video.encode import StylizedFrame
+from vidstyle.video.workdir import WorkFolder, work_folder_for
+
+IMAGE = ["--weights", "random", "--iters", "3", "--optimizer", "adam", "--quiet", "--device", "cpu"]
+FAST = [*IMAGE, "--warm-iters", "2"]
+
+
+@pytest.fixture
+def style_file(tmp_path):
+    path = tmp_path / "style.png"
+    cv2.imwrite(str(path), stripes_image(32, 32))
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return make_clip(tmp_path / "clip.mp4", images=pan_frames(6), audio=True)
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if the network is built (a refusal must come before any work)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network was built before the refusal")
+
+    monkeypatch.setattr(pipeline, "build_stylizer", refuse)
+
+
+@pytest.fixture
+def fail_at(monkeypatch):
+    """``fail_at(n, error)``: the n-th ``Stylizer.stylize`` call raises ``error`` (Ctrl-C by default)."""
+    original = Stylizer.stylize
+
+    def arm(n, error=KeyboardInterrupt):
+        calls = {"n": 0}
+
+        def stylize(self, *a, **k):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise error() if isinstance(error, type) else error
+            return original(self, *a, **k)
+
+        monkeypatch.setattr(Stylizer, "stylize", stylize)
+        return calls
+
+    arm.disarm = lambda: monkeypatch.setattr(Stylizer, "stylize", original)
+    return arm
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if not line.startswith("vidstyle: warning:")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+# -- priority 1: bad outputs refused before any work ------------------------------------------
+
+
+@pytest.mark.parametrize("name, extra, message", [
+    ("out.xyz", [], "not a video format"),
+    ("out", [], "needs a video extension"),
+    ("out.png", [], "is an image format"),
+    ("out.webm", ["--codec", "libx264"], "cannot write libx264 video into .webm"),
+    ("out.mp4", ["--codec", "prores_ks"], "cannot write prores_ks video into .mp4"),
+    ("out.mp4", ["--codec", "aac"], "is an audio encoder"),
+    ("out.mp4", ["--crf", "100"], "out of range for libx264 (0-51)"),
+    ("out.mp4", ["--codec", "ffv1", "--crf", "20"], "--crf has no meaning for ffv1"),
+    ("out.mp4", ["--codec", "nosuchcodec"], "no such video encoder"),
+])
+def test_bad_outputs_are_refused_before_any_work(clip, style_file, tmp_path, capsys, no_work, name, extra, message):
+    assert run_cli([clip, style_file, "-o", tmp_path / name, *FAST, *extra]) == 1
+    assert message in one_line(capsys)
+    assert leftovers(tmp_path) == [] and not (tmp_path / name).exists()
+
+
+def test_webm_gets_a_fitting_codec_and_says_the_audio_is_dropped(clip, style_file, tmp_path, capsys):
+    out = tmp_path / "out.webm"
+    assert run_cli([clip, style_file, "-o", out, *FAST]) == 0
+    err = capsys.readouterr().err
+    assert "encoding with libvpx-vp9" in err and "will be dropped" in err
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == "vp9" and not container.streams.audio
+    assert len(frame_times(out)) == 6 and leftovers(tmp_path) == []
+
+
+def test_mkv_keeps_h264_and_the_audio(clip, style_file, tmp_path):
+    out = tmp_path / "out.mkv"
+    assert run_cli([clip, style_file, "-o", out, *FAST, "--max-frames", "2"]) == 0
+    info = probe(out)
+    assert info.codec == "h264" and info.has_audio
+
+
+def test_prores_goes_into_mov_with_mov_segments(clip, style_file, tmp_path):
+    out = tmp_path / "out.mov"
+    assert run_cli([clip, style_file, "-o", out, *FAST, "--codec", "prores_ks", "--max-frames", "2"]) == 0
+    assert probe(out).codec == "prores"
+
+
+@pytest.mark.parametrize("name, message", [
+    ("out.xyz", "cannot write .xyz images"),
+    ("x.mp4", "use 'vidstyle video'"),
+    ("noext", "needs an image extension"),
+])
+def test_image_outputs_are_refused_in_one_line(image_files, tmp_path, capsys, name, message):
+    content, style = image_files
+    assert run_cli(["image", content, style, "-o", tmp_path / name, *IMAGE]) == 1
+    assert message in one_line(capsys)
+    assert not (tmp_path / name).exists()
+
+
+def test_image_mode_never_overwrites_its_input(image_files, capsys):
+    content, style = image_files
+    before = content.read_bytes()
+    assert run_cli(["image", content, style, "-o", content, *IMAGE]) == 1
+    assert "would overwrite the input" in one_line(capsys)
+    assert content.read_bytes() == before
+
+
+# -- issue 13: a bad first try never blocks its fix ----------------------------------------------
+
+
+def test_a_work_folder_without_finished_frames_never_blocks(clip, style_file, tmp_path, fail_at, capsys):
+    out = tmp_path / "out.mp4"
+    fail_at(1)  # Ctrl-C on the very first frame: an empty work folder stays
+    assert run_cli([clip, style_file, "-o", out, *FAST, "--segment-frames", "2"]) == 130
+    assert work_folder_for(out).exists()
+    fail_at.disarm()
+    assert run_cli([clip, style_file, "-o", out, *FAST, "--alpha", "7", "--max-frames", "2"]) == 0
+
+
+def test_a_refused_resume_names_the_command_that_starts_over(clip, style_file, tmp_path, fail_at, capsys):
+    out = tmp_path / "out.mp4"
+    args = [clip, style_file, "-o", out, *FAST, "--segment-frames", "2"]
+    fail_at(4)
+    assert run_cli(args) == 130
+    fail_at.disarm()
+    capsys.readouterr()
+    assert run_cli([*args, "--alpha", "7"]) == 1
+    line = one_line(capsys)
+    assert "changed: loss.alpha" in line and line.endswith("--alpha 7 --restart")
+    assert run_cli([*args, "--alpha", "7", "--restart"]) == 0
+    assert len(frame_times(out)) == 6
+
+
+# -- priority 2: resume bit for bit ------------------------------------------------------------
+
+
+def _record_stylized(monkeypatch) -> dict:
+    seen = {}
+    original = StylizedFrame.of
+
+    def of(frame, stylized, info):
+        item = original(frame, stylized, info)
+        seen[item.index] = item.stylized.copy()
+        return item
+
+    monkeypatch.setattr(StylizedFrame, "of", of)
+    return seen
+
+
+def test_ctrl_c_then_resume_equals_an_uninterrupted_run(tmp_path, style_file, fail_at, monkeypatch):
+    """Stylized frames identical; encoded frames identical except from the resume point to the next
+    segment boundary (those start a new segment, so they are coded from a fresh keyframe)."""
+    source = make_clip(tmp_path / "clip.mp4", images=pan_frames(12), audio=False)
+    args = [source, style_file, *FAST, "--segment-frames", "4"]
+    whole_values = _record_stylized(monkeypatch)
+    assert run_cli([*args, "-o", tmp_path / "whole.mp4"]) == 0
+    out = tmp_path / "out.mp4"
+    resumed_values = _record_stylized(monkeypatch)
+    fail_at(7)  # Ctrl-C at frame 6: segment [4, 6) is closed short
+    assert run_cli([*args, "-o", out]) == 130
+    fail_at.disarm()
+    resumed_values.update(_record_stylized(monkeypatch))
+    assert run_cli([*args, "-o", out]) == 0
+    assert all(np.array_equal(whole_values[i], resumed_values[i]) for i in range(12))
+    whole, resumed = [f.image for f in read_frames(tmp_path / "whole.mp4")], [f.image for f in read_frames(out)]
+    assert len(resumed) == 12
+    same = [np.array_equal(a, b) for a, b in zip(whole, resumed)]
+    assert same[:6] == [True] * 6 and same[8:] == [True] * 4  # only frames 6 and 7 are coded apart
+
+
+def test_a_killed_segment_is_redone_exactly(clip, style_file, tmp_path, fail_at):
+    """A crash mid-segment (like SIGKILL: the open segment is lost) and a rerun: every frame equal."""
+    out, whole = tmp_path / "out.mp4", tmp_path / "whole.mp4"
+    args = [clip, style_file, *FAST, "--segment-frames", "4", "--no-audio"]
+    assert run_cli([*args, "-o", whole]) == 0
+    fail_at(6, RuntimeError("crash"))
+    with pytest.raises(RuntimeError, match="crash"):
+        run_cli([*args, "-o", out])
+    fail_at.disarm()
+    assert run_cli([*args, "-o", out]) == 0
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(read_frames(out), read_frames(whole)))
+
+
+# -- priority 3: restartable assembly ----------------------------------------------------------
+
+
+def test_a_kill_after_the_move_is_recognised_and_cleaned_up(clip, style_file, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out.mp4"
+    args = [clip, style_file, "-o", out, *FAST]
+
+    def killed(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(WorkFolder, "remove", killed)  # the output is in place, the folder not yet gone
+    assert run_cli(args) == 130
+    monkeypatch.undo()
+    assert out.exists() and work_folder_for(out).exists()
+    stale = tmp_path / ".out.mp4.0123abcd.partial.mp4"  # what a kill during an earlier assembly left
+    stale.write_bytes(b"x" * 48)
+    assert run_cli([*args, "--segment-frames", "2"]) == 0
+    assert not work_folder_for(out).exists() and not stale.exists()
+    assert len(frame_times(out)) == 6
+
+
+def test_a_kill_before_the_move_reassembles(clip, style_file, tmp_path, monkeypatch):
+    out = tmp_path / "out.mp4"
+    args = [clip, style_file, "-o", out, *FAST]
+    original = WorkFolder.mark_complete
+
+    def mark_then_die(self, temporary):
+        original(self, temporary)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(WorkFolder, "mark_complete", mark_then_die)
+    assert run_cli(args) == 130
+    monkeypatch.undo()
+    assert not out.exists() and work_folder_for(out).exists()
+    assert run_cli(args) == 0
+    assert len(frame_times(out)) == 6 and leftovers(tmp_path) == []
+
+
+# -- priority 4: one line instead of tracebacks ------------------------------------------------
+
+
+def test_disk_full_names_the_folder_and_keeps_finished_segments(clip, style_file, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out.mp4"
+    real_save, calls = np.save, {"n": 0}
+
+    def save(file, array, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(file, array, *a, **k)
+
+    monkeypatch.setattr(workdir.np, "save", save)
+    assert run_cli([clip, style_file, "-o", out, *FAST, "--segment-frames", "2"]) == 1
+    line = one_line(capsys)
+    assert "no space left" in line and str(tmp_path) in line and "run the same command again" in line
+    state = json.loads((work_folder_for(out) / "state.json").read_text())
+    assert [s["count"] for s in state["segments"]] == [2]
+    assert not [p for p in work_folder_for(out).iterdir() if p.name.endswith(".tmp")]
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(clip, style_file, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out.mp4"
+    original, calls = Stylizer.stylize, {"n": 0}
+
+    def stylize(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            os.kill(os.getpid(), signal.SIGTERM)  # its handler raises here, in the main thread
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(Stylizer, "stylize", stylize)
+    before = signal.getsignal(signal.SIGTERM)  # SIG_DFL, or whatever an earlier test (Ray) installed
+    assert run_cli([clip, style_file, "-o", out, *FAST, "--segment-frames", "2"]) == 130
+    assert "interrupted after" in capsys.readouterr().err
+    assert work_folder_for(out).exists()
+    assert signal.getsignal(signal.SIGTERM) is before  # put back after the command
+
+
+def test_a_second_run_into_the_same_output_names_the_first(clip, style_file, tmp_path, capsys, no_work):
+    out = tmp_path / "out.mp4"
+    holder = WorkFolder.open(work_folder_for(out), {"other": 1})
+    try:
+        assert run_cli([clip, style_file, "-o", out, *FAST]) == 1
+        assert f"(process {os.getpid()})" in one_line(capsys)
+    finally:
+        holder.unlock()
+
+
+def test_eval_on_a_tiny_video_is_one_line(tmp_path, capsys):
+    tiny = make_clip(tmp_path / "tiny.mp4", images=[np.full((2, 2, 3), 9 * i, np.uint8) for i in range(3)],
+                     audio=False)
+    assert run_cli(["eval", tiny, "--reference", tiny]) == 1
+    assert "too small" in one_line(capsys)
+
+
+def test_batch_onto_a_read_only_folder_is_one_line(image_files, tmp_path, capsys, monkeypatch):
+    content, style = image_files
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    (styles / "s.png").write_bytes(style.read_bytes())
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "c.png").write_bytes(content.read_bytes())
+
+    def read_only(self, *args, **kwargs):  # chmod does not stop root: the file system says no instead
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    code = run_cli(["batch", inputs, "--styles", styles, "-o", tmp_path / "out", *IMAGE])
+    assert code == 1 and one_line(capsys) == f"vidstyle: error: Read-only file system: {tmp_path / 'out'}"
+
+
+# -- priorities 5 and 6: damaged inputs, resume checks -----------------------------------------
+
+
+def test_resume_honours_max_frames(clip, style_file, tmp_path, fail_at):
+    out = tmp_path / "out.mp4"
+    args = [clip, style_file, "-o", out, *FAST, "--segment-frames", "2"]
+    fail_at(6)  # four frames finished
+    assert run_cli(args) == 130
+    fail_at.disarm()
+    assert run_cli([*args, "--max-frames", "3"]) == 0
+    assert len(frame_times(out)) == 3
+    assert probe(out).has_audio
+
+
+def test_a_damaged_segment_is_found_on_resume_and_redone(clip, style_file, tmp_path, fail_at, capsys):
+    out = tmp_path / "out.mp4"
+    args = [clip, style_file, "-o", out, *FAST, "--segment-frames", "2"]
+    fail_at(6)
+    assert run_cli(args) == 130
+    fail_at.disarm()
+    segment = work_folder_for(out) / "segment_00001.mp4"
+    segment.write_bytes(segment.read_bytes()[: segment.stat().st_size // 2])
+    capsys.readouterr()
+    assert run_cli(args) == 0
+    assert "a damaged segment" in capsys.readouterr().err
+    assert len(frame_times(out)) == 6
+
+
+def _webm_going_back_at(path, back_at: int, count: int = 10):
+    """A VP9 WebM whose frame ``back_at`` is stamped with the time of frame ``back_at - 3``: the
+    muxer refuses such timestamps, so the Matroska SimpleBlock timecode is edited in place."""
+    from fractions import Fraction
+
+    from clips import frame_image
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libvpx-vp9", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for i in range(count):
+            frame = av.VideoFrame.from_ndarray(frame_image(i), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 10)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    data = bytearray(path.read_bytes())
+    edited, at = False, 0
+    while (at := data.find(b"\xa3", at + 1)) > 0:  # SimpleBlock: id, size vint, track 0x81, int16 timecode (ms)
+        width = 1 if data[at + 1] & 0x80 else 2 if data[at + 1] & 0x40 else 0
+        if width and data[at + 1 + width] == 0x81:
+            spot = at + 2 + width
+            if int.from_bytes(data[spot:spot + 2], "big", signed=True) == 100 * back_at:
+                data[spot:spot + 2] = (100 * (back_at - 3)).to_bytes(2, "big", signed=True)
+                edited = True
+                break
+    assert edited
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_timestamps_going_back_deliver_the_frames_before_and_name_the_frame(tmp_path, style_file, capsys):
+    source = _webm_going_back_at(tmp_path / "back.webm", 6)
+    out = tmp_path / "out.mp4"
+    assert run_cli([source, style_file, "-o", out, *FAST]) == 1
+    line = one_line(capsys)
+    assert "frame 6 goes back in time" in line and "wrote the 6 frames before it" in line
+    assert len(frame_times(out)) == 6 and not work_folder_for(out).exists()
+
+
+def test_concealed_damage_is_counted_and_fails_the_run(tmp_path, style_file, capsys):
+    source = make_clip(tmp_path / "clip.mp4", images=pan_frames(12), audio=False)
+    with av.open(str(source)) as container:
+        packets = sorted((p.pts, p.pos, p.size) for p in container.demux(video=0) if p.size)
+    _, pos, size = packets[6]  # a P-frame: the decoder conceals the damage and flags the frame
+    data = bytearray(source.read_bytes())
+    for at in range(pos + size // 2, pos + size):
+        data[at] ^= 0x55
+    source.write_bytes(bytes(data))
+    out = tmp_path / "out.mp4"
+    assert run_cli([source, style_file, "-o", out, *FAST]) == 1
+    line = one_line(capsys)
+    assert "1 frame(s) had damaged data" in line and "(frames 6)" in line and "wrote all 12 frames" in line
+    assert len(frame_times(out)) == 12
+
+
+def test_webcam_refuses_to_record_over_its_camera_file(clip, style_file, capsys):
+    before = clip.read_bytes()
+    assert run_cli(["webcam", style_file, "--camera", clip, "--record", clip, "--headless", "--weights", "random",
+                    "--device", "cpu", "--quiet"]) == 1
+    assert "would overwrite the camera file" in one_line(capsys)
+    assert clip.read_bytes() == before
+
+
+def test_decoding_a_long_clip_keeps_native_threads_flat(tmp_path):
+    """Each frame.reformat() made a scaler with its own threads, freed only by the garbage collector:
+    over a long run the thread count climbed by two per frame and memory with it."""
+    import gc
+
+    def threads() -> int:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("Threads:")).split()[1])
+
+    source = make_clip(tmp_path / "clip.mp4", images=pan_frames(24), audio=False)
+    counts = []
+    gc.disable()  # what the collector frees late must not pile up in the first place
+    try:
+        for frame in read_frames(source, size=(24, 16)):
+            counts.append(threads())
+    finally:
+        gc.enable()
+    assert len(counts) == 24 and max(counts[1:]) == counts[1]
+
+
+def test_the_cli_knows_the_image_suffixes_without_importing_torch():
+    from vidstyle.cli.video import IMAGE_SUFFIXES
+    from vidstyle.media.image_files import OPENCV_IMAGE_EXTENSIONS
+
+    assert tuple(IMAGE_SUFFIXES) == tuple(OPENCV_IMAGE_EXTENSIONS)

@@ -1,0 +1,197 @@
+"""Which container and encoder an output name means, checked before any work is done.
+
+A bad output name used to fail at assembly, after every frame had been stylized. Here the
+container follows the extension, the encoder follows ``--codec`` (or, left at the default, the
+container's own default where the default does not fit), and a tiny test file is written in a
+temporary folder with that encoder, in the segment container and in the output container, with
+the source's audio stream added. Whatever FFmpeg refuses there is refused up front in one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from ..errors import VidstyleError
+
+# CRF ranges of the encoders that take one ({} options they need besides "crf").
+CRF_RANGES: dict[str, tuple[int, int, dict[str, str]]] = {
+    "libx264": (0, 51, {}),
+    "libx265": (0, 51, {}),
+    "libvpx-vp9": (0, 63, {"b": "0"}),  # constant quality needs bitrate 0
+    "libvpx": (4, 63, {"b": "10M"}),  # VP8 caps the bitrate in CRF mode
+    "libaom-av1": (0, 63, {"b": "0"}),
+    "libsvtav1": (1, 63, {}),
+    "mpeg4": (0, 51, {}),  # no CRF: mapped to a fixed quantiser (see quality_options)
+}
+
+# Containers that keep a segment's timestamps exact (MP4 first; MOV takes ProRes and the like).
+SEGMENT_SUFFIXES = (".mp4", ".mov", ".mkv")
+
+_IMAGE_MUXERS = ("image2", "apng")
+_TEST_SIZE = 64  # some encoders (SVT-AV1) refuse anything smaller
+
+
+class OutputError(VidstyleError):
+    """The output name, encoder or encoder settings cannot work; found before any decoding."""
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What a video run will write: ``codec`` (an encoder name) in the ``format`` muxer,
+    segments in ``segment_suffix`` files, the audio copied (``audio``) or not; ``notes`` are
+    one-line warnings for the user (audio that will be dropped, an encoder that was changed)."""
+
+    codec: str
+    format: str
+    segment_suffix: str
+    audio: bool
+    notes: tuple[str, ...] = ()
+
+
+def encoder_name(codec: str) -> str | None:
+    """The encoder FFmpeg uses for ``codec`` (an encoder or codec name), or None if it has none."""
+    try:
+        found = av.codec.Codec(codec, "w")
+    except (ValueError, av.FFmpegError):
+        return None
+    return found.name
+
+
+def pixel_format(codec: str) -> str:
+    """yuv420p (what players expect) if ``codec`` takes it, else its first format (ProRes: 4:2:2 10-bit)."""
+    try:
+        formats = [f.name for f in (av.codec.Codec(codec, "w").video_formats or [])]
+    except (ValueError, av.FFmpegError):
+        return "yuv420p"  # an unknown encoder is refused where it is opened
+    return "yuv420p" if not formats or "yuv420p" in formats else formats[0]
+
+
+def check_quality(codec: str, crf: int, explicit: bool) -> None:
+    """Refuse a ``--crf`` outside ``codec``'s range, or an explicit one for an encoder without a
+    CRF (the user would believe it changed something)."""
+    found = encoder_name(codec)
+    if found is None:
+        raise OutputError(f"--codec {codec}: no such video encoder in this PyAV build")
+    kind = av.codec.Codec(found, "w").type
+    if kind != "video":
+        raise OutputError(f"--codec {codec} is an {kind} encoder; --codec takes a video encoder such as libx264")
+    if found not in CRF_RANGES:
+        if explicit:
+            raise OutputError(f"--crf has no meaning for {found} (it takes no CRF); leave --crf out "
+                              f"(CRF encoders: {', '.join(CRF_RANGES)})")
+        return
+    low, high, _ = CRF_RANGES[found]
+    if not low <= crf <= high:
+        raise OutputError(f"--crf {crf} is out of range for {found} ({low}-{high})")
+
+
+def quality_options(codec: str, crf: int) -> dict[str, str]:
+    """Encoder options that carry ``crf`` to ``codec`` (empty for encoders without a CRF)."""
+    if codec not in CRF_RANGES or codec == "mpeg4":
+        return {}
+    return {"crf": str(crf), **CRF_RANGES[codec][2]}
+
+
+def _container_format(path: str) -> str:
+    """The muxer FFmpeg picks from ``path``'s extension; OutputError if none or an image one."""
+    name = os.path.basename(path)
+    suffix = os.path.splitext(name)[1]
+    if not suffix:
+        raise OutputError(f"{path}: the output needs a video extension (.mp4, .mkv, .webm, .mov)")
+    with tempfile.TemporaryDirectory(prefix="vidstyle-check-") as folder:
+        try:
+            with av.open(os.path.join(folder, "probe" + suffix), "w") as container:
+                muxer = container.format.name
+        except ValueError:
+            raise OutputError(f"{path}: {suffix} is not a video format FFmpeg can write; "
+                              "use .mp4, .mkv, .webm or .mov") from None
+    if muxer in _IMAGE_MUXERS:
+        raise OutputError(f"{path}: {suffix} is an image format; a video needs .mp4, .mkv, .webm or .mov")
+    return muxer
+
+
+def _default_encoder(suffix: str) -> str | None:
+    """The encoder of the container's own default video codec, e.g. VP9 for WebM."""
+    with tempfile.TemporaryDirectory(prefix="vidstyle-check-") as folder:
+        with av.open(os.path.join(folder, "probe" + suffix), "w") as container:
+            return encoder_name(container.default_video_codec)
+
+
+def _test_write(path: str, codec: str, crf: int, audio_template) -> None:  # noqa: ANN001
+    """Encode one small frame into ``path`` (and add ``audio_template``'s stream); FFmpeg errors pass."""
+    container = av.open(path, "w")
+    try:
+        stream = container.add_stream(codec, rate=25, options=quality_options(codec, crf))
+        stream.width = stream.height = _TEST_SIZE
+        stream.pix_fmt = pixel_format(codec)
+        stream.codec_context.max_b_frames = 0
+        if audio_template is not None:
+            container.add_stream_from_template(audio_template)
+        frame = av.VideoFrame.from_ndarray(np.zeros((_TEST_SIZE, _TEST_SIZE, 3), np.uint8), format="rgb24")
+        frame.pts, frame.time_base = 0, Fraction(1, 25)
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    finally:
+        container.close()
+
+
+def _error_text(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else error.__class__.__name__
+
+
+def plan_output(path: str, codec: str, *, crf: int, explicit_codec: bool, audio_source: str | None) -> OutputPlan:
+    """Decide and check the container, encoder and audio of a video output named ``path``.
+
+    ``codec`` is used as given if ``explicit_codec``; otherwise, when it does not fit the
+    container (H.264 in WebM), the container's default encoder is taken instead, with a note.
+    ``audio_source`` (a file with an audio stream to copy, or None) is tried in the container;
+    if it cannot go there the plan says the audio will be dropped. Raises :class:`OutputError`.
+    """
+    muxer = _container_format(path)
+    suffix = os.path.splitext(path)[1]
+    notes: list[str] = []
+    check_quality(codec, crf, explicit=False)
+    found = encoder_name(codec)
+    with tempfile.TemporaryDirectory(prefix="vidstyle-check-") as folder:
+        def fits(encoder: str, ext: str) -> str | None:
+            try:
+                _test_write(os.path.join(folder, f"test-{encoder}{ext}"), encoder, crf, None)
+            except (av.FFmpegError, ValueError, OSError, TypeError) as error:
+                return _error_text(error)
+            return None
+
+        problem = fits(found, suffix)
+        if problem is not None and not explicit_codec:
+            fallback = _default_encoder(suffix)
+            if fallback is not None and fallback != found and fits(fallback, suffix) is None:
+                notes.append(f"{found} cannot go in {suffix}; encoding with {fallback} (choose with --codec)")
+                found, problem = fallback, None
+        if problem is not None:
+            raise OutputError(f"{path}: cannot write {found} video into {suffix} ({problem}); "
+                              "choose another --codec or output extension")
+        segment_suffix = next((ext for ext in SEGMENT_SUFFIXES if fits(found, ext) is None), None)
+        if segment_suffix is None:
+            raise OutputError(f"--codec {found}: no segment container (MP4, MOV, MKV) takes it")
+        audio = False
+        if audio_source is not None and os.path.isfile(audio_source):
+            try:
+                source = av.open(audio_source)
+            except (av.FFmpegError, OSError, UnicodeDecodeError):
+                source = None  # an unreadable input is reported where it is probed
+            with source if source is not None else contextlib.nullcontext():
+                if source is not None and source.streams.audio:
+                    try:
+                        _test_write(os.path.join(folder, f"audio{suffix}"), found, crf, source.streams.audio[0])
+                        audio = True
+                    except (av.FFmpegError, ValueError, OSError) as error:
+                        name = source.streams.audio[0].codec_context.name
+                        notes.append(f"the audio ({name}) cannot be copied into {suffix} and will be dropped "
+                                     f"({_error_text(error)}); use .mkv or .mp4 to keep it, or --no-audio")
+    return OutputPlan(found, muxer, segment_suffix, audio, tuple(notes))
