@@ -49,7 +49,8 @@ def test_flow_init_beats_prev_and_prev_beats_independent(ranked):
     # frames started from noise (the classic flickering baseline). Measured here: about
     # 0.3x and 0.5x. (Independent frames started from their content are far steadier than
     # from noise, about as steady as `prev` on a pan: see the README's table.)
-    assert ranked["flow"] <= 0.5 * ranked["prev"], ranked
+    # prev restarts the pixels whose input changed (it used to freeze), so it is closer to flow than it was.
+    assert ranked["flow"] <= 0.7 * ranked["prev"], ranked
     assert ranked["prev"] <= 0.75 * ranked["independent"], ranked
 
 

@@ -73,7 +73,7 @@ def pixel_format(codec: str) -> str:
     return "yuv420p" if not formats or "yuv420p" in formats else formats[0]
 
 
-def check_quality(codec: str, crf: int, explicit: bool) -> None:
+def check_quality(codec: str, crf: int | None, explicit: bool) -> None:
     """Refuse a ``--crf`` outside ``codec``'s range, or an explicit one for an encoder without a
     CRF (the user would believe it changed something)."""
     found = encoder_name(codec)
@@ -88,14 +88,16 @@ def check_quality(codec: str, crf: int, explicit: bool) -> None:
                               f"(CRF encoders: {', '.join(CRF_RANGES)})")
         return
     low, high, _ = CRF_RANGES[found]
-    if not low <= crf <= high:
+    if crf is not None and not low <= crf <= high:  # None: the size-dependent default (settings.encoder_choice)
         raise OutputError(f"--crf {crf} is out of range for {found} ({low}-{high})")
 
 
-def quality_options(codec: str, crf: int) -> dict[str, str]:
+def quality_options(codec: str, crf: int | None) -> dict[str, str]:
     """Encoder options that carry ``crf`` to ``codec`` (empty for encoders without a CRF)."""
     if codec not in CRF_RANGES or codec == "mpeg4":
         return {}
+    if crf is None:  # not yet resolved for an output size (a container check's test file): the encoder's own
+        return dict(CRF_RANGES[codec][2])
     return {"crf": str(crf), **CRF_RANGES[codec][2]}
 
 

@@ -409,7 +409,7 @@ def _add_video_stream(container, writer: VideoWriter):
         options["tune"] = writer.tune
     stream = container.add_stream(writer.codec, rate=writer.rate, options=options)
     # mpeg4 (the fallback) has no 4:4:4 profile.
-    pix_fmt = writer.pix_fmt if writer.codec == "libx264" else "yuv420p"
+    pix_fmt = "yuv420p" if writer.codec == "mpeg4" and writer.pix_fmt == "yuv444p" else writer.pix_fmt
     stream.width, stream.height, stream.pix_fmt = writer.width, writer.height, pix_fmt
     # Frames carry source pts; the muxer may choose a finer time_base and rescales exactly.
     stream.time_base = writer.time_base
@@ -419,7 +419,8 @@ def _add_video_stream(container, writer: VideoWriter):
     if writer.codec == "mpeg4":
         # mpeg4 has no CRF: a fixed quantiser of similar quality instead (crf 18 -> q 3).
         stream.codec_context.qscale = True
-        stream.codec_context.global_quality = max(2, min(31, round(writer.crf / 6))) * 118
+        crf = writer.crf if writer.crf is not None else 18  # None: not yet resolved for a size (a check)
+        stream.codec_context.global_quality = max(2, min(31, round(crf / 6))) * 118
     return stream
 
 

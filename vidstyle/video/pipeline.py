@@ -202,10 +202,14 @@ def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: Wor
 
         def record(segment: SegmentDone) -> None:
             end = segment.first + segment.count
-            folder.save_array("cuts", np.array([c for c in list(report.cuts) if c < end], dtype=np.int64))
-            folder.save_array("levels", np.array([row for row in list(levels) if row[0] < end], dtype=np.float64)
-                              .reshape(-1, 2))
             folder.add_segment(segment.path, segment.first, segment.count, segment.last_stylized, segment.end_time)
+            # After the segment is recorded: what a resumed run needs of the shots and the catch-up level.
+            cuts = [c for c in list(report.cuts) if c < end]
+            if cuts:
+                folder.save_array("cuts", np.array(cuts, dtype=np.int64))
+            kept = [row for row in list(levels) if row[0] < end]
+            if kept:
+                folder.save_array("levels", np.array(kept, dtype=np.float64).reshape(-1, 2))
             if memory is not None and settings.passes == 1:
                 forget_kept(settings, folder, segment.first + segment.count)
 
