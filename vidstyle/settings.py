@@ -165,6 +165,7 @@ class VideoSettings:
     fill: str = "residual"  # what regions the flow mask rejects start from: "content" or "residual" (catchup.py)
     catch_up_gain: float = 0.0  # warm budget += gain x rejected share x (iters - warm_iters); 0: fixed budget
     catch_up_margin: float = 0.1  # > 0: warm frames go on while style loss > (1 + margin) x the cold frame's
+    catch_up_limit: float = 1.5  # a warm frame spends at most this x warm_iters (catch-up included)
     long_term: tuple[int, ...] = ()  # frame offsets of Ruder's long-term temporal loss, e.g. (1, 2, 4); () off
     passes: int = 1  # > 1: Ruder's multi-pass (alternating backward and forward passes over the whole clip)
     pass_blend: float = 0.5  # delta of the multi-pass start: how much of the neighbour's warp replaces the last pass

@@ -11,7 +11,14 @@ from helpers import as_tensor, pan_frames, stripes_image
 from vidstyle.core.stylizer import Stylizer
 from vidstyle.media.video_files import Frame
 from vidstyle.settings import LossSettings, OptimSettings
-from vidstyle.video.catchup import catch_up_budget, fill_rejected, needs_more, rejected_fraction, style_level
+from vidstyle.video.catchup import (
+    catch_up_budget,
+    catch_up_ceiling,
+    fill_rejected,
+    needs_more,
+    rejected_fraction,
+    style_level,
+)
 from vidstyle.video.chain import ChainRule, DecodedFrame, stylize_frames
 from vidstyle.video.flow import FlowEstimator, motion_between
 
@@ -36,6 +43,8 @@ def test_budgets_and_levels():
     assert catch_up_budget(10, 100, 0.0, 1.0) == 10
     assert catch_up_budget(10, 100, 0.25, 1.0) == 33  # 10 + ceil(0.25 * 90)
     assert catch_up_budget(10, 100, 1.0, 2.0) == 100  # never above the cold budget
+    assert catch_up_ceiling(30, 150, 1.5) == 45 and catch_up_ceiling(5, 60, 1.5) == 8  # ceil(7.5)
+    assert catch_up_ceiling(30, 40, 2.0) == 40 and catch_up_ceiling(30, 150, 0.5) == 30  # within [warm, cold]
     assert rejected_fraction(torch.tensor([[[[1.0, 0.0], [1.0, 1.0]]]])) == 0.25
     assert style_level({"content": 5.0, "style/a": 2.0, "style/b": 1.0}, 10.0, {"a": 1.0, "b": 0.5}) == 25.0
     assert needs_more(1.2, 1.0, 0.1) and not needs_more(1.05, 1.0, 0.1) and not needs_more(9.0, None, 0.1)

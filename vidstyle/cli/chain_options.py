@@ -27,7 +27,10 @@ def add_chain_options(g: argparse._ActionsContainer, add_option: Callable, posit
                     "neighbourhood (residual: starts closer to the stylization)")
     add_option(g, "--catch-up-margin", type=positive_float, default=d.catch_up_margin,
                help="a warm frame whose style loss is still above (1 + this) x its shot's cold frame's gets "
-                    "--warm-iters more, up to --iters in all (0: a fixed --warm-iters)")
+                    "--warm-iters more, up to --catch-up-limit x --warm-iters in all (0: a fixed --warm-iters)")
+    add_option(g, "--catch-up-limit", type=positive_float, default=d.catch_up_limit,
+               help="the most a warm frame may spend, catch-up included, as a multiple of --warm-iters "
+                    "(never above --iters): bounds the run's cost whatever the loss does")
     add_option(g, "--catch-up-gain", type=positive_float, default=d.catch_up_gain,
                help="a warm frame's budget grows by this x its rejected share x (--iters - --warm-iters)")
 

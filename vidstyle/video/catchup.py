@@ -64,6 +64,13 @@ def style_level(terms: dict[str, float], alpha: float, weights: dict[str, float]
                        for name, value in terms.items() if name.startswith("style/"))
 
 
+def catch_up_ceiling(warm_iters: int, cold_iters: int, limit: float) -> int:
+    """The most iterations a warm frame may spend, catch-up included: ``limit`` x ``warm_iters``
+    (rounded up), never above the cold budget. It bounds the run's cost: at 1.5 a video costs at
+    most 1.5x the warm iterations it did before catch-up existed, whatever the loss does."""
+    return min(max(warm_iters, cold_iters), max(warm_iters, int(np.ceil(limit * warm_iters))))
+
+
 def needs_more(level: float, reference: float | None, margin: float) -> bool:
     """Whether a frame's style level is still above ``(1 + margin)`` x the shot's cold frame's."""
     return reference is not None and level > (1.0 + margin) * reference

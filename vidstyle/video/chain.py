@@ -39,7 +39,7 @@ from ..media.seeking import SeekChecks
 from ..media.style_masks import StyleMasks
 from ..media.video_files import Frame, read_frames
 from ..settings import INIT_MODES, CartoonSettings, VideoSettings
-from .catchup import catch_up_budget, fill_rejected, needs_more, rejected_fraction, style_level
+from .catchup import catch_up_budget, catch_up_ceiling, fill_rejected, needs_more, rejected_fraction, style_level
 from .flow import FlowEstimator, Motion, motion_between, warp
 from .shots import ShotDetector, mark_cuts
 
@@ -180,6 +180,7 @@ class ChainRule:
     fill: str = "content"  # what rejected regions start from (vidstyle/video/catchup.py FILLS)
     catch_up_gain: float = 0.0  # extra iterations for the rejected share of a frame (0: a fixed warm budget)
     catch_up_margin: float | None = None  # go on while the style loss is above (1 + margin) x the cold frame's
+    catch_up_limit: float = 1.5  # a warm frame spends at most this x warm_iters, catch-up included
     temporal_relative: bool = False  # the temporal weight is relative to the content term (see temporal_scale)
 
     def __post_init__(self) -> None:
@@ -213,6 +214,7 @@ def video_rule(settings: VideoSettings) -> ChainRule:
         masks=StyleMasks(settings.style.masks, settings.start) if settings.style.masks else None, fill=settings.fill,
         catch_up_gain=settings.catch_up_gain,
         catch_up_margin=settings.catch_up_margin if settings.catch_up_margin > 0 else None,
+        catch_up_limit=settings.catch_up_limit,
         temporal_relative=settings.temporal_relative,
     )
 
@@ -363,11 +365,12 @@ def frame_style_level(stylizer: Stylizer, result: StylizeResult) -> float:
 def catch_up(stylizer: Stylizer, plan: FramePlan, result: StylizeResult, rule: ChainRule,
              reference: float | None) -> StylizeResult:
     """More iterations, ``rule.warm_iters`` at a time, while the frame's style level is above
-    ``(1 + rule.catch_up_margin)`` x ``reference``, up to ``rule.cold_iters`` in all."""
+    ``(1 + rule.catch_up_margin)`` x ``reference``, up to :func:`catch_up_ceiling` in all."""
     spent, chunk = result.iterations, max(1, rule.warm_iters)
-    while spent < rule.cold_iters and needs_more(frame_style_level(stylizer, result), reference,
-                                                 rule.catch_up_margin or 0.0):
-        more = stylizer.stylize(plan.content, result.image, min(chunk, rule.cold_iters - spent), tol=0.0,
+    ceiling = catch_up_ceiling(rule.warm_iters, rule.cold_iters, rule.catch_up_limit)
+    while spent < ceiling and needs_more(frame_style_level(stylizer, result), reference,
+                                         rule.catch_up_margin or 0.0):
+        more = stylizer.stylize(plan.content, result.image, min(chunk, ceiling - spent), tol=0.0,
                                 temporal=plan.temporal, masks=plan.masks)
         spent += more.iterations
         result = dataclasses.replace(more, iterations=spent, losses=result.losses + more.losses)
