@@ -91,7 +91,10 @@ def test_the_chain_hands_each_frame_its_masks(mask_files):
     assert video_rule(video).masks.static and video_rule(VideoSettings()).masks is None
 
 
-def test_a_video_run_paints_two_regions_with_two_styles(mask_files, tmp_path):
+def test_a_video_run_paints_two_regions_with_two_styles(mask_files, tmp_path, monkeypatch):
+    closed = []
+    original_close = StyleMasks.close
+    monkeypatch.setattr(StyleMasks, "close", lambda self: (closed.append(self), original_close(self)))
     red, blue = stripes_image(32, 32), stripes_image(32, 32)
     red[..., 1:] = 0
     blue[..., :2] = 0
@@ -104,7 +107,7 @@ def test_a_video_run_paints_two_regions_with_two_styles(mask_files, tmp_path):
                     "--weights", "random", "--iters", "10", "--warm-iters", "3", "--style-layers", "relu1_1,relu2_1",
                     "--content-layer", "relu2_1", "--quiet", "--device", "cpu", "--style-loss", "w2"]) == 0
     frames = [frame.image.astype(float) for frame in read_frames(out)]
-    assert len(frames) == 4
+    assert len(frames) == 4 and len(closed) == 1  # the run closes its masks' readers
     for image in frames:
         difference = image[..., 0] - image[..., 2]
         assert difference[:, :20].mean() > 30 and difference[:, 28:].mean() < -30  # red left, blue right

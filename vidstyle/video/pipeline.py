@@ -29,7 +29,16 @@ from ..media.seeking import SeekChecks
 from ..media.segments import assemble, decodable_frames, frame_end
 from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
-from .chain import DecodedFrame, frame_style_level, stylize_frames, video_decoder, video_look, video_rule, video_styles
+from .chain import (
+    ChainRule,
+    DecodedFrame,
+    frame_style_level,
+    stylize_frames,
+    video_decoder,
+    video_look,
+    video_rule,
+    video_styles,
+)
 from .encode import SegmentDone, StylizedFrame, video_encoder
 from .long_term import check_long_term, forget_kept, kept_memory, lead_in, long_term_memory, with_long_term
 from .passes import check_passes, multi_pass
@@ -140,6 +149,7 @@ def run_video(
         folder.unlock()
         if folder.created_by_lock:
             folder.remove()
+        close_masks(rule)
         raise
     folder.load(run_identity(settings, stylizer.weights_label), must_exist=settings.resume, restart=settings.restart,
                 suffix=plan.segment_suffix)
@@ -155,6 +165,13 @@ def run_video(
                         "run the same command again to resume") from error
     finally:
         folder.unlock()
+        close_masks(rule)
+
+
+def close_masks(rule: ChainRule) -> None:
+    """Close the mask videos a run's rule reads (``--style-mask VIDEO``), if any."""
+    if rule.masks is not None:
+        rule.masks.close()
 
 
 def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: WorkFolder, stylizer, rule,  # noqa: ANN001
