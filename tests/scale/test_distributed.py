@@ -277,6 +277,9 @@ def test_a_rerun_after_an_interrupted_run_reuses_finished_segments(local_ray, fi
         run_distributed(settings, dist, progress=False, on_segment=die)
     folder = work_folder_for(settings.output)
     finished = sorted(int(p.stem.split("_")[1]) for p in folder.glob("segment_*.json"))
+    if len(finished) == 3:  # every task beat the driver's exit (a race on a busy machine): undo the last
+        for path in folder.glob(f"segment_{finished.pop():05d}*"):
+            path.unlink()
     assert 1 <= len(finished) < 3
     stamps = {k: os.stat(record_path(folder / f"segment_{k:05d}.mp4")).st_mtime_ns for k in finished}
 
