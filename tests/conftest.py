@@ -93,3 +93,13 @@ def image_files(tmp_path):
     cv2.imwrite(str(content), cv2.cvtColor(structured_image(40, 56), cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(style), cv2.cvtColor(stripes_image(32, 32), cv2.COLOR_RGB2BGR))
     return content, style
+
+
+@pytest.fixture
+def style_file(tmp_path):
+    """A 32x32 stripes style image written to ``tmp_path/style.png`` (shared by the video and CLI tests)."""
+    import cv2
+
+    path = tmp_path / "style.png"
+    cv2.imwrite(str(path), stripes_image(32, 32))
+    return path

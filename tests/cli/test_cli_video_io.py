@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import H, W, frame_image, make_clip
-from helpers import run_cli, stripes_image
+from helpers import run_cli
 
 from vidstyle.media.frame_sources import write_frame_folder
 from vidstyle.media.video_files import probe, read_frames
@@ -18,13 +18,6 @@ TINY = ["--weights", "random", "--device", "cpu", "--content-layer", "relu1_2", 
         "--optimizer", "adam", "--iters", "0", "--warm-iters", "0"]
 # Every frame cold from its content with no iteration: output frame = input frame, told apart by colour.
 SAME = [*TINY, "--init-mode", "independent"]
-
-
-@pytest.fixture
-def style_file(tmp_path):
-    path = tmp_path / "style.png"
-    cv2.imwrite(str(path), stripes_image(32, 32))
-    return path
 
 
 @pytest.fixture

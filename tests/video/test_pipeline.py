@@ -31,13 +31,6 @@ FAST = ["--weights", "random", "--iters", "3", "--warm-iters", "2", "--optimizer
 
 
 @pytest.fixture
-def style_file(tmp_path):
-    path = tmp_path / "style.png"
-    cv2.imwrite(str(path), stripes_image(32, 32))
-    return path
-
-
-@pytest.fixture
 def clip(tmp_path):
     """48x32, 12 frames, 10 fps, with an AAC track."""
     return make_clip(tmp_path / "clip.mp4")

@@ -7,11 +7,10 @@ import signal
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import pytest
 from clips import frame_times, make_clip
-from helpers import pan_frames, run_cli, stripes_image
+from helpers import pan_frames, run_cli
 
 from vidstyle.core.stylizer import Stylizer
 from vidstyle.media.video_files import probe, read_frames
@@ -21,13 +20,6 @@ from vidstyle.video.workdir import WorkFolder, work_folder_for
 
 IMAGE = ["--weights", "random", "--iters", "3", "--optimizer", "adam", "--quiet", "--device", "cpu"]
 FAST = [*IMAGE, "--warm-iters", "2"]
-
-
-@pytest.fixture
-def style_file(tmp_path):
-    path = tmp_path / "style.png"
-    cv2.imwrite(str(path), stripes_image(32, 32))
-    return path
 
 
 @pytest.fixture
