@@ -12,7 +12,7 @@ import warnings
 
 import pytest
 import torch
-from helpers import as_tensor, stripes_image, structured_image
+from helpers import TINY_LAYERS, as_tensor, stripes_image, structured_image
 
 from vidstyle.core.features import LAYER_INDEX, VGGFeatures, random_state_dict
 from vidstyle.settings import DEFAULT_STYLE_LAYERS, LossSettings
@@ -72,6 +72,12 @@ def extractor() -> VGGFeatures:
     """Seeded random VGG19 features up to relu5_1 (every default loss layer)."""
     depth = max(LAYER_INDEX[n] for n in ALL_LAYERS) + 1
     return VGGFeatures(ALL_LAYERS, random_state_dict(depth, seed=0))
+
+
+@pytest.fixture(scope="session")
+def tiny_extractor() -> VGGFeatures:
+    """Seeded random VGG19 features up to relu3_1 (the layers of ``helpers.tiny_loss``)."""
+    return VGGFeatures(TINY_LAYERS, random_state_dict(LAYER_INDEX[TINY_LAYERS[-1]] + 1, seed=0))
 
 
 @pytest.fixture

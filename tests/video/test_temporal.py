@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import make_clip
-from helpers import as_tensor, pan_frames, stripes_image, structured_image
+from helpers import as_tensor, pan_frames, stripes_image, structured_image, tiny_loss
 
 from vidstyle.cli import main
 from vidstyle.media.video_files import read_frames
@@ -23,7 +23,7 @@ def pan_clip(path, frames=5):
 
 def stylize(extractor, source, out, mode, *, init="content", temporal_weight=0.0, iters=20, warm_iters=8):
     optim = OptimSettings(iters=iters, init=init, check_every=5)
-    loss = LossSettings(temporal_weight=temporal_weight)
+    loss = tiny_loss(LossSettings(temporal_weight=temporal_weight))
     settings = VideoSettings(input=str(source), output=str(out), size=None, warm_iters=warm_iters, init_mode=mode,
                              optim=optim, loss=loss, tol=0.0, model=CPU)
     run_video(settings, styles=[as_tensor(stripes_image(32, 32))], extractor=extractor)
@@ -31,15 +31,20 @@ def stylize(extractor, source, out, mode, *, init="content", temporal_weight=0.0
 
 
 @pytest.fixture(scope="module")
-def ranked(extractor, tmp_path_factory):
-    """Warping errors of one 1 px/frame pan stylized four ways (L-BFGS, random weights)."""
+def ranked(tiny_extractor, tmp_path_factory):
+    """Warping errors of one 1 px/frame pan stylized four ways (L-BFGS, random weights).
+
+    The network is VGG19 up to relu3_1 (``tiny_loss``): the ranking is the chain's, and it costs
+    about a third of the time. Measured with both (48x32, 5 frames): flow/prev 0.58 with
+    the default layers, 0.51 with these; prev/independent 0.29 and 0.47; flow+temporal/flow 0.92
+    and 0.90: each stated factor below holds with about the same margin."""
     folder = tmp_path_factory.mktemp("ranked")
     source = pan_clip(folder / "pan.mp4")
     return {
-        "independent": stylize(extractor, source, folder / "i.mp4", "independent", init="random"),
-        "prev": stylize(extractor, source, folder / "p.mp4", "prev"),
-        "flow": stylize(extractor, source, folder / "f.mp4", "flow"),
-        "flow+temporal": stylize(extractor, source, folder / "t.mp4", "flow", temporal_weight=2000.0),
+        "independent": stylize(tiny_extractor, source, folder / "i.mp4", "independent", init="random"),
+        "prev": stylize(tiny_extractor, source, folder / "p.mp4", "prev"),
+        "flow": stylize(tiny_extractor, source, folder / "f.mp4", "flow"),
+        "flow+temporal": stylize(tiny_extractor, source, folder / "t.mp4", "flow", temporal_weight=2000.0),
     }
 
 
@@ -47,8 +52,9 @@ def ranked(extractor, tmp_path_factory):
 def test_flow_init_beats_prev_and_prev_beats_independent(ranked):
     # Stated factors: flow at most half of prev's error; prev at most 0.75x that of independent
     # frames started from noise (the classic flickering baseline). Measured here: about
-    # 0.3x and 0.5x. (Independent frames started from their content are far steadier than
-    # from noise, about as steady as `prev` on a pan: see the README's table.)
+    # 0.51x and 0.47x (0.58x and 0.29x with the default layers). (Independent frames started
+    # from their content are far steadier than from noise, about as steady as `prev` on a pan:
+    # see the README's table.)
     # prev restarts the pixels whose input changed (it used to freeze), so it is closer to flow than it was.
     assert ranked["flow"] <= 0.7 * ranked["prev"], ranked
     assert ranked["prev"] <= 0.75 * ranked["independent"], ranked
@@ -57,21 +63,28 @@ def test_flow_init_beats_prev_and_prev_beats_independent(ranked):
 @pytest.mark.slow
 def test_temporal_loss_lowers_the_warping_error_further(ranked):
     # Stated factor: at least 5% lower (measured here: about 13% with the old clamped L-BFGS,
-    # about 9% with the projected one; the warm start from the warped frame already does most
-    # of the work, the loss holds it there during the iterations).
+    # about 9% with the projected one, about 10% with relu3_1 as the deepest layer; the warm
+    # start from the warped frame already does most of the work, the loss holds it there during
+    # the iterations).
     assert ranked["flow+temporal"] <= 0.95 * ranked["flow"], ranked
 
 
 @pytest.mark.slow
-def test_no_drift_over_a_long_static_chain(extractor, tmp_path):
-    """A static clip of 120 frames: the end looks like the start (users saw backgrounds darken)."""
+def test_no_drift_over_a_long_static_chain(tiny_extractor, tmp_path):
+    """A static clip of 120 frames: the end looks like the start (users saw backgrounds darken).
+
+    The network is VGG19 up to relu3_1 (``tiny_loss``, the video's default temporal weight kept):
+    drift is the chain's, and this runs in about a sixth of the time of the default layers. Measured
+    with each, first-to-last mean difference / contrast change: no bug 0.006 / 0.3% (default
+    layers 0.002 / 0.04%); a warm start darkened 0.3% per frame 0.015 (0.018); 1% per frame 0.053,
+    caught (0.056, caught): the tiny network sees a darkening chain as well as the full one."""
     image = structured_image(24, 32, seed=5)
     source = make_clip(tmp_path / "static.mp4", images=[image] * 120, audio=False, crf="10")
     optim = OptimSettings(iters=20, check_every=5)
     out = tmp_path / "out.mp4"
     settings = VideoSettings(input=str(source), output=str(out), size=None, warm_iters=3, init_mode="flow",
-                             optim=optim, tol=0.0, segment_frames=60, model=CPU)
-    run_video(settings, styles=[as_tensor(stripes_image(32, 32))], extractor=extractor)
+                             optim=optim, loss=tiny_loss(VideoSettings().loss), tol=0.0, segment_frames=60, model=CPU)
+    run_video(settings, styles=[as_tensor(stripes_image(32, 32))], extractor=tiny_extractor)
     frames = [f.image.astype(np.float64) / 255 for f in read_frames(out)]
     assert len(frames) == 120
     first, last = frames[0], frames[-1]
