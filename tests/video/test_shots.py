@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from clips import make_clip
-from helpers import pan_frames, run_cli, stripes_image
+from helpers import pan_frames, run_cli, stripes_image, tiny_loss
 
 from vidstyle.scale.frame_ranges import plan_segments, snap_to_cuts
 from vidstyle.settings import ModelSettings, OptimSettings, VideoSettings
@@ -108,17 +108,18 @@ def test_the_first_frame_after_a_cut_gets_the_full_cold_budget(tmp_path):
     assert detect_cuts(VideoSettings(input=str(clip), scene_detect=False), (64, 48)) == []
 
 
-def test_a_run_reports_its_shots_and_cold_starts_each(tmp_path, extractor):
+def test_a_run_reports_its_shots_and_cold_starts_each(tmp_path, tiny_extractor):
+    """VGG19 up to relu3_1 (``tiny_loss``): the shots and budgets are the chain's, not the network's."""
     clip = make_clip(tmp_path / "cut.mp4", images=two_shots(10, 10), audio=False)
     style = torch.from_numpy(stripes_image(32, 32)).permute(2, 0, 1)[None].float() / 255
     optim = OptimSettings(optimizer="adam", iters=4, lr=0.02)
     settings = VideoSettings(input=str(clip), output=str(tmp_path / "out.mp4"), size=None, warm_iters=2, tol=0.0,
-                             optim=optim, model=ModelSettings(device="cpu"))
-    report = run_video(settings, styles=[style], extractor=extractor, progress=False)
+                             optim=optim, loss=tiny_loss(VideoSettings().loss), model=ModelSettings(device="cpu"))
+    report = run_video(settings, styles=[style], extractor=tiny_extractor, progress=False)
     assert report.cuts == [10] and report.shots() == [Shot(0, 10), Shot(10, 20)]
     assert report.cold_iterations == [4, 4] and report.warm_iterations == [2] * 18
     off = run_video(VideoSettings(**{**settings.__dict__, "output": str(tmp_path / "off.mp4"), "scene_detect": False}),
-                    styles=[style], extractor=extractor, progress=False)
+                    styles=[style], extractor=tiny_extractor, progress=False)
     assert off.cuts == [] and off.cold_iterations == [4]
 
 
