@@ -14,10 +14,11 @@ from vidstyle.settings import LossSettings
 TINY_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 
 
-def tiny_loss(loss: LossSettings = LossSettings()) -> LossSettings:
-    """``loss`` with the content and style layers of :data:`TINY_LAYERS` (the ``tiny_extractor`` fixture's)."""
-    return dataclasses.replace(loss, content_layer=TINY_LAYERS[-1], content_layers=None,
-                               style_layers=tuple((name, 1.0) for name in TINY_LAYERS))
+def tiny_loss(loss: LossSettings = LossSettings(), layers: tuple[str, ...] = TINY_LAYERS) -> LossSettings:
+    """``loss`` with ``layers`` (default :data:`TINY_LAYERS`, the ``tiny_extractor`` fixture's) as its
+    style layers and the deepest of them as its content layer."""
+    return dataclasses.replace(loss, content_layer=layers[-1], content_layers=None,
+                               style_layers=tuple((name, 1.0) for name in layers))
 
 
 def structured_image(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 from clips import make_clip
-from helpers import as_tensor, pan_frames, run_cli, stripes_image
+from helpers import TINY_LAYERS, as_tensor, pan_frames, run_cli, stripes_image, tiny_loss
 
+from vidstyle.core.features import LAYER_INDEX, VGGFeatures, random_state_dict
 from vidstyle.core.stylizer import Stylizer
 from vidstyle.media.video_files import read_frames
 from vidstyle.settings import LossSettings, ModelSettings, OptimSettings, VideoSettings
@@ -34,22 +35,33 @@ def test_passes_alternate_direction_and_blend_the_neighbour_where_it_is_reliable
         check_passes(VideoSettings(passes=2, loss=LossSettings(temporal_weight=0.0)))  # videos default to one
 
 
+# VGG19 up to relu4_1 for the multi-pass comparison: the ratio measured with it is the default
+# layers' (7.3x vs 7.4x) at about half the time; up to relu3_1 it is only 4.6x (one pass is steadier).
+MID_LAYERS = (*TINY_LAYERS, "relu4_1")
+
+
+@pytest.fixture(scope="module")
+def mid_extractor():
+    return VGGFeatures(MID_LAYERS, random_state_dict(LAYER_INDEX[MID_LAYERS[-1]] + 1, seed=0))
+
+
 def _stylize(extractor, source, out, passes):
     settings = VideoSettings(input=str(source), output=str(out), size=None, warm_iters=5, init_mode="independent",
-                             optim=OptimSettings(iters=10, check_every=5), loss=LossSettings(temporal_weight=2e4),
+                             optim=OptimSettings(iters=10, check_every=5),
+                             loss=tiny_loss(LossSettings(temporal_weight=2e4), MID_LAYERS),
                              tol=0.0, model=ModelSettings(device="cpu"), passes=passes)
     report = run_video(settings, styles=[as_tensor(stripes_image(32, 32))], extractor=extractor)
     return evaluate_video(str(out), str(source)).mean, report
 
 
 @pytest.mark.slow
-def test_multi_pass_lowers_the_warping_error_of_one_pass(extractor, tmp_path):
+def test_multi_pass_lowers_the_warping_error_of_one_pass(mid_extractor, tmp_path):
     # Ruder's setting: a first pass of independent frames (10 iterations each), then a backward and
     # a forward pass (5 each) with the temporal loss, on a 48x32 pan of 5 frames at 2 px/frame.
     source = make_clip(tmp_path / "pan.mp4", images=pan_frames(5, step=2), audio=False, crf="10")
-    one, _ = _stylize(extractor, source, tmp_path / "one.mp4", 1)
-    three, report = _stylize(extractor, source, tmp_path / "three.mp4", 3)
-    # Stated factor: at least 5x lower (measured: about 28x).
+    one, _ = _stylize(mid_extractor, source, tmp_path / "one.mp4", 1)
+    three, report = _stylize(mid_extractor, source, tmp_path / "three.mp4", 3)
+    # Stated factor: at least 5x lower (measured: about 28x; now 7.3x, 7.4x with the default layers).
     assert three <= one / 5, (three, one)
     assert report.cold_iterations == [20] * 5  # 10 in pass 1, 5 in each later pass
     assert not work_folder_for(tmp_path / "three.mp4").exists()
@@ -60,7 +72,8 @@ def test_a_killed_multi_pass_run_resumes_inside_its_pass_and_equals_an_uninterru
     cv2.imwrite(str(style), stripes_image(32, 32))
     source = make_clip(tmp_path / "pan.mp4", images=pan_frames(4), audio=False, crf="10")
     args = [source, style, "--weights", "random", "--iters", "3", "--warm-iters", "2", "--optimizer", "adam",
-            "--quiet", "--device", "cpu", "--passes", "2", "--temporal-weight", "100"]
+            "--quiet", "--device", "cpu", "--passes", "2", "--temporal-weight", "100",
+            "--content-layer", "relu3_1", "--style-layers", ",".join(TINY_LAYERS)]  # the network is not tested here
     original, calls = Stylizer.stylize, {"n": 0}
 
     def stylize(self, *a, **k):
