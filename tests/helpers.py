@@ -14,6 +14,10 @@ from vidstyle.settings import LossSettings
 TINY_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 
 
+# The CLI options that select the same shallow network (with ``--weights random``).
+TINY_NET_ARGS = ("--content-layer", TINY_LAYERS[-1], "--style-layers", ",".join(TINY_LAYERS))
+
+
 def tiny_loss(loss: LossSettings = LossSettings(), layers: tuple[str, ...] = TINY_LAYERS) -> LossSettings:
     """``loss`` with ``layers`` (default :data:`TINY_LAYERS`, the ``tiny_extractor`` fixture's) as its
     style layers and the deepest of them as its content layer."""
