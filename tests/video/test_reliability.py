@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 from clips import frame_times, make_clip
-from helpers import pan_frames, run_cli
+from helpers import TINY_NET_ARGS, pan_frames, run_cli
 
 from vidstyle.core.stylizer import Stylizer
 from vidstyle.media.video_files import probe, read_frames
@@ -18,7 +18,8 @@ from vidstyle.video import pipeline, workdir
 from vidstyle.video.encode import StylizedFrame
 from vidstyle.video.workdir import WorkFolder, work_folder_for
 
-IMAGE = ["--weights", "random", "--iters", "3", "--optimizer", "adam", "--quiet", "--device", "cpu"]
+# VGG19 up to relu3_1 (TINY_NET_ARGS): these tests are about files and resumes, not the network.
+IMAGE = ["--weights", "random", "--iters", "3", "--optimizer", "adam", "--quiet", "--device", "cpu", *TINY_NET_ARGS]
 FAST = [*IMAGE, "--warm-iters", "2"]
 
 
