@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from clips import make_clip
-from helpers import as_tensor, pan_frames, run_cli, stripes_image, structured_image
+from helpers import TINY_NET_ARGS, as_tensor, pan_frames, run_cli, stripes_image, structured_image, tiny_loss
 
 from vidstyle.core.losses import temporal_loss
 from vidstyle.core.stylizer import Stylizer
@@ -126,11 +126,11 @@ def _occluded_clip() -> list[np.ndarray]:
     return frames
 
 
-def test_an_occluded_object_comes_back_closer_to_its_earlier_stylization(extractor):
+def test_an_occluded_object_comes_back_closer_to_its_earlier_stylization(tiny_extractor):
     assert not _covered(2)[OBJECT].any() and all(_covered(t)[OBJECT].all() for t in (3, 4, 5))
     assert not _covered(6)[OBJECT].any()
     frames = _occluded_clip()
-    stylizer = Stylizer(extractor, [as_tensor(stripes_image(32, 32))], loss=LossSettings(temporal_weight=2e4),
+    stylizer = Stylizer(tiny_extractor, [as_tensor(stripes_image(32, 32))], loss=tiny_loss(LossSettings(temporal_weight=2e4)),
                         optim=OptimSettings(iters=10, check_every=5), model=ModelSettings(device="cpu"))
     rule = ChainRule("flow", cold_iters=10, warm_iters=4, tol=0.0)
 
@@ -145,8 +145,10 @@ def test_an_occluded_object_comes_back_closer_to_its_earlier_stylization(extract
         return (out[6][..., OBJECT] - out[2][..., OBJECT]).pow(2).mean().item()
 
     without, with_long_term = come_back(False), come_back(True)
-    # Stated factor: at least 3x closer to frame 2's stylization (measured: about 9x). Without the
-    # long-term term frame 6 restarts the object from its content (frame 5 never saw it).
+    # Stated factor: at least 3x closer to frame 2's stylization (measured: about 9x; now 7.3x with
+    # VGG19 up to relu3_1, which this test runs on at a quarter of the time, 13x with the default
+    # layers). Without the long-term term frame 6 restarts the object from its content (frame 5
+    # never saw it).
     assert with_long_term <= without / 3, (with_long_term, without)
 
 
@@ -157,7 +159,7 @@ def test_long_term_runs_from_the_cli(tmp_path):
     out = tmp_path / "out.mp4"
     assert run_cli([source, style, "-o", out, "--weights", "random", "--iters", "3", "--warm-iters", "2",
                     "--optimizer", "adam", "--quiet", "--device", "cpu", "--long-term", "1,2,4",
-                    "--temporal-weight", "100"]) == 0
+                    "--temporal-weight", "100", *TINY_NET_ARGS]) == 0
     assert len(list(read_frames(out))) == 5
 
 
@@ -169,7 +171,8 @@ def test_a_killed_long_term_run_resumes_and_equals_an_uninterrupted_one(tmp_path
     cv2.imwrite(str(style), stripes_image(32, 32))
     source = make_clip(tmp_path / "pan.mp4", images=pan_frames(7, step=2), audio=False, crf="10")
     args = [source, style, "--weights", "random", "--iters", "3", "--warm-iters", "2", "--optimizer", "adam",
-            "--quiet", "--device", "cpu", "--long-term", "1,2,4", "--temporal-weight", "100", "--segment-frames", "2"]
+            "--quiet", "--device", "cpu", "--long-term", "1,2,4", "--temporal-weight", "100", "--segment-frames", "2",
+            *TINY_NET_ARGS]  # the network is not what is tested
     original, calls = RealStylizer.stylize, {"n": 0}
 
     def stylize(self, *a, **k):
