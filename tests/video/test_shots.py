@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from clips import make_clip
-from helpers import pan_frames, run_cli, stripes_image, tiny_loss
+from helpers import TINY_NET_ARGS, pan_frames, run_cli, stripes_image, tiny_loss
 
 from vidstyle.scale.frame_ranges import plan_segments, snap_to_cuts
 from vidstyle.settings import ModelSettings, OptimSettings, VideoSettings
@@ -130,7 +130,7 @@ def test_cli_prints_and_writes_the_shots(tmp_path):
     report = tmp_path / "report.json"
     assert run_cli([clip, style, "-o", tmp_path / "o.mp4", "--weights", "random", "--iters", "2", "--warm-iters", "1",
                     "--optimizer", "adam", "--device", "cpu", "--size", "32", "--quiet", "--report", report,
-                    "--scene-threshold", "3"]) == 0
+                    "--scene-threshold", "3", *TINY_NET_ARGS]) == 0
     data = json.loads(report.read_text())
     assert data["cuts"] == [10] and data["shots"] == [[0, 10], [10, 20]] and data["frames"] == 20
     assert run_cli([clip, style, "-o", tmp_path / "p.mp4", "--scene-threshold", "0"]) != 0
