@@ -37,7 +37,13 @@ def add_scene_options(g: argparse._ActionsContainer, add_option: Callable, posit
     """``--scene-threshold`` and ``--no-scene-detect``, for videos and the webcam alike. ``d``: the command's
     settings (its defaults); ``around``: the frames a frame is compared with; ``starts``: what the first
     frame of a new shot does; ``off``: what ``--no-scene-detect`` also changes."""
-    add_option(g, "--scene-threshold", type=positive_float, default=d.scene_threshold,
+    def scene_threshold(text: str) -> float:
+        value = positive_float(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be > 0 (use --no-scene-detect to turn shot detection off)")
+        return value
+
+    add_option(g, "--scene-threshold", type=scene_threshold, default=d.scene_threshold,
                help="shot detection (PySceneDetect's adaptive detector): a frame is a hard cut when its content "
                     f"change is at least this many times the mean change of {around} (and at least "
                     f"{d.scene_min_content:g} on its 0-255 scale); the first frame of a new shot {starts}. "
