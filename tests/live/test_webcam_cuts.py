@@ -16,7 +16,7 @@ from clips import make_clip
 from helpers import pan_frames, run_cli
 
 from vidstyle.cli import build_parser
-from vidstyle.cli.webcam import webcam_settings
+from vidstyle.cli.webcam import cuts_text, webcam_settings
 from vidstyle.live.camera import LatestFrameGrabber
 from vidstyle.live.loop import live_scenes, run_session
 from vidstyle.settings import ModelSettings, VideoSettings, WebcamSettings
@@ -109,3 +109,9 @@ def test_scene_options_parse_and_refuse_a_zero_threshold(capfd):
     assert run_cli(["webcam", "s.png", "--headless", "--scene-threshold", "0"]) == 2
     err = capfd.readouterr().err
     assert "--scene-threshold: '0' must be > 0 (use --no-scene-detect" in err and "Traceback" not in err
+
+
+def test_the_summary_names_the_cuts():
+    assert cuts_text([]) == ""
+    assert cuts_text([12]) == ", 1 cut (new shot at frame 12)"
+    assert cuts_text(list(range(0, 120, 10)), shown=3) == ", 12 cuts (new shots at frames 0, 10, 20, ... (9 more))"

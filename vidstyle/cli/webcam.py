@@ -149,9 +149,19 @@ def webcam_command(args: argparse.Namespace) -> int:
     if not args.quiet or result.stop_reason == "ended":
         latency = f", latency {result.latency_mean * 1000:.0f} ms mean" if result.processed else ""
         print(f"vidstyle: {result.processed} frames in {result.elapsed:.1f} s ({result.fps:.2f} frames/s{latency}), "
-              f"{result.captured} captured, {result.dropped} dropped; stopped: {result.message}{recording}",
+              f"{result.captured} captured, {result.dropped} dropped{cuts_text(result.cuts)}; stopped: "
+              f"{result.message}{recording}",
               file=sys.stderr)
     return EXIT_OK
+
+
+def cuts_text(cuts: list[int], shown: int = 10) -> str:
+    """``", 2 cuts (new shots at frames 12, 40)"`` (capture numbers), or "" without cuts."""
+    if not cuts:
+        return ""
+    more = f", ... ({len(cuts) - shown} more)" if len(cuts) > shown else ""
+    plural = "s" if len(cuts) > 1 else ""
+    return f", {len(cuts)} cut{plural} (new shot{plural} at frame{plural} {', '.join(map(str, cuts[:shown]))}{more})"
 
 
 def add_webcam_command(commands) -> None:  # noqa: ANN001

@@ -5,7 +5,8 @@ The pieces, each testable alone:
 * a **source** (:class:`~vidstyle.live.camera.OpenCVSource` for a camera index, a video file or a
   stream URL; :class:`~vidstyle.live.camera.SyntheticSource` for benchmarks) that returns RGB frames;
 * a **capture thread** (:class:`~vidstyle.live.camera.LatestFrameGrabber`) that keeps only the
-  newest frame (and computes its motion against the frame taken before it): when stylization
+  newest frame (and computes its motion against the frame taken before it, and finds hard cuts
+  with one frame of look-ahead, :func:`live_scenes`): when stylization
   is slower than the camera, older frames are dropped and counted, never queued, so latency
   cannot build up (OpenCV's ``samples/python/video_threaded.py`` measures the same
   capture-to-display latency);
