@@ -252,7 +252,8 @@ class LatestFrameGrabber:
     file processed frame by frame rather than watched live). ``scenes``: a fresh shot detector fed
     every frame read (dropped ones too); each frame is held back until its verdict is known
     (``scenes.window`` frames later), so it adds that many camera intervals of latency (``time``
-    stays the frame's arrival, so the loop's latency includes the wait).
+    stays the frame's arrival, so the loop's latency includes the wait; with ``keep_all`` the
+    thread reads that many frames ahead of the one waiting).
     """
 
     def __init__(self, source: FrameSource, size: tuple[int, int], *, flow_preset: str | None = None,
