@@ -42,6 +42,7 @@ def bench_webcam(long_side: int, iters: int, args: argparse.Namespace) -> dict:
     base = WebcamSettings()
     settings = dataclasses.replace(
         base, headless=True, size=long_side, max_frames=args.warmup + args.frames, init_mode=args.init_mode,
+        scene_detect=not args.no_scene_detect,
         optim=dataclasses.replace(base.optim, iters=iters),
         model=ModelSettings(weights="random", device=args.device, precision=args.precision),
     )
@@ -76,6 +77,7 @@ def bench_webcam(long_side: int, iters: int, args: argparse.Namespace) -> dict:
         "long_side": long_side,
         "iters": iters,
         "init_mode": args.init_mode,
+        "scene_detect": not args.no_scene_detect,
         "source_fps": args.source_fps,
         "frames": len(measured),
         "fps": round(fps, 2),
@@ -98,6 +100,8 @@ def main() -> None:
     parser.add_argument("--init-mode", default="flow", help="independent, prev or flow [default: flow]")
     parser.add_argument("--source-fps", type=float, default=30.0, help="rate of the generated camera [default: 30]")
     parser.add_argument("--source-size", default="640x480", help="size of the generated camera [default: 640x480]")
+    parser.add_argument("--no-scene-detect", action="store_true",
+                        help="no shot detection (no frame held back) [default: detection on]")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [default: torch's choice]")
     args = parser.parse_args()
     if args.threads:

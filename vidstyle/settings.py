@@ -262,6 +262,14 @@ class WebcamSettings:
     flow_preset: str = "fast"  # OpenCV DIS preset for init_mode "flow"
     fill: str = "residual"  # what regions the flow mask rejects start from (as VideoSettings.fill)
     photometric_tol: float = 0.1  # as VideoSettings.photometric_tol
+    scene_detect: bool = True  # find hard cuts as videos do; the first frame of a new shot starts cold
+    scene_threshold: float = VideoSettings.scene_threshold  # one definition of the cut rule's numbers
+    scene_min_content: float = VideoSettings.scene_min_content
+    scene_min_frames: int = VideoSettings.scene_min_frames
+    # Frames on either side the live detector compares a frame with; each frame is held back this many
+    # camera frames. 1, not the video's 2: it found every splice of the shared clips and no false cut, as 2
+    # does; a causal rule (before-frames only) marked the start of every pan of 2+ px/frame as a cut.
+    scene_window: int = 1
     display_size: int = 960  # long side of the stylized image in the window (never above the screen)
     side_by_side: bool = False  # start with the camera image beside the stylized one (the v key)
     every_frame: bool = False  # a file source: stylize every frame instead of playing it in real time

@@ -529,7 +529,8 @@ class KeyQueueDisplay(FakeDisplay):
 
 def test_q_stops_within_a_frame_before_its_budget_is_spent(tmp_path, extractor, monkeypatch):
     monkeypatch.setattr(webcam, "KEY_POLL_INTERVAL", 0.0)  # read the keys at every check
-    settings = WebcamSettings(snapshot_dir=str(tmp_path), size=32, model=ModelSettings(device="cpu"))
+    # (no shot detection: it holds the first frame back a camera interval, while keys are polled)
+    settings = WebcamSettings(snapshot_dir=str(tmp_path), size=32, model=ModelSettings(device="cpu"), scene_detect=False)
     settings = dataclasses.replace(settings, optim=dataclasses.replace(settings.optim, iters=200))
     [stylizer] = webcam.build_stylizers([torch.rand(1, 3, 32, 32)], settings, extractor=extractor)
     steps = []

@@ -1,10 +1,12 @@
 """The video options of the frame chain's scene handling and of the encoder's quality (a group's
-worth of ``vidstyle video`` options, kept beside :mod:`vidstyle.cli.options`, which adds them)."""
+worth of ``vidstyle video`` options, kept beside :mod:`vidstyle.cli.options`, which adds them); the
+shot-detection options are the webcam's too (:mod:`vidstyle.cli.webcam`)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from ..settings import FILLS, LARGE_CRF, SMALL_CRF, SMALL_OUTPUT_SIDE, VideoSettings
 
@@ -14,13 +16,8 @@ def add_chain_options(g: argparse._ActionsContainer, add_option: Callable, posit
     d = VideoSettings()
     add_option(g, "--photometric-tol", type=positive_float, default=d.photometric_tol, help="the flow mask also "
                "rejects pixels where the warped previous input differs by this much (RGB 0-1; small fast objects)")
-    add_option(g, "--scene-threshold", type=positive_float, default=d.scene_threshold,
-               help="shot detection (PySceneDetect's adaptive detector): a frame is a hard cut when its content "
-                    "change is at least this many times the mean change of the frames around it (and at least "
-                    f"{d.scene_min_content:g} on its 0-255 scale); the first frame of a new shot starts cold with "
-                    "the full --iters. Lower finds more cuts")
-    g.add_argument("--no-scene-detect", dest="scene_detect", action="store_false", default=None,
-                   help="no shot detection: every frame after the first is warm-started, across cuts too")
+    add_scene_options(g, add_option, positive_float, d, around="the two frames on either side",
+                      starts="starts cold with the full --iters")
     add_option(g, "--fill", choices=FILLS, default=d.fill,
                help="what the regions the flow mask rejects (revealed, occluded) start from: the frame itself "
                     "(content), or the frame plus the stylization's change inpainted from the trusted "
@@ -33,6 +30,27 @@ def add_chain_options(g: argparse._ActionsContainer, add_option: Callable, posit
                     "(never above --iters): bounds the run's cost whatever the loss does")
     add_option(g, "--catch-up-gain", type=positive_float, default=d.catch_up_gain,
                help="a warm frame's budget grows by this x its rejected share x (--iters - --warm-iters)")
+
+
+def add_scene_options(g: argparse._ActionsContainer, add_option: Callable, positive_float: Callable, d: Any, *,
+                      around: str, starts: str, off: str = "") -> None:
+    """``--scene-threshold`` and ``--no-scene-detect``, for videos and the webcam alike. ``d``: the command's
+    settings (its defaults); ``around``: the frames a frame is compared with; ``starts``: what the first
+    frame of a new shot does; ``off``: what ``--no-scene-detect`` also changes."""
+    def scene_threshold(text: str) -> float:
+        value = positive_float(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be > 0 (use --no-scene-detect to turn shot detection off)")
+        return value
+
+    add_option(g, "--scene-threshold", type=scene_threshold, default=d.scene_threshold,
+               help="shot detection (PySceneDetect's adaptive detector): a frame is a hard cut when its content "
+                    f"change is at least this many times the mean change of {around} (and at least "
+                    f"{d.scene_min_content:g} on its 0-255 scale); the first frame of a new shot {starts}. "
+                    "Lower finds more cuts")
+    g.add_argument("--no-scene-detect", dest="scene_detect", action="store_false", default=None,
+                   help=f"no shot detection: every frame after the first is warm-started, across cuts too{off} "
+                        "[default: detection on]")
 
 
 def add_encoder_quality_options(g: argparse._ActionsContainer, add_option: Callable) -> None:

@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 from ..settings import PRESETS, OptimSettings, describe_preset
+from .chain_options import add_scene_options
 from .options import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -75,6 +76,11 @@ def add_webcam_options(parser: argparse.ArgumentParser) -> None:
     add_option(o, "--temporal-weight", type=positive_float, default=d.loss.temporal_weight,
                help="weight of the temporal loss against the previous stylized frame (warped along the flow with "
                     "--init-mode flow; as it is with prev)")
+    add_scene_options(o, add_option, positive_float, d, around="the frames just before and after it",
+                      starts="starts cold, from the camera image itself, instead of from the previous shot's "
+                             "stylization; to see the frame after it, each frame is held back one camera frame "
+                             "(e.g. 33 ms at 30 frames/s) before it is stylized",
+                      off=", and no frame is held back")
     add_option(o, "--check-every", type=positive_int, default=d.optim.check_every,
                help="iterations between loss reads, where the keys are read too (q acts within a frame); on a GPU "
                     "a larger value saves a device sync per iteration")
@@ -104,7 +110,7 @@ def webcam_settings(args: argparse.Namespace) -> Any:
     settings = fill_settings(WebcamSettings, args, style=style_settings(args), loss=loss_settings(args), optim=optim,
                      model=model_settings(args))
     return dataclasses.replace(settings, headless=bool(settings.headless), side_by_side=bool(settings.side_by_side),
-                               every_frame=bool(settings.every_frame))
+                               every_frame=bool(settings.every_frame), scene_detect=settings.scene_detect is not False)
 
 
 def webcam_command(args: argparse.Namespace) -> int:
@@ -143,9 +149,19 @@ def webcam_command(args: argparse.Namespace) -> int:
     if not args.quiet or result.stop_reason == "ended":
         latency = f", latency {result.latency_mean * 1000:.0f} ms mean" if result.processed else ""
         print(f"vidstyle: {result.processed} frames in {result.elapsed:.1f} s ({result.fps:.2f} frames/s{latency}), "
-              f"{result.captured} captured, {result.dropped} dropped; stopped: {result.message}{recording}",
+              f"{result.captured} captured, {result.dropped} dropped{cuts_text(result.cuts)}; stopped: "
+              f"{result.message}{recording}",
               file=sys.stderr)
     return EXIT_OK
+
+
+def cuts_text(cuts: list[int], shown: int = 10) -> str:
+    """``", 2 cuts (new shots at frames 12, 40)"`` (capture numbers), or "" without cuts."""
+    if not cuts:
+        return ""
+    more = f", ... ({len(cuts) - shown} more)" if len(cuts) > shown else ""
+    plural = "s" if len(cuts) > 1 else ""
+    return f", {len(cuts)} cut{plural} (new shot{plural} at frame{plural} {', '.join(map(str, cuts[:shown]))}{more})"
 
 
 def add_webcam_command(commands) -> None:  # noqa: ANN001

@@ -12,6 +12,7 @@ import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..errors import VidstyleError
 from ..media.video_files import processing_size
 from ..video.chain import photometric_check
 from ..video.flow import FlowEstimator, Motion, motion_between
+from ..video.shots import ShotDetector
 
 
 class WebcamError(VidstyleError):
@@ -221,6 +223,8 @@ class CapturedFrame:
 
     ``motion`` (with flow on) is this frame's motion against frame ``motion_from``, the frame
     the loop took before it, computed in the capture thread; None where there was none yet.
+    ``cut``: shot detection found a hard cut at this frame or at a frame dropped since the loop
+    took its last one, so this frame starts a new shot (the frame chain starts it cold).
     """
 
     index: int
@@ -229,6 +233,7 @@ class CapturedFrame:
     original: np.ndarray
     motion: Motion | None = None
     motion_from: int | None = None
+    cut: bool = False
 
 
 class LatestFrameGrabber:
@@ -244,13 +249,18 @@ class LatestFrameGrabber:
     loop took last is computed here, off the loop's thread, when no other frame is waiting (the
     loop computes it for a frame that arrived while another waited). ``keep_all``: the thread
     waits until the loop has taken a frame before it reads the next, so nothing is dropped (a
-    file processed frame by frame rather than watched live).
+    file processed frame by frame rather than watched live). ``scenes``: a fresh shot detector fed
+    every frame read (dropped ones too); each frame is held back until its verdict is known
+    (``scenes.window`` frames later), so it adds that many camera intervals of latency (``time``
+    stays the frame's arrival, so the loop's latency includes the wait; with ``keep_all`` the
+    thread reads that many frames ahead of the one waiting).
     """
 
     def __init__(self, source: FrameSource, size: tuple[int, int], *, flow_preset: str | None = None,
                  photometric_tol: float = 0.0,
-                 keep_all: bool = False) -> None:
+                 keep_all: bool = False, scenes: ShotDetector | None = None) -> None:
         self.source = source
+        self.scenes = scenes
         self.size = size
         self.flow_preset, self.keep_all = flow_preset, keep_all
         self.photometric_tol = photometric_tol  # the frame chain's photometric check of the flow mask (0: off)
@@ -272,9 +282,11 @@ class LatestFrameGrabber:
         pace = self.source.pace_fps
         estimator = FlowEstimator(self.flow_preset) if self.flow_preset else None  # made in this thread
         start, delivered, failures = time.perf_counter(), 0, 0
+        held: deque[tuple[int, float, np.ndarray, np.ndarray]] = deque()  # read, verdict not yet known
+        cuts: set[int] = set()  # positions (in reading order) found to be cuts, not yet handed out
         try:
             while not self._stop.is_set():
-                if self.keep_all:
+                if self.keep_all and not held:
                     with self._cond:
                         self._cond.wait_for(lambda: self._slot is None or self._stop.is_set())
                     if self._stop.is_set():
@@ -297,28 +309,55 @@ class LatestFrameGrabber:
                     small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
                 else:
                     small = image
-                with self._cond:
-                    # Ahead of the loop only when nothing waits: a frame that arrives while another
-                    # waits usually replaces it, and flow for dropped frames would be wasted work.
-                    reference = self._reference if self._slot is None else None
-                motion = None
-                if estimator is not None and reference is not None:
-                    motion = motion_between(estimator, reference.image, small)
-                    if self.photometric_tol > 0:
-                        motion = photometric_check(motion, reference.image, small, self.photometric_tol)
-                with self._cond:
-                    if self._slot is not None:
-                        self.dropped += 1
-                    self._slot = CapturedFrame(self.captured, arrived, small, image, motion,
-                                               reference.index if motion is not None else None)
-                    self.captured += 1
-                    self._cond.notify_all()
+                if self.scenes is None:
+                    self._publish(estimator, small, image, arrived, False)
+                    continue
+                held.append((self.scenes.fed, arrived, small, image))
+                cuts.update(self.scenes.feed(small))
+                while len(held) > self.scenes.window and not self._stop.is_set():
+                    self._publish_held(estimator, held, cuts)
         except Exception as error:  # noqa: BLE001 - reported as the reason the source ended
             self.error = f"{type(error).__name__}: {error}"
         finally:
+            try:  # the last frames of a file (their verdict: no cut, nothing comes after them)
+                while held and not self._stop.is_set():
+                    self._publish_held(estimator, held, cuts)
+            finally:
+                with self._cond:
+                    self.ended = True
+                    self._cond.notify_all()
+
+    def _publish_held(self, estimator: FlowEstimator | None, held: deque, cuts: set[int]) -> None:
+        position, arrived, small, image = held.popleft()
+        cut = position in cuts
+        cuts.discard(position)
+        if self.keep_all:
             with self._cond:
-                self.ended = True
-                self._cond.notify_all()
+                self._cond.wait_for(lambda: self._slot is None or self._stop.is_set())
+            if self._stop.is_set():
+                return
+        self._publish(estimator, small, image, arrived, cut)
+
+    def _publish(self, estimator: FlowEstimator | None, small: np.ndarray, image: np.ndarray, arrived: float,
+                 cut: bool) -> None:
+        """Hand out a frame (its motion computed first, unless it starts a new shot)."""
+        with self._cond:
+            # Ahead of the loop only when nothing waits: a frame that arrives while another
+            # waits usually replaces it, and flow for dropped frames would be wasted work.
+            reference = self._reference if self._slot is None else None
+        motion = None
+        if estimator is not None and reference is not None and not cut:
+            motion = motion_between(estimator, reference.image, small)
+            if self.photometric_tol > 0:
+                motion = photometric_check(motion, reference.image, small, self.photometric_tol)
+        with self._cond:
+            if self._slot is not None:
+                self.dropped += 1
+                cut = cut or self._slot.cut  # a cut at a dropped frame: this one is in the new shot
+            self._slot = CapturedFrame(self.captured, arrived, small, image, motion,
+                                       reference.index if motion is not None else None, cut)
+            self.captured += 1
+            self._cond.notify_all()
 
     def newest(self, timeout: float | None = None) -> CapturedFrame | None:
         """The newest frame not yet taken, waiting up to ``timeout`` s; None if none came

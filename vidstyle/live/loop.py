@@ -5,7 +5,8 @@ The pieces, each testable alone:
 * a **source** (:class:`~vidstyle.live.camera.OpenCVSource` for a camera index, a video file or a
   stream URL; :class:`~vidstyle.live.camera.SyntheticSource` for benchmarks) that returns RGB frames;
 * a **capture thread** (:class:`~vidstyle.live.camera.LatestFrameGrabber`) that keeps only the
-  newest frame (and computes its motion against the frame taken before it): when stylization
+  newest frame (and computes its motion against the frame taken before it, and finds hard cuts
+  with one frame of look-ahead, :func:`live_scenes`): when stylization
   is slower than the camera, older frames are dropped and counted, never queued, so latency
   cannot build up (OpenCV's ``samples/python/video_threaded.py`` measures the same
   capture-to-display latency);
@@ -47,6 +48,7 @@ from ..media.video_files import VideoError, VideoWriter
 from ..settings import CartoonSettings, WebcamSettings
 from ..video.chain import ChainRule, FrameLook, chain_content, photometric_check, still_motion, stylize_frame
 from ..video.flow import FlowEstimator, motion_between
+from ..video.shots import ShotDetector
 from .camera import (
     FALLBACK_FPS,
     CapturedFrame,
@@ -89,6 +91,7 @@ class ShownFrame:
     captured: int
     dropped: int
     recorded: int
+    cold: bool = False  # the chain started this frame cold (the first, a new style, or a new shot)
 
 
 @dataclass
@@ -113,6 +116,7 @@ class WebcamResult:
     record_path: str | None = None
     snapshots: list[str] = field(default_factory=list)
     weights: str = ""
+    cuts: list[int] = field(default_factory=list)  # capture indices of the stylized frames that started a new shot
 
     @property
     def fps(self) -> float:
@@ -129,6 +133,15 @@ def live_rule(settings: WebcamSettings, iters: int) -> ChainRule:
     return ChainRule(init_mode=settings.init_mode, cold_iters=iters, warm_iters=iters, tol=settings.optim.tol,
                      cold_init=load_init(settings.optim.init), colors=preserve_method(settings.style),
                      fill=settings.fill, temporal_relative=True)  # --temporal-weight as for videos
+
+
+def live_scenes(settings: WebcamSettings) -> ShotDetector | None:
+    """A fresh shot detector for the capture thread (``scene_window`` frames of look-ahead), or None
+    with ``--no-scene-detect``."""
+    if not settings.scene_detect:
+        return None
+    return ShotDetector(settings.scene_threshold, settings.scene_min_frames, settings.scene_min_content,
+                        window=settings.scene_window)
 
 
 def live_look(settings: WebcamSettings) -> FrameLook:
@@ -307,25 +320,28 @@ def run_loop(
             began = time.perf_counter()
             stylizer = stylizers[state.style_index]
             item = frame
-            if previous is not None and estimator is not None and frame.motion_from != previous[0].index:
+            warm = previous is not None and not frame.cut  # a new shot starts cold: no motion needed
+            if warm and estimator is not None and frame.motion_from != previous[0].index:
                 motion = motion_between(estimator, previous[0].image, frame.image)
                 if settings.photometric_tol > 0:
                     motion = photometric_check(motion, previous[0].image, frame.image, settings.photometric_tol)
                 item = dataclasses.replace(frame, motion=motion, motion_from=previous[0].index)
-            elif previous is not None and settings.init_mode == "prev":
+            elif warm and settings.init_mode == "prev":
                 item = dataclasses.replace(frame, motion=still_motion(previous[0].image, frame.image),
                                            motion_from=previous[0].index)
             last_poll = time.perf_counter()
             try:
-                styled, _ = stylize_frame(stylizer, item, previous[1] if previous is not None else None,
-                                          rule.with_iters(state.iters),
-                                          callback=keys_during_frame if display is not None else None,
-                                          previous_content=chain_content(rule, previous[0].image, stylizer.device)
-                                          if previous is not None and rule.fill == "residual" else None)
+                styled, cold = stylize_frame(stylizer, item, previous[1] if previous is not None else None,
+                                             rule.with_iters(state.iters),
+                                             callback=keys_during_frame if display is not None else None,
+                                             previous_content=chain_content(rule, previous[0].image, stylizer.device)
+                                             if warm and rule.fill == "residual" else None)
             except _StopNow as stop:
                 stop_reason, message = stop.reason, stop.message
                 break
             previous = (frame, styled.image.detach())
+            if frame.cut:
+                result.cuts.append(frame.index)
             stylized = look(frame.image, to_uint8(styled.image))
             processed_at = time.perf_counter()
             shown = (stylized, frame.original, styled.iterations)
@@ -357,7 +373,7 @@ def run_loop(
             if on_frame is not None:
                 on_frame(ShownFrame(result.processed, frame.index, names[state.style_index], styled.iterations,
                                      latency, processed_at - began, fps, grabber.captured, grabber.dropped,
-                                     result.recorded))
+                                     result.recorded, cold))
             if not warned_slow and result.processed == SLOW_CHECK_FRAMES:
                 warned_slow = True
                 rate = result.processed / (time.perf_counter() - start)
@@ -459,7 +475,7 @@ def run_session(
                     raise ValueError(f"{len(names)} style names for {len(stylizers)} stylizers")
                 grabber = LatestFrameGrabber(source, size, keep_all=settings.every_frame,
                                              flow_preset=settings.flow_preset if settings.init_mode == "flow" else None,
-                                             photometric_tol=settings.photometric_tol)
+                                             photometric_tol=settings.photometric_tol, scenes=live_scenes(settings))
                 with contextlib.ExitStack() as stack:
                     recorder = None
                     if settings.record is not None:

@@ -295,7 +295,8 @@ def plan_frame(item: ChainInput, previous: torch.Tensor | None, rule: ChainRule,
     """The rule for one frame: cold or warm start, warp and fill, temporal target, budget.
 
     Cold: the first frame, every frame in ``independent`` mode, and the first frame of a new
-    shot (``item.cut``; inputs without that attribute, e.g. camera frames, never cut)."""
+    shot (``item.cut``, set by shot detection: decoded video frames and camera frames; inputs
+    without that attribute never cut)."""
     content = network_content(rule.colors, to_tensor(item.image, device))
     masks = rule.masks.at(item.index) if rule.masks is not None else None
     if previous is None or rule.init_mode == "independent" or getattr(item, "cut", False):
