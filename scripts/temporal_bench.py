@@ -287,12 +287,14 @@ def pan_catch_up(outputs: Sequence[np.ndarray], cold: Sequence[np.ndarray], inpu
             enumerate(zip(band_style_frames(stylizer, outputs, step, layers),
                           band_style_frames(stylizer, cold, step, layers)))]
     strips = range(1, len(outputs) - 3)  # strips seen for 4+ frames
-    results = []
+    results, series = [], []
     for t in strips:
-        behind = [1 / v if v else math.inf for v in strip_series(distance, t)]
+        series.append(strip_series(distance, t))
+        behind = [1 / v if v else math.inf for v in series[-1]]
         results.append((frames_to_catch_up(behind), len(behind)))
     at3 = [(strip_series(distance, t)[3], strip_series(gram, t)[3]) for t in strips if len(strip_series(gram, t)) > 3]
     return {"revealed_catch_up_frames": catch_up_summary(results), "revealed_per_strip": results,
+            "revealed_distance_series": series,
             "revealed_distance_at_3": float(np.mean([a for a, _ in at3])) if at3 else math.nan,
             "revealed_gram_at_3": float(np.mean([b for _, b in at3])) if at3 else math.nan}
 
@@ -457,7 +459,7 @@ def catch_up_table(rows: list[dict]) -> list[str]:
 
 def machine() -> str:
     """The machine in words: CPU, cores, torch threads, and the GPU if there is one."""
-    text = f"{platform.machine()} CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    text = f"{platform.machine()} CPU, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
     if torch.cuda.is_available():
         text += f", GPU {torch.cuda.get_device_name()}"
     return text
@@ -470,7 +472,8 @@ def header(clip: str, rows: list[dict], extra: dict, args: argparse.Namespace) -
             f"{first['input_floor']:.3g}; weights {first['weights']}; device "
             f"{first['device']} on {machine()}; style {Path(args.style).name}; L-BFGS {args.iters} cold / "
             f"{args.warm_iters} warm iterations, tol {video.tol:g}; temporal weight {args.temporal_weight:g} "
-            f"({'relative to the content term' if video.temporal_relative else 'absolute'}) where on; fill "
+            f"({'relative to the content term' if video.temporal_relative else 'absolute'}) in flow+temporal, "
+            f"long-term and multi-pass, {video.loss.temporal_weight:g} in defaults; fill "
             f"{video.fill}, catch-up margin {video.catch_up_margin:g} up to {video.catch_up_limit:g}x warm; scene "
             f"detection {'on' if video.scene_detect else 'off'} (threshold {video.scene_threshold:g})")
     if "cut" in extra:
