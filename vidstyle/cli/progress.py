@@ -89,7 +89,7 @@ def frames_left(total: int | None, done: int, *, first_done: bool, independent: 
 def cut_rate(cuts: int, frames: int, min_gap: int = 0) -> float:
     """The share of frames that started a new shot so far: ``cuts`` cold frames among the
     ``frames`` finished after the chain's first (0 before any). Shot detection allows no two
-    cuts within ``min_gap`` frames (``--scene-min-frames``), so the share is at most 1 / ``min_gap``:
+    cuts within ``min_gap`` frames (``VideoSettings.scene_min_frames``), so the share is at most 1 / ``min_gap``:
     one cut early in a run does not make every later frame look like a cut."""
     if frames <= 0 or cuts <= 0:
         return 0.0
