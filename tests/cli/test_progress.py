@@ -2,7 +2,7 @@
 
 import pytest
 
-from vidstyle.cli.progress import FrameTimes, eta_seconds, format_seconds, frames_left
+from vidstyle.cli.progress import FrameBar, FrameTimes, cut_rate, eta_seconds, format_seconds, frames_left
 
 
 def test_frame_times_accumulate_by_kind():
@@ -46,6 +46,35 @@ def test_frames_left_splits_cold_and_warm():
     assert frames_left(48, 10, first_done=True, independent=True) == (38, 0)
     assert frames_left(5, 9, first_done=True, independent=False) == (0, 0)  # the estimate was short
     assert frames_left(None, 3, first_done=True, independent=False) is None
+
+
+def test_frames_after_cuts_are_counted_cold_at_the_rate_seen():
+    assert cut_rate(0, 10) == 0.0 and cut_rate(3, 0) == 0.0
+    assert cut_rate(1, 10) == 0.1 and cut_rate(1, 10, min_gap=8) == 0.1
+    assert cut_rate(1, 2, min_gap=8) == 0.125  # no two cuts within 8 frames: at most 1 in 8
+    assert cut_rate(1, 2) == 0.5
+    # 41 frames left after the first frame, 1 in 10 expected to start a shot.
+    assert frames_left(50, 9, first_done=True, independent=False, cut_rate=0.1) == pytest.approx((4.1, 36.9))
+    assert frames_left(48, 0, first_done=False, independent=False, cut_rate=0.25) == pytest.approx((12.75, 35.25))
+    assert frames_left(48, 10, first_done=True, independent=True, cut_rate=0.5) == (38, 0)
+
+
+def test_the_bar_learns_cuts_from_the_frames_it_is_told_of():
+    bar = FrameBar(cold_budget=100, warm_budget=10, independent=False, quiet=True, min_cut_gap=8)
+    bar.start(21, 0)
+    bar.frame(0, 100, 1.0, True, 10.0)  # the chain's first frame: cold, but no cut
+    for index in range(1, 10):
+        bar.frame(index, 10, 1.0, False, 1.0)
+    assert bar.cuts == 0 and bar.eta() == pytest.approx(11 * 1.0)
+    bar.frame(10, 100, 1.0, True, 10.0)  # a new shot: 1 cut in the 10 frames after the first
+    # 10 frames left: 1 cold (10 s, the cold frames' mean) and 9 warm (1 s each); without cuts 10 s.
+    assert bar.cuts == 1 and bar.eta() == pytest.approx(1 * 10.0 + 9 * 1.0)
+    bar.close()
+    resumed = FrameBar(cold_budget=100, warm_budget=10, independent=False, quiet=True)
+    resumed.start(12, 2)
+    resumed.frame(2, 100, 1.0, True, 10.0)  # a resumed run's first frame is warm unless it starts a shot
+    assert resumed.cuts == 1 and resumed.after_first == 1
+    resumed.close()
 
 
 def test_format_seconds():

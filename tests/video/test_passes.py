@@ -137,3 +137,20 @@ def test_a_later_pass_does_not_tie_frames_across_a_cut(extractor, tmp_path):
     assert [t is None for _, t in seen] == [True, False, True]
     assert torch.equal(seen[2][0], torch.full((1, 3, 32, 48), 0.1))  # frame 0 starts from its last pass
     assert store.load(2, 0, torch.device("cpu")) is not None
+
+
+def test_multi_pass_passes_the_cut_flags_on(extractor, tmp_path):
+    """The run report lists a multi-pass run's shots: the frames it yields keep the decoder's cut flags."""
+    from vidstyle.media.video_files import Frame
+    from vidstyle.video.chain import ChainRule, DecodedFrame
+    from vidstyle.video.passes import multi_pass
+    from vidstyle.video.workdir import WorkFolder
+
+    items = [DecodedFrame(Frame(i, i, i / 10, image), cut=i == 1) for i, image in enumerate(pan_frames(3))]
+    stylizer = Stylizer(extractor, [as_tensor(stripes_image(32, 32))], loss=LossSettings(temporal_weight=1.0),
+                        model=ModelSettings(device="cpu"))
+    settings = VideoSettings(passes=2, flow_preset="ultrafast")
+    done = list(multi_pass(items, stylizer, ChainRule("flow", 1, 1, 0.0), settings,
+                           WorkFolder.open(tmp_path / "work", {})))
+    assert [item.cut for item, _, _ in done] == [False, True, False]
+    assert [cold for _, _, cold in done] == [True, True, False]

@@ -3,7 +3,9 @@
 tqdm's own ETA divides the frames left by the rate so far; after a cold first frame (the full
 ``--iters`` budget, often 5-10x a warm frame) that projects the cold frame onto every frame and
 reads hours for a minutes-long run. :func:`eta_seconds` instead adds up what the remaining
-frames of each kind cost, from what finished frames of that kind took.
+frames of each kind cost, from what finished frames of that kind took. Cold frames are the
+chain's first and the first of every new shot (shot detection): the frames left are expected to
+hold cuts at the rate the finished frames did (:func:`cut_rate`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class FrameTimes:
         })
 
 
-def eta_seconds(times: FrameTimes, *, cold_left: int, warm_left: int, cold_budget: int,
+def eta_seconds(times: FrameTimes, *, cold_left: float, warm_left: float, cold_budget: int,
                 warm_budget: float) -> float | None:
     """Seconds the ``cold_left`` cold and ``warm_left`` warm frames still to do will take.
 
@@ -65,11 +67,14 @@ def eta_seconds(times: FrameTimes, *, cold_left: int, warm_left: int, cold_budge
     return total
 
 
-def frames_left(total: int | None, done: int, *, first_done: bool, independent: bool) -> tuple[int, int] | None:
+def frames_left(total: int | None, done: int, *, first_done: bool, independent: bool,
+                cut_rate: float = 0.0) -> tuple[float, float] | None:
     """``(cold, warm)`` frames still to stylize out of ``total`` with ``done`` finished (None: unknown total).
 
-    Only the chain's first frame starts cold, unless every frame does (``--init-mode independent``);
-    ``first_done``: the chain has a previous frame (a frame of this run finished, or a resumed run).
+    The chain's first frame starts cold, and so does every frame in ``--init-mode independent``
+    and the first frame of every new shot: of the frames left after the first, ``cut_rate`` (see
+    :func:`cut_rate`) are expected to start a shot, so counts may be fractional. ``first_done``:
+    the chain has a previous frame (a frame of this run finished, or a resumed run).
     """
     if total is None:
         return None
@@ -77,7 +82,19 @@ def frames_left(total: int | None, done: int, *, first_done: bool, independent: 
     if independent:
         return left, 0
     cold = 0 if first_done or left == 0 else 1
-    return cold, left - cold
+    cuts = min(1.0, max(0.0, cut_rate)) * (left - cold)
+    return cold + cuts, left - cold - cuts
+
+
+def cut_rate(cuts: int, frames: int, min_gap: int = 0) -> float:
+    """The share of frames that started a new shot so far: ``cuts`` cold frames among the
+    ``frames`` finished after the chain's first (0 before any). Shot detection allows no two
+    cuts within ``min_gap`` frames (``VideoSettings.scene_min_frames``), so the share is at most 1 / ``min_gap``:
+    one cut early in a run does not make every later frame look like a cut."""
+    if frames <= 0 or cuts <= 0:
+        return 0.0
+    rate = cuts / frames
+    return min(rate, 1.0 / min_gap) if min_gap > 0 else rate
 
 
 def format_seconds(seconds: float) -> str:
@@ -95,14 +112,17 @@ class FrameBar:
     """
 
     def __init__(self, *, cold_budget: int, warm_budget: float, independent: bool, quiet: bool,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, min_cut_gap: int = 0) -> None:
         self.cold_budget, self.warm_budget, self.independent = cold_budget, warm_budget, independent
         self.quiet, self.verbose = quiet, verbose
+        self.min_cut_gap = min_cut_gap  # shot detection's least distance between cuts (0: no bound)
         self.times = FrameTimes()
         self.bar = None
         self.total: int | None = None
         self.done = 0
         self.resumed = False
+        self.after_first = 0  # frames of this run finished after the chain's first
+        self.cuts = 0  # ... of which started cold: the first frames of new shots
 
     def start(self, total: int | None, done: int) -> None:
         """The run knows its frame count (estimate) and how many an earlier run finished."""
@@ -116,13 +136,13 @@ class FrameBar:
 
     def frame(self, index: int, iterations: int, loss: float, cold: bool, seconds: float) -> None:
         """One frame finished."""
+        chain_first = self.done == 0 and not self.resumed
         self.times = self.times.add(iterations, seconds, cold)
         self.done += 1
-        left = frames_left(self.total, self.done, first_done=True, independent=self.independent)
-        eta = None
-        if left is not None:
-            eta = eta_seconds(self.times, cold_left=left[0], warm_left=left[1], cold_budget=self.cold_budget,
-                              warm_budget=self.warm_budget)
+        if not chain_first:
+            self.after_first += 1
+            self.cuts += int(cold and not self.independent)
+        eta = self.eta()
         postfix = {"iters": iterations, "loss": f"{loss:.4g}"}
         if eta is not None:
             postfix = {"eta": format_seconds(eta), **postfix}
@@ -133,6 +153,16 @@ class FrameBar:
                            f"loss {loss:.4g}, {seconds:.2f} s", file=sys.stderr)
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(1)
+
+    def eta(self) -> float | None:
+        """Seconds the frames left will take (None: unknown), cold frames after cuts included at
+        the rate seen so far."""
+        rate = cut_rate(self.cuts, self.after_first, self.min_cut_gap)
+        left = frames_left(self.total, self.done, first_done=True, independent=self.independent, cut_rate=rate)
+        if left is None:
+            return None
+        return eta_seconds(self.times, cold_left=left[0], warm_left=left[1], cold_budget=self.cold_budget,
+                           warm_budget=self.warm_budget)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -212,7 +212,8 @@ def run_with_progress(args: argparse.Namespace, settings: VideoSettings, styles:
         k = settings.keyframe_every
         warm_budget = (settings.optim.iters + (k - 1) * settings.refine_iters) / k
     bar = FrameBar(cold_budget=settings.optim.iters, warm_budget=warm_budget,
-                   independent=settings.init_mode == "independent", quiet=level < 0, verbose=level > 0)
+                   independent=settings.init_mode == "independent", quiet=level < 0, verbose=level > 0,
+                   min_cut_gap=settings.scene_min_frames if settings.scene_detect else 0)
 
     def on_start(total: int | None, done: int) -> None:
         if done and level >= 0:

@@ -187,4 +187,5 @@ def multi_pass(items: Iterable[ChainInput], stylizer: Stylizer, rule: ChainRule,
         if image is None:
             raise PassesError(f"the last pass's result of frame {position} is missing from the work folder")
         result = StylizeResult(image, iterations.get(position, 0))
-        yield DecodedFrame(frames[position]), result, colds.get(position, position == 0)
+        # The cut flag goes on: the run report lists the shots (a multi-pass run listed none).
+        yield DecodedFrame(frames[position], cut=position in cuts), result, colds.get(position, position == 0)
