@@ -10,7 +10,10 @@ Two things help it catch up with the settled rest of the frame:
   neighbourhood's colours and strokes on its own structure;
 - **the budget** (:func:`catch_up_budget`): a frame gets more iterations the more of it is
   new, and (:func:`needs_more`) keeps going while its style loss is above the level of the
-  shot's cold frame.
+  shot's cold frame;
+- **its own style term** (:func:`revealed_region`, ``LossSettings.revealed_weight``): the
+  whole frame's Gram matrices hardly see a thin unstylized strip, so the region gets a style
+  term of its own (its masked Gram matrices against the style) while it is new.
 """
 
 from __future__ import annotations
@@ -44,6 +47,18 @@ def fill_rejected(warped: torch.Tensor, content: torch.Tensor, mask: torch.Tenso
     filled = (cv2.inpaint(coded, rejected, 3, cv2.INPAINT_TELEA).astype(np.float32) - 128.0) / 127.0
     fill_image = (content + torch.from_numpy(filled).permute(2, 0, 1)[None].to(content)).clamp(0, 1)
     return keep * warped + (1 - keep) * fill_image
+
+
+# Below this share of the frame the rejected pixels get no style term of their own: a handful of
+# pixels cannot carry the style's statistics, and pushing them to would only make noise.
+REVEALED_MIN_SHARE = 0.005
+
+
+def revealed_region(mask: torch.Tensor, min_share: float = REVEALED_MIN_SHARE) -> torch.Tensor | None:
+    """The pixels ``mask`` (1, 1, H, W) rejects (below 0.5) as a 0/1 region of the same shape,
+    or None when they cover less than ``min_share`` of the frame."""
+    region = (mask < 0.5).to(torch.float32)
+    return region if float(region.mean()) >= min_share else None
 
 
 def rejected_fraction(mask: torch.Tensor) -> float:
