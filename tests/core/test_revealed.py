@@ -20,19 +20,24 @@ def loss_with(revealed_weight: float, style_loss: str = "gram") -> StyleTransfer
 def test_the_revealed_term_by_hand():
     # Revealed: the right column, pixels (0, 1) and (1, 1): features (2, 1) and (4, 1).
     # G_r = ((2,1)(2,1)^T + (4,1)(4,1)^T) / 2 = [[10, 3], [3, 1]]; minus target [[8, 3], [3, 0]];
-    # squared mean over the 4 entries: (64 + 9 + 9 + 0) / 4 = 20.5.
+    # squared mean over the 4 entries: (64 + 9 + 9 + 0) / 4 = 20.5. The settled rest, the left
+    # column (1, 0) and (3, 0): G = [[5, 0], [0, 0]]; minus target [[3, 0], [0, -1]]: 10 / 4 = 2.5.
+    # The term is how far the region is above the rest: 20.5 - 2.5 = 18.
     revealed = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])
     loss = loss_with(0.5)
     features = {"c": F2, "s": F2}
     loss.load_targets(loss.make_targets(features, {"s": TARGET}, revealed=revealed))
     terms = loss(features, IMAGE)
-    assert terms["revealed"].item() == pytest.approx(20.5)
-    # The whole frame's term is unchanged, and the total gains alpha * w_r * 20.5 = 102.5.
+    assert terms["revealed"].item() == pytest.approx(18.0)
+    # The whole frame's term is unchanged, and the total gains alpha * w_r * 18 = 90.
     plain = loss_with(0.0)
     plain.load_targets(plain.make_targets(features, {"s": TARGET}))
     base = plain(features, IMAGE)
     assert terms["style/s"].item() == pytest.approx(base["style/s"].item())
-    assert terms["total"].item() == pytest.approx(base["total"].item() + 102.5)
+    assert terms["total"].item() == pytest.approx(base["total"].item() + 90.0)
+    # A region already as stylized as the rest (here: further from the target is the rest) adds nothing.
+    loss.load_targets(loss.make_targets(features, {"s": TARGET}, revealed=1 - revealed))
+    assert loss(features, IMAGE)["revealed"].item() == 0.0
 
 
 def test_no_term_without_a_weight_or_a_region():
@@ -46,7 +51,7 @@ def test_no_term_without_a_weight_or_a_region():
 
 
 def test_a_full_region_doubles_the_style_term():
-    """A frame that is all new: the revealed term is the whole frame's style term again."""
+    """A frame that is all new (no settled rest): the revealed term is the whole frame's style term again."""
     features = {"c": F2, "s": F2}
     loss = loss_with(1.0)
     loss.load_targets(loss.make_targets(features, {"s": TARGET}, revealed=torch.ones(1, 1, 2, 2)))
@@ -65,19 +70,24 @@ def test_the_revealed_term_against_finite_differences(kind):
     stats = loss.style_stats({"s": style})
     loss.load_targets(loss.make_targets({"c": features, "s": features}, stats, revealed=revealed))
 
-    def revealed_term(x):
-        return loss({"c": x, "s": x}, IMAGE.double())["revealed"].sum()
+    def region_term(x):
+        return loss.revealed_style_term(x, loss.export_targets().style["s"], loss.export_targets().revealed["s"], None)
 
     x = features.clone().requires_grad_(True)
-    assert torch.autograd.gradcheck(revealed_term, (x,), eps=1e-6, atol=1e-6, rtol=1e-4)
-    # Only the revealed pixels' features move it.
-    (grad,) = torch.autograd.grad(revealed_term(x), x)
+    assert torch.autograd.gradcheck(lambda f: region_term(f).sum(), (x,), eps=1e-6, atol=1e-6, rtol=1e-4)
+    # The loss's term is the region's above the settled rest's, the rest held fixed: its gradient is
+    # the region term's (where the region is behind), and only the revealed pixels' features move it.
+    terms = loss({"c": x, "s": x}, IMAGE.double())
+    assert terms["revealed"].item() > 0
+    (grad,) = torch.autograd.grad(terms["revealed"].sum(), x)
+    (expected,) = torch.autograd.grad(region_term(x).sum(), x)
+    assert torch.allclose(grad, expected)
     assert grad[..., :3].abs().max() == 0 and grad[..., 3:].abs().max() > 0
 
 
 def test_with_style_masks_each_style_region_counts_by_its_share_of_the_revealed_region():
     # Two styles, the left column styled by A, the right by B; revealed: pixels (0, 0), (0, 1), (1, 1).
-    a, b = torch.tensor([[[2.0, 0.0], [0.0, 1.0]]]), torch.tensor([[[5.0, 1.0], [1.0, 0.0]]])
+    a, b = torch.tensor([[[9.0, 0.0], [0.0, 0.0]]]), torch.tensor([[[5.0, 1.0], [1.0, 0.0]]])
     masks = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [0.0, 1.0]]]])
     revealed = torch.tensor([[[[1.0, 1.0], [0.0, 1.0]]]])
     loss = loss_with(1.0)
@@ -89,5 +99,23 @@ def test_with_style_masks_each_style_region_counts_by_its_share_of_the_revealed_
     ga = gram_matrix(F2, mask=revealed * masks[:, :1])[0, 0]
     gb = gram_matrix(F2, mask=revealed * masks[:, 1:])[0, 0]
     assert torch.allclose(ga, torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
-    expected = (1 / 3) * (ga - a[0]).pow(2).mean() + (2 / 3) * (gb - b[0]).pow(2).mean()
-    assert got == pytest.approx(expected.item())
+    region_term = (1 / 3) * (ga - a[0]).pow(2).mean() + (2 / 3) * (gb - b[0]).pow(2).mean()
+    # The settled rest, pixel (1, 0) alone (feature (3, 0)), lies in region A only, and matches A.
+    rest = gram_matrix(F2, mask=(1 - revealed) * masks[:, :1])[0, 0]
+    assert torch.allclose(rest, torch.tensor([[9.0, 0.0], [0.0, 0.0]]))
+    assert (rest - a[0]).abs().max() == 0
+    assert got == pytest.approx(region_term.item()) and got > 0
+
+
+def test_the_video_option():
+    from vidstyle.cli import build_parser
+    from vidstyle.cli.options import video_settings
+    from vidstyle.settings import LossSettings
+
+    def parsed(*extra):
+        return video_settings(build_parser().parse_args(["video", "in.mp4", "s.png", *extra]))
+
+    assert parsed().loss.revealed_weight == LossSettings().revealed_weight > 0
+    assert parsed("--revealed-weight", "0").loss.revealed_weight == 0.0
+    with pytest.raises(SystemExit):
+        parsed("--revealed-weight", "-1")

@@ -393,8 +393,15 @@ class StyleTransferLoss(nn.Module):
                            for name in self.style_weights}
         layer_revealed = None
         if revealed is not None and self.revealed_weight and float(revealed.sum()) > 0:
-            layer_revealed = {name: downsample_mask(revealed.detach(), content_features[name].shape[-2:])
-                              for name in self.style_weights}
+            # At each layer, the cells at least half inside the region: a strip thinner than a deep
+            # layer's cell has no features of its own there (they mostly see the settled neighbours),
+            # and pushing those toward the style would restyle the frame around it.
+            layer_revealed = {}
+            for name in self.style_weights:
+                cells = (downsample_mask(revealed.detach(), content_features[name].shape[-2:]) >= 0.5).float()
+                if float(cells.sum()) > 0:
+                    layer_revealed[name] = cells
+            layer_revealed = layer_revealed or None
         return LossTargets(
             {name: content_features[name].detach() for name in self.content_weights},
             {name: self._style_target(style[name]) for name in self.style_weights if name in style},
@@ -468,14 +475,21 @@ class StyleTransferLoss(nn.Module):
             terms["temporal"] = temporal_loss(image, *targets.temporal)
             total = total + self.temporal_weight * terms["temporal"]
         if targets.revealed is not None and self.revealed_weight:
-            revealed = None
+            revealed, settled = None, None
             for name, weight in self.style_weights.items():
+                if name not in targets.revealed:
+                    continue  # the region has no cell of its own at this layer
                 masks = targets.masks[name] if targets.masks is not None else None
-                term = weight * self.revealed_style_term(features[name], targets.style[name], targets.revealed[name],
-                                                         masks)
+                region = targets.revealed[name]
+                term = weight * self.revealed_style_term(features[name], targets.style[name], region, masks)
+                with torch.no_grad():
+                    rest = weight * self.revealed_style_term(features[name], targets.style[name], 1 - region, masks)
                 revealed = term if revealed is None else revealed + term
-            terms["revealed"] = revealed
-            total = total + self.alpha * self.revealed_weight * revealed
+                settled = rest if settled is None else settled + rest
+            # Catch up with the settled rest of the frame, not beyond it: the term is how far the
+            # region's style loss is above the rest's (the same layers, the rest held fixed).
+            terms["revealed"] = torch.relu(revealed - settled)
+            total = total + self.alpha * self.revealed_weight * terms["revealed"]
         terms["total"] = total
         return terms
 

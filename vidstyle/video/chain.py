@@ -340,8 +340,11 @@ def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor |
     plan = plan_frame(item, previous, rule, stylizer.device, previous_content)
     if memory is not None:
         plan = memory.revise(item, plan)
-    # Pixels no earlier frame stylized (after long-term memory's revision) get their own style term.
-    revealed = revealed_region(plan.temporal[1]) if plan.temporal is not None else None
+    # Content that entered the frame (and no earlier frame stylized, after long-term memory's
+    # revision) gets a style term of its own.
+    motion = getattr(item, "motion", None)
+    revealed = (revealed_region(plan.temporal[1], motion.flow_back if motion is not None else None)
+                if plan.temporal is not None else None)
     # (a duck-typed stylizer without a loss module, e.g. a test's fake, has no temporal term to scale)
     if rule.temporal_relative and plan.temporal is not None and getattr(getattr(stylizer, "loss", None),
                                                                         "temporal_weight", 0.0):
