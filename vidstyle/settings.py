@@ -24,7 +24,8 @@ DEFAULT_STYLE_LAYERS: tuple[tuple[str, float], ...] = (
 class LossSettings:
     """What the optimisation minimises.
 
-    ``L = L_content + alpha * sum_l w_l L_style_l + beta * L_tv + temporal_weight * L_temporal``.
+    ``L = L_content + alpha * sum_l w_l L_style_l + beta * L_tv + temporal_weight * L_temporal``
+    (+ ``alpha * revealed_weight * sum_l w_l L_revealed_l`` on warm-started video frames).
     """
 
     content_layer: str = "relu4_2"
@@ -38,6 +39,9 @@ class LossSettings:
     style_loss: str = "gram"  # "gram" (Gram matrices) or "w2" (2-Wasserstein distance of Gaussian fits)
     content_layers: tuple[tuple[str, float], ...] | None = None  # several content layers; None: content_layer, weight 1
     normalize_gradients: bool = False  # each layer's gradient divided by its L1 norm (jcjohnson/neural-style)
+    # Warm-started frames: the style term of the region the flow mask rejected (revealed, no stylized
+    # past) on its own, relative to the whole frame's; 0: off. Images have no such region.
+    revealed_weight: float = 0.5
 
     def content_weights(self) -> tuple[tuple[str, float], ...]:
         """The content layers with their weights: ``content_layers``, else ``content_layer`` with weight 1."""

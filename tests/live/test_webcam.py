@@ -86,7 +86,7 @@ class FakeStylizer:
         self.tint, self.delay = tint, delay
         self.calls: list[tuple[str, int, bool]] = []
 
-    def stylize(self, content, init=None, iters=None, *, tol=None, temporal=None, callback=None, masks=None):
+    def stylize(self, content, init=None, iters=None, *, tol=None, temporal=None, callback=None, masks=None, revealed=None):
         time.sleep(self.delay)
         self.calls.append(("content" if isinstance(init, str) else "warm", iters, temporal is not None))
         return SimpleNamespace(image=(content * 0.5 + self.tint).clamp(0, 1), iterations=iters)

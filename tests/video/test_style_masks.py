@@ -77,7 +77,7 @@ def test_the_chain_hands_each_frame_its_masks(mask_files):
         device = CPU
         seen = []
 
-        def stylize(self, content, init, iters, *, tol, temporal, callback=None, masks=None):
+        def stylize(self, content, init, iters, *, tol, temporal, callback=None, masks=None, revealed=None):
             from vidstyle.core.stylizer import StylizeResult
 
             self.seen.append(masks)

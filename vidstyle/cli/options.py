@@ -405,6 +405,11 @@ def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = 
                help="weight of the temporal loss mean(c * (x - warp(x_prev))^2) with occlusion mask c (Ruder et al. 2016), "
                     "relative to the content term for videos: the term is scaled by the mean square of the frame's "
                     "content features, so one weight means the same at every --alpha, size and network")
+    add_option(g, "--revealed-weight", type=positive_float, default=d.loss.revealed_weight,
+               help="style weight, relative to the whole frame's, of the content that entered the frame since the "
+                    "last one (a pan's new edge), on its own: its masked Gram matrices against the style, while it "
+                    "is behind the settled rest, so it catches up in a few frames instead of staying near the photo "
+                    "(0: off)")
     add_option(g, "--flow-preset", choices=("ultrafast", "fast", "medium"), default=d.flow_preset,
                help="OpenCV DIS optical flow preset for --init-mode flow")
     add_chain_options(g, add_option, positive_float)

@@ -231,30 +231,34 @@ class LossTargets:
     root)`` for ``w2``, with a region dimension after the batch one when there are masks;
     ``temporal``: (warped previous output (B or 1, 3, H, W), mask (B or 1, 1, H, W)), or None
     where there is no previous frame; ``masks``: per style layer, the style masks (B or 1, R,
-    h, w) at that layer's size (region r takes style r), or None (one style target everywhere).
+    h, w) at that layer's size (region r takes style r), or None (one style target everywhere);
+    ``revealed``: per style layer, the region of a warm-started frame that has no stylized past
+    (B or 1, 1, h, w) at that layer's size, or None (see ``StyleTransferLoss``).
     """
 
     content: dict[str, torch.Tensor]
     style: dict[str, StyleTarget]
     temporal: tuple[torch.Tensor, torch.Tensor] | None = None
     masks: dict[str, torch.Tensor] | None = None
+    revealed: dict[str, torch.Tensor] | None = None
 
     def tensors(self) -> list[torch.Tensor]:
-        """Every target tensor, in a fixed order (content, style layers, temporal, masks)."""
+        """Every target tensor, in a fixed order (content, style layers, temporal, masks, revealed)."""
         return [*self.content.values(), *(t for target in self.style.values() for t in target),
-                *(self.temporal or ()), *(self.masks or {}).values()]
+                *(self.temporal or ()), *(self.masks or {}).values(), *(self.revealed or {}).values()]
 
     def layout(self) -> tuple:
         """Shapes and presence of the targets: equal layouts can share static buffers."""
         return (tuple(self.content), tuple(self.style), self.temporal is not None, self.masks is not None,
-                tuple(tuple(t.shape) for t in self.tensors()))
+                self.revealed is not None, tuple(tuple(t.shape) for t in self.tensors()))
 
     def clone(self) -> "LossTargets":
         """Copies of every tensor (e.g. the static buffers a CUDA graph reads)."""
         temporal = tuple(t.clone() for t in self.temporal) if self.temporal is not None else None
         masks = {k: v.clone() for k, v in self.masks.items()} if self.masks is not None else None
+        revealed = {k: v.clone() for k, v in self.revealed.items()} if self.revealed is not None else None
         return LossTargets({k: v.clone() for k, v in self.content.items()},
-                           {k: tuple(t.clone() for t in v) for k, v in self.style.items()}, temporal, masks)
+                           {k: tuple(t.clone() for t in v) for k, v in self.style.items()}, temporal, masks, revealed)
 
     def copy_(self, other: "LossTargets") -> None:
         """Overwrite these tensors in place with ``other``'s values (same layout)."""
@@ -269,7 +273,8 @@ class StyleTransferLoss(nn.Module):
     """Holds the weights and the current :class:`LossTargets`; ``forward(features, image)``
     returns named loss terms.
 
-    ``L = sum_k c_k L_content_k + alpha * sum_l w_l L_style_l + beta * L_tv (+ w_t * L_temporal)``.
+    ``L = sum_k c_k L_content_k + alpha * sum_l w_l L_style_l + beta * L_tv (+ w_t * L_temporal)
+    (+ alpha * w_r * sum_l w_l L_revealed_l)``.
     ``content_layer`` is one layer name (weight 1) or ``{layer: weight}``. ``style_loss``:
     ``gram`` (``||G - A||^2 / C^2``) or ``w2`` (the squared 2-Wasserstein distance between
     Gaussian fits of the features, divided by C). With masks (``make_targets(..., masks=)``)
@@ -277,6 +282,13 @@ class StyleTransferLoss(nn.Module):
     style. ``normalize_gradients``: each content and style term's gradient reaches its layer
     divided by its L1 norm, times the term's weight (:func:`normalize_gradient`); the values
     are unchanged.
+
+    ``revealed_weight`` w_r: with a ``revealed`` region in the targets (the pixels of a
+    warm-started frame that the flow mask rejected: revealed by motion, with no stylized past),
+    ``L_revealed_l`` is the style term of that region on its own (its masked Gram matrices
+    against the style, :func:`revealed_style_term`). The whole frame's Gram matrix hardly sees a
+    thin unstylized strip (its statistics are dominated by the settled rest), so without this
+    term such a strip stays close to the photo for many frames.
 
     Targets come in whole through :meth:`load_targets` and go out through
     :meth:`export_targets`; ``forward(..., targets=...)`` evaluates against other targets
@@ -298,6 +310,7 @@ class StyleTransferLoss(nn.Module):
         temporal_weight: float = 0.0,
         style_loss: str = "gram",
         normalize_gradients: bool = False,
+        revealed_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if gram not in GRAM_KINDS:
@@ -317,6 +330,7 @@ class StyleTransferLoss(nn.Module):
         self.temporal_weight = float(temporal_weight)
         self.style_loss_kind = style_loss
         self.normalize_gradients = bool(normalize_gradients)
+        self.revealed_weight = float(revealed_weight)
         self.targets: LossTargets | None = None
 
     @property
@@ -358,12 +372,15 @@ class StyleTransferLoss(nn.Module):
         style: Mapping[str, torch.Tensor | StyleTarget],
         temporal: tuple[torch.Tensor, torch.Tensor | None] | None = None,
         masks: torch.Tensor | None = None,
+        revealed: torch.Tensor | None = None,
     ) -> LossTargets:
         """Targets from the content image's features, the style statistics (tensors, as
         :meth:`style_stats` gives them) or targets (tuples, from :meth:`style_targets`), and
         (warped previous output, mask) for the temporal term; a mask of None means every pixel
         counts. ``masks`` (B or 1, R, H, W) at the content's size: region r takes style r (the
-        style targets then have a region dimension of R after the batch one)."""
+        style targets then have a region dimension of R after the batch one). ``revealed`` (B or 1,
+        1, H, W) in [0, 1] at the content's size: the region the revealed term looks at (dropped
+        when the term has no weight or the region is empty)."""
         if temporal is not None and not self.temporal_weight:
             temporal = None  # a term with no weight needs no target
         if temporal is not None:
@@ -374,11 +391,23 @@ class StyleTransferLoss(nn.Module):
         if masks is not None:
             layer_masks = {name: downsample_mask(masks.detach(), content_features[name].shape[-2:])
                            for name in self.style_weights}
+        layer_revealed = None
+        if revealed is not None and self.revealed_weight and float(revealed.sum()) > 0:
+            # At each layer, the cells at least half inside the region: a strip thinner than a deep
+            # layer's cell has no features of its own there (they mostly see the settled neighbours),
+            # and pushing those toward the style would restyle the frame around it.
+            layer_revealed = {}
+            for name in self.style_weights:
+                cells = (downsample_mask(revealed.detach(), content_features[name].shape[-2:]) >= 0.5).float()
+                if float(cells.sum()) > 0:
+                    layer_revealed[name] = cells
+            layer_revealed = layer_revealed or None
         return LossTargets(
             {name: content_features[name].detach() for name in self.content_weights},
             {name: self._style_target(style[name]) for name in self.style_weights if name in style},
             temporal,
             layer_masks,
+            layer_revealed,
         )
 
     def load_targets(self, targets: LossTargets) -> None:
@@ -413,6 +442,15 @@ class StyleTransferLoss(nn.Module):
             term = style_loss(gram_matrix(features, self.gram_kind == "centered", mask), target[0])
         return (term * region_shares(mask)).sum(dim=1) if mask is not None else term
 
+    def revealed_style_term(self, features: torch.Tensor, target: StyleTarget, revealed: torch.Tensor,
+                            masks: torch.Tensor | None) -> torch.Tensor:
+        """One style layer's term of the ``revealed`` region (B or 1, 1, h, w) alone, per image: its
+        masked statistics against the style, as if it were the whole frame (with style ``masks``,
+        each style's region within it, weighted by its share of the revealed region)."""
+        region = revealed if masks is None else revealed * masks
+        share = region_shares(revealed).sum(dim=1).clamp_min(1e-8)  # (B or 1,)
+        return self.style_term(features, target, region) / share
+
     def forward(self, features: Mapping[str, torch.Tensor], image: torch.Tensor,
                 targets: LossTargets | None = None) -> dict[str, torch.Tensor]:
         targets = targets if targets is not None else self.export_targets()
@@ -436,6 +474,22 @@ class StyleTransferLoss(nn.Module):
         if self.uses_temporal(targets):
             terms["temporal"] = temporal_loss(image, *targets.temporal)
             total = total + self.temporal_weight * terms["temporal"]
+        if targets.revealed is not None and self.revealed_weight:
+            revealed, settled = None, None
+            for name, weight in self.style_weights.items():
+                if name not in targets.revealed:
+                    continue  # the region has no cell of its own at this layer
+                masks = targets.masks[name] if targets.masks is not None else None
+                region = targets.revealed[name]
+                term = weight * self.revealed_style_term(features[name], targets.style[name], region, masks)
+                with torch.no_grad():
+                    rest = weight * self.revealed_style_term(features[name], targets.style[name], 1 - region, masks)
+                revealed = term if revealed is None else revealed + term
+                settled = rest if settled is None else settled + rest
+            # Catch up with the settled rest of the frame, not beyond it: the term is how far the
+            # region's style loss is above the rest's (the same layers, the rest held fixed).
+            terms["revealed"] = torch.relu(revealed - settled)
+            total = total + self.alpha * self.revealed_weight * terms["revealed"]
         terms["total"] = total
         return terms
 
@@ -445,5 +499,6 @@ class StyleTransferLoss(nn.Module):
         return (
             f"content=[{content}], style=[{layers}], alpha={self.alpha:g}, beta={self.beta:g}, "
             f"style_loss={self.style_loss_kind}, gram={self.gram_kind}, tv={self.tv_kind}, "
-            f"temporal_weight={self.temporal_weight:g}, normalize_gradients={self.normalize_gradients}"
+            f"temporal_weight={self.temporal_weight:g}, normalize_gradients={self.normalize_gradients}, "
+            f"revealed_weight={self.revealed_weight:g}"
         )

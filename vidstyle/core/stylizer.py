@@ -61,6 +61,7 @@ def build_loss(settings: LossSettings) -> StyleTransferLoss:
         temporal_weight=settings.temporal_weight,
         style_loss=settings.style_loss,
         normalize_gradients=settings.normalize_gradients,
+        revealed_weight=settings.revealed_weight,
     )
 
 
@@ -169,12 +170,14 @@ class Stylizer:
         *,
         style_grams: Mapping[str, torch.Tensor] | None = None,
         masks: torch.Tensor | None = None,
+        revealed: torch.Tensor | None = None,
     ) -> None:
         """The one way targets are set: content features of ``content`` (B, 3, H, W), style
         targets (the blended styles at ``content``'s size, or the statistics ``style_grams`` of
         shape (B or 1, ...), see ``StyleTransferLoss.style_stats``), the temporal target (warped
-        previous output, mask) or none, and the style ``masks`` (B or 1, R, H', W') in [0, 1],
-        one channel per style image, resized to the content's size, or none."""
+        previous output, mask) or none, the style ``masks`` (B or 1, R, H', W') in [0, 1],
+        one channel per style image, resized to the content's size, or none, and the
+        ``revealed`` region (B or 1, 1, H, W) of a warm-started frame, or none."""
         check_image_size(*content.shape[-2:], self.loss.layers, "content image at its working size")
         if masks is not None:
             if masks.shape[1] != len(self.styles):
@@ -186,7 +189,9 @@ class Stylizer:
         style = style_grams if style_grams is not None else self.style_targets(side, regions=masks is not None)
         with torch.no_grad():
             features = self.features(content)
-        self.loss.load_targets(self.loss.make_targets(features, style, temporal, masks))
+        if revealed is not None:
+            revealed = revealed.to(self.device, torch.float32)
+        self.loss.load_targets(self.loss.make_targets(features, style, temporal, masks, revealed))
 
     def loss_terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named loss terms of ``image`` against the current targets (one value per image).
@@ -232,6 +237,7 @@ class Stylizer:
         masks: torch.Tensor | None = None,
         snapshot: SnapshotCallback | None = None,
         snapshot_every: int = 0,
+        revealed: torch.Tensor | None = None,
     ) -> StylizeResult:
         """Stylize ``content`` (B, 3, H, W) in [0, 1]; B > 1 optimises the images as one problem.
         (3, H, W) and uint8 are accepted, anything else refused: see :func:`~vidstyle.core.tensors.image_batch`.
@@ -245,6 +251,8 @@ class Stylizer:
         :class:`~vidstyle.core.optimize.OptimizationInterrupted` with the image so far.
         ``masks`` (B or 1, R, H', W') in [0, 1], one channel per style image (any size; resized
         to the content's): spatial control, region r takes style r (Gatys et al. 2017).
+        ``revealed`` (B or 1, 1, H, W): the region of a warm start with no stylized past, which
+        gets its own style term (``LossSettings.revealed_weight``).
         """
         content = image_batch(content, "content").to(self.device, torch.float32)
         iters = self.optim.iters if iters is None else iters
@@ -256,7 +264,7 @@ class Stylizer:
         if levels > 1 and cold:
             return self._stylize_multiscale(content, start, iters, tol, levels, callback, masks, snapshot,
                                             snapshot_every)
-        self.set_targets(content, temporal, masks=masks)
+        self.set_targets(content, temporal, masks=masks, revealed=revealed)
         result = self.optimize(start, iters, tol=tol, callback=callback, average=average, snapshot=snapshot,
                                snapshot_every=snapshot_every)
         return StylizeResult(**vars(result))

@@ -70,7 +70,7 @@ class LiveStylizer(Protocol):
     device: Any
 
     def stylize(self, content: Any, init: Any = None, iters: int | None = None, *, tol: float | None = None,
-                temporal: Any = None, callback: Any = None) -> Any: ...
+                temporal: Any = None, callback: Any = None, masks: Any = None, revealed: Any = None) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,15 @@ from ..media.seeking import SeekChecks
 from ..media.style_masks import StyleMasks
 from ..media.video_files import Frame, read_frames
 from ..settings import INIT_MODES, CartoonSettings, VideoSettings
-from .catchup import catch_up_budget, catch_up_ceiling, fill_rejected, needs_more, rejected_fraction, style_level
+from .catchup import (
+    catch_up_budget,
+    catch_up_ceiling,
+    fill_rejected,
+    needs_more,
+    rejected_fraction,
+    revealed_region,
+    style_level,
+)
 from .flow import FlowEstimator, Motion, motion_between, warp
 from .shots import ShotDetector, mark_cuts
 
@@ -333,15 +341,20 @@ def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor |
     plan = plan_frame(item, previous, rule, stylizer.device, previous_content)
     if memory is not None:
         plan = memory.revise(item, plan)
+    # Content that entered the frame (and no earlier frame stylized, after long-term memory's
+    # revision) gets a style term of its own.
+    motion = getattr(item, "motion", None)
+    revealed = (revealed_region(plan.temporal[1], motion.flow_back if motion is not None else None)
+                if plan.temporal is not None else None)
     # (a duck-typed stylizer without a loss module, e.g. a test's fake, has no temporal term to scale)
     if rule.temporal_relative and plan.temporal is not None and getattr(getattr(stylizer, "loss", None),
                                                                         "temporal_weight", 0.0):
         warped, mask = plan.temporal
         plan = dataclasses.replace(plan, temporal=(warped, mask * temporal_scale(stylizer, plan.content)))
     result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, temporal=plan.temporal,
-                              callback=callback, masks=plan.masks)
+                              callback=callback, masks=plan.masks, revealed=revealed)
     if not plan.cold and rule.catch_up_margin is not None:
-        result = catch_up(stylizer, plan, result, rule, reference)
+        result = catch_up(stylizer, plan, result, rule, reference, revealed)
     return result, plan.cold
 
 
@@ -364,7 +377,7 @@ def frame_style_level(stylizer: Stylizer, result: StylizeResult) -> float:
 
 
 def catch_up(stylizer: Stylizer, plan: FramePlan, result: StylizeResult, rule: ChainRule,
-             reference: float | None) -> StylizeResult:
+             reference: float | None, revealed: torch.Tensor | None = None) -> StylizeResult:
     """More iterations, ``rule.warm_iters`` at a time, while the frame's style level is above
     ``(1 + rule.catch_up_margin)`` x ``reference``, up to :func:`catch_up_ceiling` in all."""
     spent, chunk = result.iterations, max(1, rule.warm_iters)
@@ -372,7 +385,7 @@ def catch_up(stylizer: Stylizer, plan: FramePlan, result: StylizeResult, rule: C
     while spent < ceiling and needs_more(frame_style_level(stylizer, result), reference,
                                          rule.catch_up_margin or 0.0):
         more = stylizer.stylize(plan.content, result.image, min(chunk, ceiling - spent), tol=0.0,
-                                temporal=plan.temporal, masks=plan.masks)
+                                temporal=plan.temporal, masks=plan.masks, revealed=revealed)
         spent += more.iterations
         result = dataclasses.replace(more, iterations=spent, losses=result.losses + more.losses)
     return result

@@ -185,6 +185,16 @@ def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def entered_frame(flow_back: np.ndarray, tolerance: float = OUT_OF_FRAME_TOLERANCE) -> np.ndarray:
+    """``HxW`` bool: where the source ``x + flow_back(x)`` in the previous frame lies more than
+    ``tolerance`` px outside it, i.e. the content entered the frame (a pan's new columns)."""
+    h, w = flow_back.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    map_x, map_y = gx + flow_back[..., 0], gy + flow_back[..., 1]
+    tol = float(tolerance)
+    return (map_x < -tol) | (map_x > w - 1 + tol) | (map_y < -tol) | (map_y > h - 1 + tol)
+
+
 def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray,
                    out_of_frame_tolerance: float = OUT_OF_FRAME_TOLERANCE) -> np.ndarray:
     """Reliability mask of the *current* frame, Ruder et al. 2016 (sec. 3.2, eqs. 5-6).
@@ -218,8 +228,7 @@ def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray,
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     map_x = gx + flow_bwd[..., 0]
     map_y = gy + flow_bwd[..., 1]
-    tol = float(out_of_frame_tolerance)
-    inside = (map_x >= -tol) & (map_x <= w - 1 + tol) & (map_y >= -tol) & (map_y <= h - 1 + tol)
+    inside = ~entered_frame(flow_bwd, out_of_frame_tolerance)
 
     # w~(x) = w(x + w^(x)); the border mode only matters where `inside` is already False.
     fwd_at_src = cv2.remap(
