@@ -52,7 +52,8 @@ class PlanRecorder:
         self.device = torch.device("cpu")
         self.plans: list[str] = []
 
-    def stylize(self, content, init=None, iters=None, *, tol=None, temporal=None, callback=None, masks=None):
+    def stylize(self, content, init=None, iters=None, *, tol=None, temporal=None, callback=None, masks=None,
+                revealed=None):
         self.plans.append("cold" if isinstance(init, str) and temporal is None else "warm")
         return SimpleNamespace(image=(content * 0.5).clamp(0, 1), iterations=iters)
 
