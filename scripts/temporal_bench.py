@@ -17,6 +17,8 @@ tol 1e-3) unless the mode says otherwise:
 * ``flow``: warm start along the optical flow, temporal weight 0 (no temporal loss);
 * ``flow+temporal``: ``flow`` plus the temporal loss at ``--temporal-weight`` (default the
   videos' default, relative to the content term as ``VideoSettings.temporal_relative`` says);
+* ``no-revealed-term``: ``flow+temporal`` without the revealed region's own style term
+  (``revealed_weight`` 0; every other mode has the default);
 * ``long-term``: ``flow+temporal`` plus ``--long-term 1,2,4``;
 * ``multi-pass``: ``flow+temporal`` plus ``--passes 3``;
 * ``defaults``: ``VideoSettings()`` as it is (today: ``flow`` with the temporal loss on).
@@ -104,6 +106,7 @@ MODES: dict[str, dict | None] = {
     "prev": {"init_mode": "prev", "temporal": 0.0},
     "flow": {"init_mode": "flow", "temporal": 0.0},
     "flow+temporal": {"init_mode": "flow"},
+    "no-revealed-term": {"init_mode": "flow", "revealed_weight": 0.0},
     "long-term": {"init_mode": "flow", "long_term": (1, 2, 4)},
     "multi-pass": {"init_mode": "flow", "passes": 3},
     "defaults": None,
@@ -123,7 +126,8 @@ def mode_settings(mode: str, clip: str, output: str, args: argparse.Namespace, f
         return base
     spec = dict(spec)
     weight = spec.pop("temporal", args.temporal_weight)
-    return dataclasses.replace(base, loss=LossSettings(temporal_weight=weight), **spec)
+    revealed = spec.pop("revealed_weight", LossSettings().revealed_weight)
+    return dataclasses.replace(base, loss=LossSettings(temporal_weight=weight, revealed_weight=revealed), **spec)
 
 
 # -- pure measures (tests/test_temporal_bench.py checks them by hand) ------------------------------
