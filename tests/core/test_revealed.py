@@ -119,3 +119,11 @@ def test_the_video_option():
     assert parsed("--revealed-weight", "0").loss.revealed_weight == 0.0
     with pytest.raises(SystemExit):
         parsed("--revealed-weight", "-1")
+
+
+def test_the_webcam_option():
+    from vidstyle.cli import build_parser
+    from vidstyle.cli.webcam import webcam_settings
+
+    args = build_parser().parse_args(["webcam", "s.png", "--revealed-weight", "0.25"])
+    assert webcam_settings(args).loss.revealed_weight == 0.25

@@ -81,6 +81,9 @@ def add_webcam_options(parser: argparse.ArgumentParser) -> None:
                              "stylization; to see the frame after it, each frame is held back one camera frame "
                              "(e.g. 33 ms at 30 frames/s) before it is stylized",
                       off=", and no frame is held back")
+    add_option(o, "--revealed-weight", type=positive_float, default=d.loss.revealed_weight,
+               help="style weight, relative to the whole frame's, of the content that entered the frame since the "
+                    "last one (a pan's new edge), on its own, while it is behind the rest (0: off)")
     add_option(o, "--check-every", type=positive_int, default=d.optim.check_every,
                help="iterations between loss reads, where the keys are read too (q acts within a frame); on a GPU "
                     "a larger value saves a device sync per iteration")
