@@ -127,3 +127,12 @@ def test_the_webcam_option():
 
     args = build_parser().parse_args(["webcam", "s.png", "--revealed-weight", "0.25"])
     assert webcam_settings(args).loss.revealed_weight == 0.25
+
+
+def test_the_api_option_keeps_the_video_defaults():
+    from vidstyle.core.keywords import settings_from_options
+    from vidstyle.settings import VideoSettings
+
+    settings = settings_from_options(VideoSettings, {"revealed_weight": 0.2}, caller="stylize_video")
+    assert settings.loss.revealed_weight == 0.2
+    assert settings.loss.temporal_weight == VideoSettings().loss.temporal_weight  # the rest stays the video's
