@@ -185,14 +185,24 @@ def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def _sources(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel ``x`` of an ``HxWx2`` flow's grid comes from: ``x + flow(x)`` as (map_x, map_y)."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return gx + flow[..., 0], gy + flow[..., 1]
+
+
+def _outside(map_x: np.ndarray, map_y: np.ndarray, tolerance: float) -> np.ndarray:
+    """Where positions lie more than ``tolerance`` px outside ``[0, W-1] x [0, H-1]``."""
+    h, w = map_x.shape
+    tol = float(tolerance)
+    return (map_x < -tol) | (map_x > w - 1 + tol) | (map_y < -tol) | (map_y > h - 1 + tol)
+
+
 def entered_frame(flow_back: np.ndarray, tolerance: float = OUT_OF_FRAME_TOLERANCE) -> np.ndarray:
     """``HxW`` bool: where the source ``x + flow_back(x)`` in the previous frame lies more than
     ``tolerance`` px outside it, i.e. the content entered the frame (a pan's new columns)."""
-    h, w = flow_back.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    map_x, map_y = gx + flow_back[..., 0], gy + flow_back[..., 1]
-    tol = float(tolerance)
-    return (map_x < -tol) | (map_x > w - 1 + tol) | (map_y < -tol) | (map_y > h - 1 + tol)
+    return _outside(*_sources(np.asarray(flow_back, dtype=np.float32)), tolerance)
 
 
 def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray,
@@ -225,10 +235,8 @@ def occlusion_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray,
         raise ValueError(f"flows must both be HxWx2, got {flow_fwd.shape} and {flow_bwd.shape}")
     h, w = flow_bwd.shape[:2]
 
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    map_x = gx + flow_bwd[..., 0]
-    map_y = gy + flow_bwd[..., 1]
-    inside = ~entered_frame(flow_bwd, out_of_frame_tolerance)
+    map_x, map_y = _sources(flow_bwd)
+    inside = ~_outside(map_x, map_y, out_of_frame_tolerance)
 
     # w~(x) = w(x + w^(x)); the border mode only matters where `inside` is already False.
     fwd_at_src = cv2.remap(
