@@ -107,6 +107,40 @@ def test_with_style_masks_each_style_region_counts_by_its_share_of_the_revealed_
     assert got == pytest.approx(region_term.item()) and got > 0
 
 
+def test_in_a_batch_each_image_gets_its_term_as_alone():
+    """Batched sequences stack each frame's region (an empty one where a frame has none): an image whose
+    region has no cell at a layer where another image's has leaves that layer out, as it does alone."""
+    generator = torch.Generator().manual_seed(0)
+    fine = torch.rand(3, 2, 4, 4, generator=generator)  # a layer at full size
+    coarse = torch.rand(3, 2, 2, 2, generator=generator)  # and one at half size (2x2 cells)
+    style = {"s1": torch.rand(1, 2, 2, generator=generator), "s2": torch.rand(1, 2, 2, generator=generator)}
+    regions = torch.zeros(3, 1, 4, 4)
+    regions[0, ..., 2:] = 1.0  # two columns: cells at both layers
+    regions[1, ..., 0, 3] = 1.0  # one pixel: a quarter of a coarse cell, so no cell there
+    # image 2: no region at all
+    loss = StyleTransferLoss("c", {"s1": 1.0, "s2": 0.5}, alpha=10.0, beta=0.0, revealed_weight=1.0)
+
+    def terms_of(index, region):
+        features = {"c": fine[index], "s1": fine[index].clone().requires_grad_(True),
+                    "s2": coarse[index].clone().requires_grad_(True)}
+        loss.load_targets(loss.make_targets(features, style, revealed=region))
+        terms = loss(features, IMAGE.expand(features["c"].shape[0], -1, -1, -1))
+        grads = torch.autograd.grad(terms["total"].sum(), (features["s1"], features["s2"]))
+        return terms, grads
+
+    batched, batched_grads = terms_of(slice(0, 3), regions)
+    assert set(loss.export_targets().revealed) == {"s1", "s2"}
+    for i in range(3):
+        alone, alone_grads = terms_of(slice(i, i + 1), regions[i:i + 1] if i < 2 else None)
+        assert ("revealed" in alone) == (i < 2)
+        want = alone["revealed"][0].item() if i < 2 else 0.0
+        assert batched["revealed"][i].item() == pytest.approx(want, rel=1e-6, abs=1e-9)
+        assert batched["total"][i].item() == pytest.approx(alone["total"][0].item(), rel=1e-6)
+        for got, expected in zip(batched_grads, alone_grads):
+            assert torch.allclose(got[i], expected[0], rtol=1e-5, atol=1e-7)
+    assert batched["revealed"][1] > 0  # the one-pixel region is behind the rest
+
+
 def test_the_video_option():
     from vidstyle.cli import build_parser
     from vidstyle.cli.options import video_settings

@@ -484,6 +484,9 @@ class StyleTransferLoss(nn.Module):
                 term = weight * self.revealed_style_term(features[name], targets.style[name], region, masks)
                 with torch.no_grad():
                     rest = weight * self.revealed_style_term(features[name], targets.style[name], 1 - region, masks)
+                    # An image of a batch whose region has no cell here (another's has) leaves this layer
+                    # out, as it would alone (its term is already 0: an empty region weighs nothing).
+                    rest = rest * (region.flatten(1).amax(dim=1) > 0).to(rest.dtype)
                 revealed = term if revealed is None else revealed + term
                 settled = rest if settled is None else settled + rest
             # Catch up with the settled rest of the frame, not beyond it: the term is how far the

@@ -278,14 +278,16 @@ class Stylizer:
         temporal: Sequence[Temporal | None] | None = None,
         tol: float | None = None,
         callback: BatchCallback | None = None,
+        revealed: Sequence[torch.Tensor | None] | None = None,
     ) -> list[StylizeResult]:
         """Stylize K independent images ``contents`` (K, 3, H, W) in one batch, with Adam.
 
         Image ``i`` starts from ``inits[i]`` (as :meth:`stylize`'s ``init``), runs at most
-        ``budgets[i]`` iterations, stops early at ``tol`` on its own loss, and gets the temporal
+        ``budgets[i]`` iterations, stops early at ``tol`` on its own loss, gets the temporal
         term against ``temporal[i]`` = (warped previous output (1, 3, H, W), mask (1, 1, H, W))
-        or none. Result ``i`` equals ``stylize(contents[i:i+1], inits[i], budgets[i], tol=tol,
-        temporal=temporal[i], multiscale=1)`` (see :func:`~vidstyle.core.optimize.optimize_each`
+        or none, and the revealed term on ``revealed[i]`` (1, 1, H, W) or none. Result ``i``
+        equals ``stylize(contents[i:i+1], inits[i], budgets[i], tol=tol, temporal=temporal[i],
+        revealed=revealed[i], multiscale=1)`` (see :func:`~vidstyle.core.optimize.optimize_each`
         on rounding). Single scale.
         """
         if self.optim.optimizer != "adam":
@@ -296,9 +298,10 @@ class Stylizer:
         contents = image_batch(contents, "contents").to(self.device, torch.float32)
         k = contents.shape[0]
         temporal = list(temporal) if temporal is not None else [None] * k
-        if not len(inits) == len(budgets) == len(temporal) == k:
-            raise ValueError(f"{len(inits)} inits, {len(budgets)} budgets and {len(temporal)} temporal targets "
-                             f"for a batch of {k}")
+        revealed = list(revealed) if revealed is not None else [None] * k
+        if not len(inits) == len(budgets) == len(temporal) == len(revealed) == k:
+            raise ValueError(f"{len(inits)} inits, {len(budgets)} budgets, {len(temporal)} temporal targets and "
+                             f"{len(revealed)} revealed regions for a batch of {k}")
         start = torch.cat([self.initial_image(contents[i:i + 1], inits[i]) for i in range(k)])
         stacked = None
         if any(t is not None for t in temporal):
@@ -310,14 +313,24 @@ class Stylizer:
                 torch.cat([t[1].to(self.device, torch.float32).expand(1, 1, *size) if t is not None
                            else torch.zeros(1, 1, *size, device=self.device) for t in temporal]),
             )
-        self.set_targets(contents, stacked)
+        regions = None
+        if any(r is not None for r in revealed):
+            # An empty region switches the revealed term off for an image: 0 loss, 0 gradient.
+            size = contents.shape[-2:]
+            regions = torch.cat([r.to(self.device, torch.float32).expand(1, 1, *size) if r is not None
+                                 else torch.zeros(1, 1, *size, device=self.device) for r in revealed])
+        self.set_targets(contents, stacked, revealed=regions)
+        # Alone, an image has the revealed term where its region has a cell at some layer.
+        cells = self.loss.export_targets().revealed or {}
         with backend_context(self.precision, self.device):
             results = optimize_each(self.loss_terms, start, budgets, lr=self.optim.learning_rate(),
                                     tol=self.optim.tol if tol is None else tol, check_every=self.optim.check_every,
                                     callback=callback)
-        for result, target in zip(results, temporal):
+        for i, (result, target) in enumerate(zip(results, temporal)):
             if target is None:
                 result.terms.pop("temporal", None)
+            if not any(float(layer[i].sum()) > 0 for layer in cells.values()):
+                result.terms.pop("revealed", None)
         return [StylizeResult(**vars(result)) for result in results]
 
     def _stylize_multiscale(

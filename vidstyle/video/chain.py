@@ -239,6 +239,7 @@ class FramePlan:
     cold: bool
     masks: torch.Tensor | None = None  # the style masks of this frame (1, R, H, W), or None
     rejected: float = 0.0  # the share of the frame the mask rejected (warm frames)
+    revealed: torch.Tensor | None = None  # the region that entered the frame (1, 1, H, W): see prepare_frame
 
 
 # --init-mode prev: a pixel keeps the previous output where its input changed by less than this
@@ -325,19 +326,12 @@ class ChainMemory(Protocol):
     def remember(self, item: ChainInput, image: torch.Tensor) -> None: ...
 
 
-def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor | None,
-                  rule: ChainRule, memory: ChainMemory | None = None,
-                  callback: ProgressCallback | None = None, *, reference: float | None = None,
-                  previous_content: torch.Tensor | None = None) -> tuple[StylizeResult, bool]:
-    """Stylize one frame of the chain: ``(result, cold)``; ``result.image`` is the next ``previous``.
-    ``memory`` (long-term consistency) revises the plan; ``callback(iteration, loss)`` is called at
-    every check of the optimisation (the webcam reads its keys there).
-
-    ``reference``: the style level of the shot's cold frame (:func:`frame_style_level`); with
-    ``rule.catch_up_margin`` a warm frame above ``(1 + margin)`` x it gets more iterations (see
-    :func:`catch_up`). ``previous_content``: the previous frame as the network saw it (for
-    ``rule.fill == "residual"``).
-    """
+def prepare_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor | None, rule: ChainRule,
+                  memory: ChainMemory | None = None, previous_content: torch.Tensor | None = None) -> FramePlan:
+    """The plan of one frame as it is optimised, the one preparation of :func:`stylize_frame`
+    and the batched mode: :func:`plan_frame`, revised by ``memory`` (long-term consistency),
+    with its revealed region and, with ``rule.temporal_relative``, its temporal mask times
+    :func:`temporal_scale`."""
     plan = plan_frame(item, previous, rule, stylizer.device, previous_content)
     if memory is not None:
         plan = memory.revise(item, plan)
@@ -351,11 +345,69 @@ def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor |
                                                                         "temporal_weight", 0.0):
         warped, mask = plan.temporal
         plan = dataclasses.replace(plan, temporal=(warped, mask * temporal_scale(stylizer, plan.content)))
+    return dataclasses.replace(plan, revealed=revealed)
+
+
+def stylize_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor | None,
+                  rule: ChainRule, memory: ChainMemory | None = None,
+                  callback: ProgressCallback | None = None, *, reference: float | None = None,
+                  previous_content: torch.Tensor | None = None) -> tuple[StylizeResult, bool]:
+    """Stylize one frame of the chain: ``(result, cold)``; ``result.image`` is the next ``previous``.
+    ``memory`` (long-term consistency) revises the plan; ``callback(iteration, loss)`` is called at
+    every check of the optimisation (the webcam reads its keys there).
+
+    ``reference``: the style level of the shot's cold frame (:func:`frame_style_level`); with
+    ``rule.catch_up_margin`` a warm frame above ``(1 + margin)`` x it gets more iterations (see
+    :func:`finish_frame`). ``previous_content``: the previous frame as the network saw it (for
+    ``rule.fill == "residual"``).
+    """
+    plan = prepare_frame(stylizer, item, previous, rule, memory, previous_content)
     result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, temporal=plan.temporal,
-                              callback=callback, masks=plan.masks, revealed=revealed)
+                              callback=callback, masks=plan.masks, revealed=plan.revealed)
+    return finish_frame(stylizer, plan, result, rule, reference), plan.cold
+
+
+def finish_frame(stylizer: Stylizer, plan: FramePlan, result: StylizeResult, rule: ChainRule,
+                 reference: float | None) -> StylizeResult:
+    """A frame's result after its first budget, with its catch-up (:func:`catch_up`) where the
+    rule has a margin and the frame is warm."""
     if not plan.cold and rule.catch_up_margin is not None:
-        result = catch_up(stylizer, plan, result, rule, reference, revealed)
-    return result, plan.cold
+        return catch_up(stylizer, plan, result, rule, reference)
+    return result
+
+
+@dataclass(frozen=True, eq=False)
+class ChainState:
+    """What one chain carries from frame to frame, as a value: the previous stylized frame, the
+    previous frame as the network saw it (``rule.fill == "residual"``) and ``reference``, the
+    style level of the shot's cold frame that warm frames catch up to."""
+
+    previous: torch.Tensor | None = None
+    previous_content: torch.Tensor | None = None
+    reference: float | None = None
+
+    def ready(self, item: ChainInput, rule: ChainRule, device: torch.device) -> "ChainState":
+        """This state for ``item``: a resumed chain's first frame (a previous output but no previous
+        content yet) takes its previous content from the frame decoded before it, if known."""
+        if self.previous_content is not None or self.previous is None or rule.fill != "residual":
+            return self
+        before = getattr(item, "before", None)
+        if before is None:  # a long-term frame wraps the decoded one
+            before = getattr(getattr(item, "decoded", None), "before", None)
+        if before is None:
+            return self
+        return dataclasses.replace(self, previous_content=chain_content(rule, before, device))
+
+    def after(self, item: ChainInput, result: StylizeResult, cold: bool, stylizer: Stylizer,
+              rule: ChainRule) -> "ChainState":
+        """The state after ``item`` was stylized to ``result``: a cold frame sets the reference."""
+        reference = self.reference
+        if cold and rule.catch_up_margin is not None:
+            reference = frame_style_level(stylizer, result)
+        previous_content = self.previous_content
+        if rule.fill == "residual":
+            previous_content = chain_content(rule, item.image, stylizer.device)
+        return ChainState(result.image, previous_content, reference)
 
 
 def temporal_scale(stylizer: Stylizer, content: torch.Tensor) -> float:
@@ -377,7 +429,7 @@ def frame_style_level(stylizer: Stylizer, result: StylizeResult) -> float:
 
 
 def catch_up(stylizer: Stylizer, plan: FramePlan, result: StylizeResult, rule: ChainRule,
-             reference: float | None, revealed: torch.Tensor | None = None) -> StylizeResult:
+             reference: float | None) -> StylizeResult:
     """More iterations, ``rule.warm_iters`` at a time, while the frame's style level is above
     ``(1 + rule.catch_up_margin)`` x ``reference``, up to :func:`catch_up_ceiling` in all."""
     spent, chunk = result.iterations, max(1, rule.warm_iters)
@@ -385,7 +437,7 @@ def catch_up(stylizer: Stylizer, plan: FramePlan, result: StylizeResult, rule: C
     while spent < ceiling and needs_more(frame_style_level(stylizer, result), reference,
                                          rule.catch_up_margin or 0.0):
         more = stylizer.stylize(plan.content, result.image, min(chunk, ceiling - spent), tol=0.0,
-                                temporal=plan.temporal, masks=plan.masks, revealed=revealed)
+                                temporal=plan.temporal, masks=plan.masks, revealed=plan.revealed)
         spent += more.iterations
         result = dataclasses.replace(more, iterations=spent, losses=result.losses + more.losses)
     return result
@@ -409,22 +461,14 @@ def stylize_frames(
     frame, e.g. a resumed run's last) warm-starts the first frame; ``memory`` (long-term
     consistency) revises each plan and keeps each result; ``reference`` is the style level warm
     frames catch up to (set by every cold frame; see :func:`stylize_frame`)."""
-    previous_content = None
+    state = ChainState(previous, None, reference)
     for item in items:
-        before = getattr(item, "before", None)
-        if before is None:  # a long-term frame wraps the decoded one
-            before = getattr(getattr(item, "decoded", None), "before", None)
-        if previous_content is None and previous is not None and rule.fill == "residual" and before is not None:
-            previous_content = chain_content(rule, before, stylizer.device)
-        result, cold = stylize_frame(stylizer, item, previous, rule, memory, reference=reference,
-                                     previous_content=previous_content)
-        if cold and rule.catch_up_margin is not None:
-            reference = frame_style_level(stylizer, result)
-        previous = result.image
+        state = state.ready(item, rule, stylizer.device)
+        result, cold = stylize_frame(stylizer, item, state.previous, rule, memory, reference=state.reference,
+                                     previous_content=state.previous_content)
         if memory is not None:
-            memory.remember(item, previous)
-        if rule.fill == "residual":
-            previous_content = chain_content(rule, item.image, stylizer.device)
+            memory.remember(item, result.image)
+        state = state.after(item, result, cold, stylizer, rule)
         yield item, result, cold
 
 
