@@ -241,6 +241,12 @@ class FramePlan:
     rejected: float = 0.0  # the share of the frame the mask rejected (warm frames)
 
 
+def close_masks(rule: ChainRule) -> None:
+    """Close the mask videos a rule from :func:`video_rule` reads (``--style-mask VIDEO``), if any."""
+    if rule.masks is not None:
+        rule.masks.close()
+
+
 # --init-mode prev: a pixel keeps the previous output where its input changed by less than this
 # (RGB in [0, 1], largest channel, after a 3x3 box blur that keeps film grain below it).
 _STILL_TOLERANCE = 0.06
