@@ -54,7 +54,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.overrides import TorchFunctionMode  # noqa: E402
 
-from vidstyle.core.features import LAYER_CHANNELS, LAYER_INDEX, LAYER_NAMES, VGGFeatures  # noqa: E402
+from vidstyle.core.features import VGGFeatures  # noqa: E402
+from vidstyle.core.layers import LAYER_CHANNELS, LAYER_INDEX, LAYER_NAMES  # noqa: E402
 from vidstyle.core.runtime import backend_context, resolve_device, resolve_precision, synchronize  # noqa: E402
 from vidstyle.core.stylizer import Stylizer  # noqa: E402
 from vidstyle.settings import DEFAULT_STYLE_LAYERS, LossSettings, ModelSettings, OptimSettings, VideoSettings  # noqa: E402

@@ -14,7 +14,8 @@ import pytest
 import torch
 from helpers import TINY_LAYERS, as_tensor, stripes_image, structured_image
 
-from vidstyle.core.features import LAYER_INDEX, VGGFeatures, random_state_dict
+from vidstyle.core.features import VGGFeatures, random_state_dict
+from vidstyle.core.layers import LAYER_INDEX
 from vidstyle.settings import DEFAULT_STYLE_LAYERS, LossSettings
 
 # One intra-op thread: tests share 2 cores with decoder/encoder threads (and, locally, with other

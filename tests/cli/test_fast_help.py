@@ -25,7 +25,11 @@ print("clean")
 def test_help_and_usage_errors_import_no_heavy_module():
     argvs = [["--help"], ["video", "--help"], ["image", "--help"], ["batch", "--help"], ["webcam", "--help"],
              ["sweep", "--help"], ["reconstruct", "--help"], ["batch-video", "--help"], ["eval", "--help"],
-             ["video", "in.mp4", "style.png", "--sise", "3"], ["image", "a.png"], ["video", "--alpha", "x"]]
+             ["video", "in.mp4", "style.png", "--sise", "3"], ["image", "a.png"], ["video", "--alpha", "x"],
+             # layer options are checked while parsing (torch-free vidstyle.core.layers)
+             ["video", "in.mp4", "style.png", "--style-layers", "relu1_1:1,relu9_9"],
+             ["image", "a.png", "s.png", "--content-layer", "relu4_2", "--style-layers", "relu2_1:x"],
+             ["video", "in.mp4", "style.png", "--content-layers", "relu4_2:1,relu3_1:0.5", "--sise", "3"]]
     code = f"ARGVS = {argvs!r}\nHEAVY = {HEAVY!r}\n{CHECK}"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=60)

@@ -31,7 +31,8 @@ from helpers import as_tensor, stripes_image, structured_image
 from torch.overrides import TorchFunctionMode
 
 from vidstyle.core import runtime
-from vidstyle.core.features import LAYER_INDEX, VGGFeatures, random_state_dict
+from vidstyle.core.features import VGGFeatures, random_state_dict
+from vidstyle.core.layers import LAYER_INDEX
 from vidstyle.core.optimize import GraphedAdam, optimize_pixels
 from vidstyle.core.runtime import backend_context, fp16_grad_scale, resolve_precision, scale_grad
 from vidstyle.core.stylizer import Stylizer

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from vidstyle.core.features import (
-    LAYER_INDEX,
     VGGFeatures,
     WeightsError,
     build_vgg19_features,
@@ -12,6 +11,7 @@ from vidstyle.core.features import (
     random_state_dict,
     torch_hub_checkpoint_path,
 )
+from vidstyle.core.layers import LAYER_CHANNELS, LAYER_INDEX
 
 
 def test_layer_names_map_to_torchvision_indices():
@@ -27,6 +27,7 @@ def test_layer_names_map_to_torchvision_indices():
         if name.startswith("conv"):
             block = int(name[4])
             assert reference[index].out_channels == (64, 128, 256, 512, 512)[block - 1]
+            assert LAYER_CHANNELS[name] == reference[index].out_channels
 
 
 def test_extractor_is_truncated_frozen_and_returns_requested_layers():

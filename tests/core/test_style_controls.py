@@ -7,7 +7,8 @@ import pytest
 import torch
 from helpers import as_tensor, stripes_image, structured_image
 
-from vidstyle.core.features import LAYER_INDEX, VGGFeatures, random_state_dict
+from vidstyle.core.features import VGGFeatures, random_state_dict
+from vidstyle.core.layers import LAYER_INDEX
 from vidstyle.core.losses import (
     StyleTransferLoss,
     content_loss,

@@ -10,7 +10,8 @@ import torch
 from clips import make_clip
 from helpers import TINY_LAYERS, as_tensor, pan_frames, run_cli, stripes_image, tiny_loss
 
-from vidstyle.core.features import LAYER_INDEX, VGGFeatures, random_state_dict
+from vidstyle.core.features import VGGFeatures, random_state_dict
+from vidstyle.core.layers import LAYER_INDEX
 from vidstyle.core.stylizer import Stylizer
 from vidstyle.media.video_files import read_frames
 from vidstyle.settings import LossSettings, ModelSettings, OptimSettings, VideoSettings

@@ -129,3 +129,64 @@ def test_a_resumed_run_notices_an_edited_mask_file(tmp_path):
     assert run_identity(settings, "random") == before
     mask.write_bytes(b"black")
     assert run_identity(settings, "random") != before
+
+
+def _two_styles(tmp_path):
+    """A red and a blue striped style file."""
+    red, blue = stripes_image(32, 32), stripes_image(32, 32)
+    red[..., 1:] = 0
+    blue[..., :2] = 0
+    styles = [tmp_path / "red.png", tmp_path / "blue.png"]
+    for path, image in zip(styles, (red, blue)):
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return styles
+
+
+def _red_left_blue_right(image) -> bool:
+    difference = image[..., 0].astype(float) - image[..., 2].astype(float)
+    return difference[:, :20].mean() > 30 and difference[:, 28:].mean() < -30
+
+
+def _count_closes(monkeypatch) -> list:
+    closed = []
+    original_close = StyleMasks.close
+    monkeypatch.setattr(StyleMasks, "close", lambda self: (closed.append(self), original_close(self)))
+    return closed
+
+
+def test_the_preview_paints_with_the_masks_and_closes_them(mask_files, tmp_path, monkeypatch):
+    """``--preview`` stylizes the first frame as the run would: with the style masks (it once
+    ignored them), and it closes their readers."""
+    closed = _count_closes(monkeypatch)
+    styles = _two_styles(tmp_path)
+    clip, out = tmp_path / "clip.mp4", tmp_path / "out.mp4"
+    make_clip(clip, images=pan_frames(2, width=W, height=H), audio=False)
+    assert run_cli([clip, *styles, "-o", out, "--style-mask", mask_files["left"], "--style-mask", mask_files["right"],
+                    "--weights", "random", "--iters", "10", "--style-layers", "relu1_1,relu2_1",
+                    "--content-layer", "relu2_1", "--quiet", "--device", "cpu", "--style-loss", "w2", "--preview"]) == 0
+    preview = cv2.cvtColor(cv2.imread(str(tmp_path / "out.preview.png")), cv2.COLOR_BGR2RGB)
+    assert preview.shape[:2] == (H, W) and _red_left_blue_right(preview)
+    assert len(closed) == 1
+
+
+def test_a_ray_segment_paints_with_the_masks_and_closes_them(mask_files, tmp_path, monkeypatch):
+    """A Ray task's :func:`run_segment` closes the masks' readers when its range is done."""
+    from helpers import tiny_loss
+
+    from vidstyle.scale.frame_ranges import run_segment
+    from vidstyle.settings import LossSettings, ModelSettings, OptimSettings
+
+    closed = _count_closes(monkeypatch)
+    styles = _two_styles(tmp_path)
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, images=pan_frames(3, width=W, height=H), audio=False)
+    settings = VideoSettings(input=str(clip), output=str(tmp_path / "out.mp4"), warm_iters=3,
+                             style=StyleSettings(paths=tuple(map(str, styles)),
+                                                 masks=(str(mask_files["left"]), str(mask_files["right"]))),
+                             optim=OptimSettings(iters=10), loss=tiny_loss(LossSettings(style_loss="w2"),
+                                                                           ("relu1_1", "relu2_1")),
+                             model=ModelSettings(weights="random", device="cpu"))
+    run_segment(settings, 1, 3, 1, tmp_path / "segment.mp4")
+    frames = [frame.image for frame in read_frames(tmp_path / "segment.mp4")]
+    assert len(frames) == 2 and all(_red_left_blue_right(image) for image in frames)
+    assert len(closed) == 1

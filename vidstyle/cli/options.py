@@ -113,7 +113,7 @@ def nonnegative_int(text: str) -> int:
 
 def layer_weights(text: str) -> tuple[tuple[str, float], ...]:
     """An option type: ``NAME:W,...`` style layers with weights."""
-    from ..core.features import parse_layer_weights
+    from ..core.layers import parse_layer_weights
 
     try:
         return parse_layer_weights(text)
@@ -123,7 +123,7 @@ def layer_weights(text: str) -> tuple[tuple[str, float], ...]:
 
 def content_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
     """An option type: ``NAME:W,...`` content layers with weights."""
-    from ..core.features import parse_layer_weights
+    from ..core.layers import parse_layer_weights
 
     try:
         return parse_layer_weights(text, "content")
@@ -133,7 +133,7 @@ def content_layer_weights(text: str) -> tuple[tuple[str, float], ...]:
 
 def layer_name(text: str) -> str:
     """An option type: one VGG19 layer name."""
-    from ..core.features import check_layer_name
+    from ..core.layers import check_layer_name
 
     try:
         return check_layer_name(text)

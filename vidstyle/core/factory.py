@@ -13,7 +13,8 @@ from typing import Protocol
 import torch
 
 from ..settings import LossSettings, ModelSettings, OptimSettings, StyleSettings
-from .features import VGGFeatures, load_vgg_features, network_depth, resolve_state_dict
+from .features import VGGFeatures, load_vgg_features, resolve_state_dict
+from .layers import network_depth
 from .runtime import resolve_device
 from .stylizer import Stylizer
 

@@ -35,7 +35,15 @@ from ..media.video_files import (
     require_video_stream,
 )
 from ..settings import VideoSettings
-from ..video.chain import decode_frames, stylize_frames, video_decoder, video_look, video_rule, video_styles
+from ..video.chain import (
+    close_masks,
+    decode_frames,
+    stylize_frames,
+    video_decoder,
+    video_look,
+    video_rule,
+    video_styles,
+)
 from ..video.encode import SegmentDone, StylizedFrame, video_encoder
 from ..video.long_term import long_term_memory, with_long_term
 from ..video.threads import BackgroundConsumer, BackgroundIterator
@@ -299,11 +307,11 @@ def run_segment(
                                                segment_frames=end - first, next_path=lambda: path,
                                                on_segment=done.append), maxsize=settings.queue_size, name="encoder")
     stylized = cold_iters = warm_iters = 0
+    rule = video_rule(settings)
     try:
         with BackgroundIterator(with_long_term(decoded, settings), maxsize=settings.queue_size,
                                 name="decoder") as frames:
-            for item, result, cold in stylize_frames(frames, stylizer, video_rule(settings),
-                                                     memory=long_term_memory(settings)):
+            for item, result, cold in stylize_frames(frames, stylizer, rule, memory=long_term_memory(settings)):
                 frame = item.frame
                 number = frame.index
                 if expected_pts is not None:
@@ -324,6 +332,8 @@ def run_segment(
     except BaseException:
         encoder.abort()
         raise
+    finally:
+        close_masks(rule)  # a mask video's decoders
     encoder.finish()
     kept = done[0].count if done else 0
     if kept != end - first:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import torch
 
 from ..core.factory import load_network
-from ..core.features import LAYER_INDEX, VGGFeatures, network_depth
+from ..core.features import VGGFeatures
+from ..core.layers import LAYER_INDEX, network_depth
 from ..core.losses import content_loss, gram_matrix, style_loss
 from ..core.optimize import OptimResult, ProgressCallback, optimize_pixels
 from ..core.runtime import backend_context, precision_context, resolve_precision

@@ -242,6 +242,12 @@ class FramePlan:
     revealed: torch.Tensor | None = None  # the region that entered the frame (1, 1, H, W): see prepare_frame
 
 
+def close_masks(rule: ChainRule) -> None:
+    """Close the mask videos a rule from :func:`video_rule` reads (``--style-mask VIDEO``), if any."""
+    if rule.masks is not None:
+        rule.masks.close()
+
+
 # --init-mode prev: a pixel keeps the previous output where its input changed by less than this
 # (RGB in [0, 1], largest channel, after a 3x3 box blur that keeps film grain below it).
 _STILL_TOLERANCE = 0.06

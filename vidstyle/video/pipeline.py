@@ -30,8 +30,8 @@ from ..media.segments import assemble, decodable_frames, frame_end
 from ..media.video_files import VideoError, VideoInfo, probe, processing_size
 from ..settings import RESUME_FREE_FIELDS, VideoSettings
 from .chain import (
-    ChainRule,
     DecodedFrame,
+    close_masks,
     frame_style_level,
     stylize_frames,
     video_decoder,
@@ -130,8 +130,6 @@ def run_video(
     """
     check_long_term(settings)
     check_passes(settings)
-    check_long_term(settings)
-    check_passes(settings)
     info = probe(settings.input)
     plan = plan_output(settings.output, settings.codec, crf=settings.crf, explicit_codec=True,
                        audio_source=settings.input if settings.audio and info.has_audio else None)
@@ -166,12 +164,6 @@ def run_video(
     finally:
         folder.unlock()
         close_masks(rule)
-
-
-def close_masks(rule: ChainRule) -> None:
-    """Close the mask videos a run's rule reads (``--style-mask VIDEO``), if any."""
-    if rule.masks is not None:
-        rule.masks.close()
 
 
 def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: WorkFolder, stylizer, rule,  # noqa: ANN001

@@ -20,7 +20,7 @@ from ..core.optimize import ProgressCallback
 from ..media.frame_sources import is_frame_pattern, is_pipe
 from ..media.video_files import VideoError, probe, processing_size, read_frames
 from ..settings import VideoSettings
-from .chain import DecodedFrame, plan_frame, video_look, video_rule, video_styles
+from .chain import DecodedFrame, close_masks, plan_frame, video_look, video_rule, video_styles
 from .encode import StylizedFrame, video_encoder
 
 
@@ -64,8 +64,12 @@ def preview_first_frame(
     stylizer = build_stylizer(settings, video_styles(settings, styles, size), extractor=extractor,
                               weights=weights, progress=progress)
     rule = video_rule(settings)
-    plan = plan_frame(DecodedFrame(frame), None, rule, stylizer.device)
-    result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, callback=callback)
+    try:
+        plan = plan_frame(DecodedFrame(frame), None, rule, stylizer.device)
+        result = stylizer.stylize(plan.content, plan.init, plan.iters, tol=rule.tol, callback=callback,
+                                  masks=plan.masks)
+    finally:
+        close_masks(rule)
     # The encoder's own picture step: the look (colours back, cartoon palette) and the output size.
     encoder = video_encoder(settings, info, look=video_look(settings), segment_frames=1,
                             next_path=Path, on_segment=lambda segment: None)
