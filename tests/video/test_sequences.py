@@ -36,6 +36,24 @@ def _sequence(seed: int, length: int) -> list[DecodedFrame]:
     return items
 
 
+def batched_equals_alone(sequences, stylizer, rule) -> dict[int, list]:
+    """Run ``sequences`` batched and each alone (``stylize_frames``), assert the results are
+    equal (iterations, early stops, terms, losses, images), and return the batched ones per
+    sequence: ``[(index, result, cold)]``."""
+    batched = {k: [] for k in range(len(sequences))}
+    for step_results in stylize_sequences(sequences, stylizer, rule):
+        for k, item, result, cold in step_results:
+            batched[k].append((item.index, result, cold))
+    for k, sequence in enumerate(sequences):
+        alone = list(stylize_frames(sequence, stylizer, rule))
+        assert [i for i, _, _ in batched[k]] == [item.index for item, _, _ in alone]
+        for (_, got, got_cold), (_, want, want_cold) in zip(batched[k], alone):
+            assert got_cold == want_cold and got.iterations == want.iterations
+            assert got.stopped_early == want.stopped_early and got.terms == want.terms
+            assert got.losses == want.losses and torch.equal(got.image, want.image)
+    return batched
+
+
 @pytest.mark.parametrize("init_mode, pooling", [("flow", "max"), ("prev", "avg")])
 def test_batched_sequences_equal_sequences_one_by_one(init_mode, pooling, per_image_convolution):
     depth = max(LAYER_INDEX[name] for name in TINY_LAYERS) + 1
@@ -46,17 +64,7 @@ def test_batched_sequences_equal_sequences_one_by_one(init_mode, pooling, per_im
     # tol 0.1: some warm frames stop early (prev: after 4 or 6 of 8), so one batch holds frozen and live images.
     rule = ChainRule(init_mode=init_mode, cold_iters=6, warm_iters=8, tol=0.1)
     sequences = [_sequence(seed, n) for seed, n in ((1, 3), (2, 2), (3, 4))]
-    batched = {k: [] for k in range(3)}
-    for step_results in stylize_sequences(sequences, stylizer, rule):
-        for k, item, result, cold in step_results:
-            batched[k].append((item.index, result, cold))
-    for k, sequence in enumerate(sequences):
-        alone = list(stylize_frames(sequence, stylizer, rule))
-        assert [i for i, _, _ in batched[k]] == [item.index for item, _, _ in alone]
-        for (_, got, got_cold), (_, want, want_cold) in zip(batched[k], alone):
-            assert got_cold == want_cold and got.iterations == want.iterations
-            assert got.stopped_early == want.stopped_early and got.terms == want.terms
-            assert torch.equal(got.image, want.image)
+    batched = batched_equals_alone(sequences, stylizer, rule)
     counts = {result.iterations for results in batched.values() for _, result, _ in results}
     assert len(counts) >= (3 if init_mode == "prev" else 2)
 
@@ -95,17 +103,7 @@ def test_batched_sequences_get_the_chain_per_frame_rules(per_image_convolution):
                            sequences[0][1].motion.flow_back) is not None
     assert revealed_region(torch.from_numpy(sequences[1][1].motion.mask)[None, None],
                            sequences[1][1].motion.flow_back) is None
-    batched = {k: [] for k in range(3)}
-    for step_results in stylize_sequences(sequences, stylizer, rule):
-        for k, item, result, cold in step_results:
-            batched[k].append((item.index, result, cold))
-    for k, sequence in enumerate(sequences):
-        alone = list(stylize_frames(sequence, stylizer, rule))
-        assert [i for i, _, _ in batched[k]] == [item.index for item, _, _ in alone]
-        for (_, got, got_cold), (_, want, want_cold) in zip(batched[k], alone):
-            assert got_cold == want_cold and got.iterations == want.iterations
-            assert got.terms == want.terms and got.losses == want.losses
-            assert torch.equal(got.image, want.image)
+    batched = batched_equals_alone(sequences, stylizer, rule)
     results = [(result, cold) for results in batched.values() for _, result, cold in results]
     assert [cold for _, cold in results].count(True) == 4  # three first frames and the cut
     assert any(result.iterations > rule.warm_iters for result, cold in results if not cold)  # catch-up fired

@@ -92,25 +92,16 @@ def test_the_chain_hands_each_frame_its_masks(mask_files):
 
 
 def test_a_video_run_paints_two_regions_with_two_styles(mask_files, tmp_path, monkeypatch):
-    closed = []
-    original_close = StyleMasks.close
-    monkeypatch.setattr(StyleMasks, "close", lambda self: (closed.append(self), original_close(self)))
-    red, blue = stripes_image(32, 32), stripes_image(32, 32)
-    red[..., 1:] = 0
-    blue[..., :2] = 0
-    styles = [tmp_path / "red.png", tmp_path / "blue.png"]
-    for path, image in zip(styles, (red, blue)):
-        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    closed = _count_closes(monkeypatch)
+    styles = _two_styles(tmp_path)
     clip, out = tmp_path / "clip.mp4", tmp_path / "out.mp4"
     make_clip(clip, images=pan_frames(4, width=W, height=H), audio=False)
     assert run_cli([clip, *styles, "-o", out, "--style-mask", mask_files["left"], "--style-mask", mask_files["right"],
                     "--weights", "random", "--iters", "10", "--warm-iters", "3", "--style-layers", "relu1_1,relu2_1",
                     "--content-layer", "relu2_1", "--quiet", "--device", "cpu", "--style-loss", "w2"]) == 0
-    frames = [frame.image.astype(float) for frame in read_frames(out)]
+    frames = [frame.image for frame in read_frames(out)]
     assert len(frames) == 4 and len(closed) == 1  # the run closes its masks' readers
-    for image in frames:
-        difference = image[..., 0] - image[..., 2]
-        assert difference[:, :20].mean() > 30 and difference[:, 28:].mean() < -30  # red left, blue right
+    assert all(_red_left_blue_right(image) for image in frames)
 
 
 def test_a_resumed_run_notices_an_edited_mask_file(tmp_path):
@@ -143,6 +134,7 @@ def _two_styles(tmp_path):
 
 
 def _red_left_blue_right(image) -> bool:
+    """Red in the left mask's columns, blue in the right one's."""
     difference = image[..., 0].astype(float) - image[..., 2].astype(float)
     return difference[:, :20].mean() > 30 and difference[:, 28:].mean() < -30
 
