@@ -36,3 +36,32 @@ def test_segments_are_closed_every_n_frames_and_the_last_one_at_the_end(tmp_path
     assert all(np.array_equal(d.last_stylized, items[d.first + d.count - 1].stylized) for d in done)
     assert done[-1].end_time == 0.5
     assert [len(list(read_frames(d.path))) for d in done] == [2, 2, 1]
+
+
+def _pixel_format(path) -> str:
+    import av
+
+    with av.open(str(path)) as container:
+        return container.streams.video[0].codec_context.pix_fmt
+
+
+def test_the_output_has_the_pixel_format_chosen(tmp_path, style_file, capsys):
+    """Small outputs are 4:4:4 by default (4:2:0 halves the colour texture the optimisation
+    made); an explicit --pix-fmt is what is written; one the encoder cannot take, or a bad
+    --tune, stops the run in one line before any frame is stylized."""
+    from clips import make_clip
+    from helpers import TINY_NET_ARGS, run_cli
+
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, images=pan_frames(2), audio=False)
+    common = [clip, style_file, "--weights", "random", "--iters", "1", "--warm-iters", "1", "--quiet", *TINY_NET_ARGS]
+    assert run_cli([*common, "-o", tmp_path / "auto.mp4"]) == 0
+    assert _pixel_format(tmp_path / "auto.mp4") == "yuv444p"
+    assert run_cli([*common, "-o", tmp_path / "420.mp4", "--pix-fmt", "yuv420p"]) == 0
+    assert _pixel_format(tmp_path / "420.mp4") == "yuv420p"
+    capsys.readouterr()
+    for bad, message in ((["--pix-fmt", "foo"], "--pix-fmt foo"), (["--tune", "bogus"], "bogus")):
+        assert run_cli([*common, "-o", tmp_path / "bad.mp4", *bad]) != 0
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "bad.mp4").exists() and not list(tmp_path.glob(".bad.mp4*"))  # no work started

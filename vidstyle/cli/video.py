@@ -58,7 +58,8 @@ def check_output(args: argparse.Namespace, settings: VideoSettings):  # noqa: AN
     try:
         check_quality(settings.codec, settings.crf, explicit["crf"])
         return plan_output(settings.output, settings.codec, crf=settings.crf, explicit_codec=explicit["codec"],
-                           audio_source=settings.input if settings.audio else None)
+                           audio_source=settings.input if settings.audio else None,
+                           pix_fmt=None if settings.pix_fmt == "auto" else settings.pix_fmt, tune=settings.tune)
     except OutputError as error:
         raise CommandError(str(error)) from None
 

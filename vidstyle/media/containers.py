@@ -73,6 +73,23 @@ def pixel_format(codec: str) -> str:
     return "yuv420p" if not formats or "yuv420p" in formats else formats[0]
 
 
+def writable_pixel_format(codec: str, requested: str, explicit: bool) -> str:
+    """The pixel format ``codec`` is opened with: ``requested`` where the encoder takes it;
+    otherwise the encoder's own (:func:`pixel_format`, e.g. ProRes' 4:2:2) for a default, and an
+    :class:`OutputError` for an explicit ``--pix-fmt`` (the user would believe it applied)."""
+    found = encoder_name(codec) or codec
+    try:
+        formats = [f.name for f in (av.codec.Codec(found, "w").video_formats or [])]
+    except (ValueError, av.FFmpegError):
+        return requested  # an unknown encoder is refused where it is opened
+    if not formats or requested in formats:
+        return requested
+    if explicit:
+        raise OutputError(f"--pix-fmt {requested}: the {found} encoder cannot write it "
+                          f"(it takes {', '.join(formats[:12])}{', ...' if len(formats) > 12 else ''})")
+    return pixel_format(found)
+
+
 def check_quality(codec: str, crf: int | None, explicit: bool) -> None:
     """Refuse a ``--crf`` outside ``codec``'s range, or an explicit one for an encoder without a
     CRF (the user would believe it changed something)."""
@@ -126,13 +143,18 @@ def _default_encoder(suffix: str) -> str | None:
             return encoder_name(container.default_video_codec)
 
 
-def _test_write(path: str, codec: str, crf: int, audio_template) -> None:  # noqa: ANN001
-    """Encode one small frame into ``path`` (and add ``audio_template``'s stream); FFmpeg errors pass."""
+def _test_write(path: str, codec: str, crf: int, audio_template, pix_fmt: str | None = None,  # noqa: ANN001
+                tune: str | None = None) -> None:
+    """Encode one small frame into ``path`` (and add ``audio_template``'s stream) with the run's
+    pixel format and x264 tune; FFmpeg errors pass."""
     container = av.open(path, "w")
     try:
-        stream = container.add_stream(codec, rate=25, options=quality_options(codec, crf))
+        options = quality_options(codec, crf)
+        if tune and codec == "libx264":
+            options["tune"] = tune
+        stream = container.add_stream(codec, rate=25, options=options)
         stream.width = stream.height = _TEST_SIZE
-        stream.pix_fmt = pixel_format(codec)
+        stream.pix_fmt = writable_pixel_format(codec, pix_fmt, False) if pix_fmt else pixel_format(codec)
         stream.codec_context.max_b_frames = 0
         if audio_template is not None:
             container.add_stream_from_template(audio_template)
@@ -148,23 +170,28 @@ def _error_text(error: BaseException) -> str:
     return str(error).splitlines()[0] if str(error) else error.__class__.__name__
 
 
-def plan_output(path: str, codec: str, *, crf: int, explicit_codec: bool, audio_source: str | None) -> OutputPlan:
+def plan_output(path: str, codec: str, *, crf: int, explicit_codec: bool, audio_source: str | None,
+                pix_fmt: str | None = None, tune: str | None = None) -> OutputPlan:
     """Decide and check the container, encoder and audio of a video output named ``path``.
 
     ``codec`` is used as given if ``explicit_codec``; otherwise, when it does not fit the
     container (H.264 in WebM), the container's default encoder is taken instead, with a note.
     ``audio_source`` (a file with an audio stream to copy, or None) is tried in the container;
-    if it cannot go there the plan says the audio will be dropped. Raises :class:`OutputError`.
+    if it cannot go there the plan says the audio will be dropped. ``pix_fmt`` (an explicit
+    ``--pix-fmt``, or None) and ``tune`` (x264's) are tried too, so a bad value stops the run
+    before any work. Raises :class:`OutputError`.
     """
     muxer = _container_format(path)
     suffix = os.path.splitext(path)[1]
     notes: list[str] = []
     check_quality(codec, crf, explicit=False)
     found = encoder_name(codec)
+    if pix_fmt is not None:
+        writable_pixel_format(found, pix_fmt, explicit=True)
     with tempfile.TemporaryDirectory(prefix="vidstyle-check-") as folder:
         def fits(encoder: str, ext: str) -> str | None:
             try:
-                _test_write(os.path.join(folder, f"test-{encoder}{ext}"), encoder, crf, None)
+                _test_write(os.path.join(folder, f"test-{encoder}{ext}"), encoder, crf, None, pix_fmt, tune)
             except (av.FFmpegError, ValueError, OSError, TypeError) as error:
                 return _error_text(error)
             return None

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..core.tensors import to_uint8_array
-from ..media.containers import encoder_name, pixel_format
+from ..media.containers import writable_pixel_format
 from ..media.video_files import Frame, VideoInfo, VideoWriter, processing_size
 from ..settings import VideoSettings, encoder_choice
 from .chain import FrameLook
@@ -65,6 +65,7 @@ def video_encoder(settings: VideoSettings, info: VideoInfo, *, look: FrameLook, 
     """The encoder of a video run (the offline run's segments, or one Ray segment)."""
     size = output_size(settings, info)
     crf, pix_fmt = encoder_choice(settings, *size)
+    pix_fmt = writable_pixel_format(settings.codec, pix_fmt, explicit=settings.pix_fmt != "auto")
     return SegmentEncoder(look=look, out_size=size, info=info, codec=settings.codec,
                           crf=crf, segment_frames=segment_frames, next_path=next_path,
                           on_segment=on_segment, on_palette=on_palette, aligned=aligned, pix_fmt=pix_fmt,
@@ -104,7 +105,7 @@ class SegmentEncoder:
     ) -> None:
         self.pix_fmt, self.tune = pix_fmt, tune
         self.look, self.out_size, self.info = look, out_size, info
-        self.aligned, self.pix_fmt = aligned, pixel_format(encoder_name(codec) or codec)
+        self.aligned = aligned
         self.codec, self.crf, self.segment_frames = codec, crf, segment_frames
         self.next_path, self.on_segment, self.on_palette = next_path, on_segment, on_palette
 

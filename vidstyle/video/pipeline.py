@@ -132,7 +132,8 @@ def run_video(
     check_passes(settings)
     info = probe(settings.input)
     plan = plan_output(settings.output, settings.codec, crf=settings.crf, explicit_codec=True,
-                       audio_source=settings.input if settings.audio and info.has_audio else None)
+                       audio_source=settings.input if settings.audio and info.has_audio else None,
+                       pix_fmt=None if settings.pix_fmt == "auto" else settings.pix_fmt, tune=settings.tune)
     width, height = processing_size(info.width, info.height, settings.size)
     rule = video_rule(settings)
     if styles is None:
