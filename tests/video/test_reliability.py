@@ -82,6 +82,9 @@ def leftovers(folder) -> list[str]:
     ("out.mp4", ["--crf", "100"], "out of range for libx264 (0-51)"),
     ("out.mp4", ["--codec", "ffv1", "--crf", "20"], "--crf has no meaning for ffv1"),
     ("out.mp4", ["--codec", "nosuchcodec"], "no such video encoder"),
+    ("out.avi", [], "segments cannot be joined into .avi"),  # H.264 remuxed from MP4 needs Annex B there
+    ("out.mp4", ["--pix-fmt", "foo"], "--pix-fmt foo: the libx264 encoder cannot write it"),
+    ("out.mp4", ["--tune", "bogus"], "cannot write libx264 video into .mp4"),
 ])
 def test_bad_outputs_are_refused_before_any_work(clip, style_file, tmp_path, capsys, no_work, name, extra, message):
     assert run_cli([clip, style_file, "-o", tmp_path / name, *FAST, *extra]) == 1
