@@ -441,3 +441,29 @@ def test_the_cli_knows_the_image_suffixes_without_importing_torch():
     from vidstyle.media.image_files import OPENCV_IMAGE_EXTENSIONS
 
     assert tuple(IMAGE_SUFFIXES) == tuple(OPENCV_IMAGE_EXTENSIONS)
+
+
+def test_a_decode_error_cuts_the_audio_where_the_delivered_video_ends(tmp_path, style_file, monkeypatch, capsys):
+    """Frames after a decode error are not delivered, so the audio stops there too (it ran on
+    for the whole source under a frozen last frame)."""
+    from vidstyle.media.video_files import VideoError
+
+    source = make_clip(tmp_path / "clip.mp4", images=pan_frames(12))  # 12 frames at 10 fps, with audio
+    real_checked = pipeline.checked
+
+    def failing_at_frame_5(frames, path, damaged):
+        for item in real_checked(frames, path, damaged):
+            if item.frame.index == 5:
+                raise VideoError(f"{path}: decoding failed at frame 5", frame_index=5)
+            yield item
+
+    monkeypatch.setattr(pipeline, "checked", failing_at_frame_5)
+    out = tmp_path / "out.mp4"
+    assert run_cli([source, style_file, "-o", out, *FAST]) == 1
+    assert "wrote the 5 frames" in one_line(capsys)
+    with av.open(str(out)) as container:
+        audio = container.streams.audio[0]
+        last = max(p.pts + p.duration for p in container.demux(audio) if p.pts is not None)
+        audio_end = float(last * audio.time_base)
+    video_end = frame_times(out)[-1] + 0.1
+    assert video_end == pytest.approx(0.5) and audio_end <= video_end + 0.05, (audio_end, video_end)
