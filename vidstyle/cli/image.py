@@ -15,7 +15,6 @@ from ..settings import MAX_AUTO_SIZE, ImageSettings, StyleSettings
 from .options import (
     ESSENTIALS,
     EXIT_OK,
-    FORMATTER,
     CommandError,
     add_common_options,
     add_json_option,
@@ -39,6 +38,7 @@ from .options import (
     style_settings,
     sweep_values,
 )
+from .parser import FORMATTER
 from .report import print_json
 
 

@@ -16,7 +16,6 @@ from .image import iteration_bar, stylize_image_file
 from .options import (
     ESSENTIALS,
     EXIT_OK,
-    FORMATTER,
     CommandError,
     add_common_options,
     add_json_option,
@@ -28,6 +27,7 @@ from .options import (
     verbosity,
     video_settings,
 )
+from .parser import FORMATTER
 from .progress import FrameBar
 from .ray import add_ray_options, video_on_ray
 from .report import print_json, print_lines, video_plan, video_report_dict
