@@ -106,6 +106,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+#: The smallest working long side: videos need both sides even and at least 2 px.
+MIN_SIZE = 2
+
+
+def size_int(text: str) -> int:
+    """An option type: a ``--size``, a long side of at least :data:`MIN_SIZE` pixels."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < MIN_SIZE:
+        raise argparse.ArgumentTypeError(f"{text!r} is too small: the long side must be at least {MIN_SIZE} pixels")
+    return value
+
+
 def nonnegative_int(text: str) -> int:
     """An option type: a whole number >= 0."""
     return 0 if text.strip() == "0" else positive_int(text)
@@ -389,7 +404,7 @@ def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = 
     (``frame_numbers``: also --start-frame)."""
     d = VideoSettings()
     g = parser.add_argument_group("video")
-    add_option(g, "--size", type=positive_int, default=d.size,
+    add_option(g, "--size", type=size_int, default=d.size,
                help="long side of the processing size in pixels (never above the source's; both sides made even)")
     add_option(g, "--warm-iters", type=nonnegative_int, default=d.warm_iters,
                help="iteration budget of every frame after the first (the first uses --iters)")
