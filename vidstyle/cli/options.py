@@ -24,6 +24,7 @@ from ..settings import (
     VideoSettings,
 )
 from .chain_options import add_chain_options, add_encoder_quality_options
+from .size_option import size_int
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -103,21 +104,6 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
-    return value
-
-
-#: The smallest working long side: videos need both sides even and at least 2 px.
-MIN_SIZE = 2
-
-
-def size_int(text: str) -> int:
-    """An option type: a ``--size``, a long side of at least :data:`MIN_SIZE` pixels."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < MIN_SIZE:
-        raise argparse.ArgumentTypeError(f"{text!r} is too small: the long side must be at least {MIN_SIZE} pixels")
     return value
 
 
