@@ -161,6 +161,30 @@ def test_a_refused_resume_names_the_command_that_starts_over(clip, style_file, t
     assert len(frame_times(out)) == 6
 
 
+def test_resume_without_a_work_folder_suggests_a_command_that_runs(clip, style_file, tmp_path, capsys):
+    import shlex
+
+    out = tmp_path / "out.mp4"
+    assert run_cli([clip, style_file, "-o", out, *FAST, "--max-frames", "2", "--resume"]) == 1
+    line = one_line(capsys)
+    assert "nothing to resume" in line and line.endswith("--restart"), line
+    again = shlex.split(line.split("to start over: ", 1)[1])
+    assert again[0] == "vidstyle" and "--resume" not in again  # --resume --restart is refused
+    assert run_cli(again[1:]) == 0
+    assert len(frame_times(out)) == 2
+
+
+def test_a_content_layer_too_deep_for_the_frames_is_one_line(clip, style_file, tmp_path, capsys):
+    # 48x32 at --size 32 is 32x22 (both even): pool5 needs 32 px per side.
+    out = tmp_path / "out.mp4"
+    args = [clip, style_file, "-o", out, "--weights", "random", "--iters", "1", "--warm-iters", "1", "--quiet",
+            "--device", "cpu", "--size", "32", "--max-frames", "1", "--content-layer", "pool5",
+            "--style-layers", "relu1_1"]
+    assert run_cli(args) == 1
+    line = one_line(capsys)
+    assert "too small for layer pool5 (at least 32 px per side)" in line and "--size" in line, line
+
+
 # -- priority 2: resume bit for bit ------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from ..settings import (
     VideoSettings,
 )
 from .chain_options import add_chain_options, add_encoder_quality_options
+from .size_option import size_int
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -364,7 +365,7 @@ def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = 
     (``frame_numbers``: also --start-frame)."""
     d = VideoSettings()
     g = parser.add_argument_group("video")
-    add_option(g, "--size", type=positive_int, default=d.size,
+    add_option(g, "--size", type=size_int, default=d.size,
                help="long side of the processing size in pixels (never above the source's; both sides made even)")
     add_option(g, "--warm-iters", type=nonnegative_int, default=d.warm_iters,
                help="iteration budget of every frame after the first (the first uses --iters)")

@@ -230,7 +230,9 @@ def run_with_progress(args: argparse.Namespace, settings: VideoSettings, styles:
         report = run_video(settings, styles=styles, weights=weights, progress=level >= 0, on_start=on_start,
                            on_frame=on_frame)
     except ResumeError as error:  # always name the way out
-        again = shlex.join(["vidstyle", *(getattr(args, "command_line", None) or sys.argv[1:]), "--restart"])
+        # Without --resume: "--resume --restart" is refused as a contradiction.
+        given = [word for word in (getattr(args, "command_line", None) or sys.argv[1:]) if word != "--resume"]
+        again = shlex.join(["vidstyle", *given, "--restart"])
         raise CommandError(f"{error}; to start over: {again}") from None
     except LockedError as error:
         raise CommandError(str(error)) from None
