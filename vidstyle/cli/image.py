@@ -35,12 +35,12 @@ from .options import (
     option_value,
     positive_float,
     positive_int,
+    size_int,
     style_settings,
     sweep_values,
 )
 from .parser import FORMATTER
 from .report import print_json
-from .size_option import size_int
 
 
 def iteration_bar(total: int, quiet: bool, desc: str):  # noqa: ANN201

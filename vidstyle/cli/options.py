@@ -24,7 +24,6 @@ from ..settings import (
     VideoSettings,
 )
 from .chain_options import add_chain_options, add_encoder_quality_options
-from .size_option import size_int
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -79,6 +78,13 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+def size_int(text: str) -> int:
+    """An option type: a ``--size``, a long side of at least 2 pixels (videos need both sides even, >= 2)."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is too small: the long side must be at least 2 pixels")
     return value
 
 
