@@ -491,3 +491,24 @@ def test_a_decode_error_cuts_the_audio_where_the_delivered_video_ends(tmp_path, 
         audio_end = float(last * audio.time_base)
     video_end = frame_times(out)[-1] + 0.1
     assert video_end == pytest.approx(0.5) and audio_end <= video_end + 0.05, (audio_end, video_end)
+
+
+def test_options_that_only_shape_another_are_refused_alone(clip, style_file, tmp_path, capsys):
+    for extra, message in ((["--refine-iters", "3"], "--refine-iters has no effect without --keyframe-every"),
+                           (["--pass-blend", "0.3"], "--pass-blend has no effect without --passes 2 or more"),
+                           (["--pass-blend", "0.3", "--passes", "1"], "--pass-blend has no effect"),
+                           (["--ray-cpus", "2"], "--ray-cpus has no effect without --ray")):
+        assert run_cli([clip, style_file, "-o", tmp_path / "o.mp4", *FAST, *extra]) == 1
+        assert message in one_line(capsys)
+    assert leftovers(tmp_path) == []
+
+
+def test_an_image_input_names_the_video_options_it_ignores(tmp_path, style_file, capsys):
+    import cv2
+
+    image = tmp_path / "photo.png"
+    cv2.imwrite(str(image), pan_frames(1)[0])
+    assert run_cli([image, style_file, "-o", tmp_path / "out.png", *IMAGE, "--max-frames", "3", "--start", "1"]) == 0
+    assert "photo.png is an image, stylized whole: --max-frames, --start apply to videos only and are ignored" \
+        in capsys.readouterr().err
+    assert (tmp_path / "out.png").exists()

@@ -23,6 +23,7 @@ from .options import (
     add_video_options,
     essentials_group,
     image_settings,
+    option_value,
     positive_float,
     verbosity,
     video_settings,
@@ -45,6 +46,26 @@ def check_video_options(args: argparse.Namespace) -> None:
         raise CommandError("--preview writes a picture beside the output: give -o a file, not -")
     if getattr(args, "ray", None) is not None and (is_pipe(args.input) or is_pipe(args.output)):
         raise CommandError("--ray needs files on shared storage, not pipes")
+    # An option that only shapes another one would otherwise be accepted and do nothing.
+    # (A preset may set the option it needs: option_value reads both.)
+    for option, dest, needs, active in (
+            ("--refine-iters", "refine_iters", "--keyframe-every", option_value(args, "keyframe_every", 0)),
+            ("--pass-blend", "pass_blend", "--passes 2 or more", option_value(args, "passes", 1) > 1),
+            ("--ray-cpus", "ray_cpus", "--ray", getattr(args, "ray", None) is not None)):
+        if getattr(args, dest, None) is not None and not active:
+            raise CommandError(f"{option} has no effect without {needs}")
+
+
+# What an image INPUT (stylized whole, by image mode) cannot use: said instead of ignored silently.
+VIDEO_ONLY = {"max_frames": "--max-frames", "start": "--start", "duration": "--duration", "start_frame": "--start-frame",
+              "warm_iters": "--warm-iters", "temporal_weight": "--temporal-weight", "init_mode": "--init-mode",
+              "codec": "--codec", "crf": "--crf", "pix_fmt": "--pix-fmt", "passes": "--passes",
+              "long_term": "--long-term", "keyframe_every": "--keyframe-every", "preview": "--preview"}
+
+
+def ignored_for_an_image(args: argparse.Namespace) -> list[str]:
+    """The video-only options given (:data:`VIDEO_ONLY`) that an image INPUT cannot use."""
+    return [flag for dest, flag in VIDEO_ONLY.items() if getattr(args, dest, None) not in (None, False)]
 
 
 def check_output(args: argparse.Namespace, settings: VideoSettings):  # noqa: ANN201
@@ -122,6 +143,11 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     if not is_frame_pattern(source) and not Path(source).exists():
         raise CommandError(f"input file not found: {source}")
     if not is_frame_pattern(source) and Path(source).suffix.lower() in OPENCV_IMAGE_EXTENSIONS:
+        ignored = ignored_for_an_image(args)
+        if ignored:
+            warnings.warn(f"{args.input} is an image, stylized whole: {', '.join(ignored)} "
+                          f"{'applies' if len(ignored) == 1 else 'apply'} to videos only and "
+                          f"{'is' if len(ignored) == 1 else 'are'} ignored", stacklevel=1)
         if output == default_output(args.input, args.style[0]):  # the video name: make it an image one
             output = str(Path(output).with_suffix(".png"))
         return stylize_image_file(image_settings(args, source, output), args.quiet, as_json=args.json)
