@@ -20,6 +20,7 @@ from .options import (
     CommandError,
     add_common_options,
     add_json_option,
+    add_quiet_option,
     add_stylize_options,
     add_video_options,
     essentials_group,
@@ -320,8 +321,9 @@ def eval_command(args: argparse.Namespace) -> int:
         print(text)
     if args.plot is not None:
         plot_error_curve(result.per_frame, result.floor_per_frame, args.plot)
-    print(f"warping error {result.mean:.4g} (input floor {result.floor_mean:.4g}), "
-          f"mean |frame difference| {result.mean_abs_frame_diff:.4g}, {result.num_frames} frames", file=sys.stderr)
+    if not args.quiet:
+        print(f"warping error {result.mean:.4g} (input floor {result.floor_mean:.4g}), "
+              f"mean |frame difference| {result.mean_abs_frame_diff:.4g}, {result.num_frames} frames", file=sys.stderr)
     return EXIT_OK
 
 
@@ -379,5 +381,6 @@ def add_eval_command(commands) -> None:  # noqa: ANN001
                                "it), so numbers compare with published ones; 'warm-start' is the mask the frame "
                                f"chain uses (also rejects sources over half a pixel outside the frame) [default: "
                                f"{EVAL_MASKS[0]}]")
+    add_quiet_option(evaluate, help="only the result (the JSON): no summary line on stderr")
     evaluate.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     evaluate.set_defaults(run=eval_command)
