@@ -20,8 +20,8 @@ from .options import (
     CommandError,
     add_common_options,
     add_json_option,
-    add_quiet_option,
     add_stylize_options,
+    add_verbosity_options,
     add_video_options,
     essentials_group,
     image_settings,
@@ -381,6 +381,6 @@ def add_eval_command(commands) -> None:  # noqa: ANN001
                                "it), so numbers compare with published ones; 'warm-start' is the mask the frame "
                                f"chain uses (also rejects sources over half a pixel outside the frame) [default: "
                                f"{EVAL_MASKS[0]}]")
-    add_quiet_option(evaluate, help="only the result (the JSON): no summary line on stderr")
+    add_verbosity_options(evaluate, verbose=False, quiet="only the result (the JSON): no summary line on stderr")
     evaluate.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     evaluate.set_defaults(run=eval_command)

@@ -18,7 +18,7 @@ from .options import (
     add_loss_options,
     add_model_options,
     add_option,
-    add_quiet_option,
+    add_verbosity_options,
     fill_settings,
     loss_settings,
     model_settings,
@@ -189,6 +189,6 @@ def add_webcam_command(commands) -> None:  # noqa: ANN001
                    help=f"webcam: {describe_preset('webcam')}, which are this command's defaults (the image and "
                         "video commands' other presets spend 150+ iterations on a frame and are refused here) "
                         "[default: none]")
-    add_quiet_option(g, help="no progress bar, messages or summary: only errors")
+    add_verbosity_options(g, verbose=False, quiet="no progress bar, messages or summary: only errors")
     g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     webcam.set_defaults(run=webcam_command)
