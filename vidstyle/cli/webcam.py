@@ -126,11 +126,13 @@ def webcam_command(args: argparse.Namespace) -> int:
     """``vidstyle webcam STYLE... [--camera 0|PATH|URL]``: live preview in a window (or headless)."""
     from tqdm import tqdm
 
-    from ..live.loop import run_session
+    from ..live.loop import check_record, run_session
     from ..media.image_files import load_image
 
     settings = webcam_settings(args)
     styles = [load_image(path, "style") for path in settings.style.paths]  # before the camera is opened
+    if settings.record is not None:
+        check_record(settings)  # also before the progress bar, so a refusal is its one line
     bar = tqdm(total=settings.max_frames, desc="webcam", unit="frame", disable=args.quiet, dynamic_ncols=True,
                leave=False)
 
