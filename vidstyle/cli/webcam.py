@@ -191,6 +191,6 @@ def add_webcam_command(commands) -> None:  # noqa: ANN001
                    help=f"webcam: {describe_preset('webcam')}, which are this command's defaults (the image and "
                         "video commands' other presets spend 150+ iterations on a frame and are refused here) "
                         "[default: none]")
-    add_verbosity_options(g, verbose=False, quiet="no progress bar, messages or summary: only errors")
+    add_verbosity_options(g, verbose=False, quiet="no progress bar, messages or summary: only warnings and errors")
     g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     webcam.set_defaults(run=webcam_command)
