@@ -95,6 +95,28 @@ def test_images_too_small_for_the_deepest_layer_are_one_clear_line(image_files, 
     assert "style image at its working size is 8x8 px" in capsys.readouterr().err
 
 
+def test_a_pool_layer_counts_its_own_halving(image_files, tmp_path, capsys):
+    # 56x40 at --size 32 is 32x23: pool5 halves five times (23 -> 0), so it needs 32 px per side.
+    content, style = image_files
+    out = tmp_path / "o.png"
+    assert main(["image", str(content), str(style), "-o", str(out), *FAST, "--iters", "1", "--size", "32",
+                 "--style-layers", "pool5"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "32x23 px, too small for layer pool5 (at least 32 px per side)" in err[0], err
+    assert "larger --size" in err[0] and not out.exists()
+
+
+@pytest.mark.parametrize("command", ["image", "video", "reconstruct", "sweep", "batch"])
+def test_a_size_below_two_pixels_is_refused_when_parsed(command, capsys):
+    from helpers import run_cli
+
+    positional = {"image": ["c.png", "s.png"], "video": ["c.mp4", "s.png"], "reconstruct": ["c.png"],
+                  "sweep": ["c.png", "s.png"], "batch": ["in", "--styles", "st"]}[command]
+    assert run_cli([command, *positional, "-o", "o.png", "--size", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "argument --size: '1' is too small: the long side must be at least 2 pixels" in err[0]
+
+
 def test_running_out_of_host_memory_is_one_line(image_files, tmp_path, capsys, monkeypatch):
     from vidstyle.core.stylizer import Stylizer
 

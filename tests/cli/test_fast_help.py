@@ -35,3 +35,23 @@ def test_help_and_usage_errors_import_no_heavy_module():
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("clean")
+
+
+def test_usage_errors_point_to_the_command_and_catch_mistyped_commands(tmp_path, capsys, monkeypatch):
+    """An unknown option names the command's own help; a word close to a command's name that is no
+    file is reported as a mistyped command, not run as a video input."""
+    from helpers import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    cases = [(["webcam", "s.png", "--sise", "3"], "vidstyle webcam: error: unrecognized arguments: --sise 3 "
+                                                 "(see vidstyle webcam --help)"),
+             (["in.mp4", "s.png", "--bogus"], "vidstyle video: error: unrecognized arguments: --bogus "
+                                             "(see vidstyle video --help)"),
+             (["imgae", "a.png", "b.png"], "unknown command 'imgae' (did you mean 'image'?)")]
+    for argv, message in cases:
+        assert run_cli(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+    (tmp_path / "imgae").write_bytes(b"")  # a real file of that name is an input, as before
+    assert run_cli(["imgae", "b.png"]) == 1
+    assert "unknown command" not in capsys.readouterr().err

@@ -431,3 +431,15 @@ def test_batched_mode_refuses_lbfgs(net, style, content):
         stylizer.stylize_each(content, ["content"], [2])
 
 
+
+
+def test_cuda_graphs_that_cannot_apply_say_so_once(net, style):
+    """--cuda-graphs off CUDA, with L-BFGS or with --compile would do nothing: one warning says why."""
+    for optimizer, compile in (("adam", False), ("lbfgs", False), ("adam", True)):
+        model = ModelSettings(device="cpu", cuda_graphs=True, compile=compile)
+        with pytest.warns(UserWarning, match="--cuda-graphs needs a CUDA device") as caught:
+            Stylizer(net, [style], loss=TINY_LOSS, optim=OptimSettings(optimizer=optimizer), model=model)
+        assert len([w for w in caught if "--cuda-graphs" in str(w.message)]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Stylizer(net, [style], loss=TINY_LOSS, optim=OptimSettings(optimizer="adam"), model=ModelSettings(device="cpu"))

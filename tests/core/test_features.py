@@ -7,6 +7,7 @@ from vidstyle.core.features import (
     VGGFeatures,
     WeightsError,
     build_vgg19_features,
+    check_image_size,
     load_vgg_features,
     random_state_dict,
     torch_hub_checkpoint_path,
@@ -58,6 +59,23 @@ def test_average_pooling():
     assert isinstance(body[4], torch.nn.AvgPool2d)
     with pytest.raises(ValueError):
         build_vgg19_features(5, pooling="min")
+
+
+@pytest.mark.parametrize("layer, needed", [("relu1_1", 1), ("pool1", 2), ("conv2_1", 2), ("relu3_1", 4),
+                                           ("relu5_1", 16), ("conv5_4", 16), ("pool5", 32)])
+def test_check_image_size_counts_the_pools_up_to_the_layer_itself(layer, needed):
+    # Hand count: a pool halves the size (rounding down), its own output included, and one pixel must be left.
+    check_image_size(needed, needed + 5, [layer, "relu1_1"])
+    if needed > 1:
+        with pytest.raises(ValueError, match=f"too small for layer {layer} \\(at least {needed} px per side\\)"):
+            check_image_size(needed + 5, needed - 1, ["relu1_1", layer])
+    # ... and the network agrees: the smallest size the check accepts goes through, one less does not.
+    body = build_vgg19_features(LAYER_INDEX[layer] + 1)
+    with torch.no_grad():
+        assert min(body(torch.zeros(1, 3, needed, needed)).shape[-2:]) == 1
+        if needed > 1:
+            with pytest.raises(RuntimeError):
+                body(torch.zeros(1, 3, needed - 1, needed - 1))
 
 
 def test_unknown_layer_lists_valid_names():

@@ -146,6 +146,44 @@ def test_reconstruct_bad_layer_and_missing_image(image_files, tmp_path, capsys):
     assert len(err) == 1 and "image file not found" in err[0]
 
 
+@pytest.mark.parametrize("command", ["reconstruct", "sweep"])
+@pytest.mark.parametrize("output, message", [
+    ("content", "the output would overwrite the input"),
+    ("g.xyz", "cannot write .xyz images; use .png"),
+])
+def test_grid_outputs_are_checked_before_any_work(image_files, tmp_path, capsys, monkeypatch, command, output,
+                                                  message):
+    content, style = image_files
+    before = content.read_bytes()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an image was loaded before the refusal")
+
+    monkeypatch.setattr("vidstyle.media.image_files.load_image", refuse)
+    out = content if output == "content" else tmp_path / output
+    inputs = [content] if command == "reconstruct" else [content, style, "--alpha", "1"]
+    assert main([command, *map(str, inputs), "-o", str(out), "--size", "24", "--iters", "1", *FAST]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert content.read_bytes() == before and not (tmp_path / "g.xyz").exists()
+
+
+def test_reconstruct_refuses_a_layer_too_deep_for_the_size_in_one_line(image_files, tmp_path, capsys, monkeypatch):
+    import vidstyle.tools.reconstruct
+
+    content, _ = image_files  # 56x40: at --size 20 it is 20x14, below relu5_1's 16 px
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network was built before the refusal")
+
+    monkeypatch.setattr(vidstyle.tools.reconstruct, "load_network", refuse)
+    assert main(["reconstruct", str(content), "-o", str(tmp_path / "r.png"), "--layers", "relu5_1", "--size", "20",
+                 "--iters", "1", *FAST]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "20x14 px, too small for layer relu5_1 (at least 16 px per side)" in err[0], err
+    assert "--size" in err[0] and "--layers" in err[0]
+
+
 @pytest.mark.parametrize("command", ["reconstruct", "sweep", "batch", "image"])
 def test_help_of_the_new_commands_and_options_shows_defaults(command):
     from vidstyle.cli import build_parser

@@ -45,10 +45,9 @@ def _pixel_format(path) -> str:
         return container.streams.video[0].codec_context.pix_fmt
 
 
-def test_the_output_has_the_pixel_format_chosen(tmp_path, style_file, capsys):
+def test_the_output_has_the_pixel_format_chosen(tmp_path, style_file):
     """Small outputs are 4:4:4 by default (4:2:0 halves the colour texture the optimisation
-    made); an explicit --pix-fmt is what is written; one the encoder cannot take, or a bad
-    --tune, stops the run in one line before any frame is stylized."""
+    made); an explicit --pix-fmt is what is written (bad values: tests/video/test_reliability.py)."""
     from clips import make_clip
     from helpers import TINY_NET_ARGS, run_cli
 
@@ -59,9 +58,3 @@ def test_the_output_has_the_pixel_format_chosen(tmp_path, style_file, capsys):
     assert _pixel_format(tmp_path / "auto.mp4") == "yuv444p"
     assert run_cli([*common, "-o", tmp_path / "420.mp4", "--pix-fmt", "yuv420p"]) == 0
     assert _pixel_format(tmp_path / "420.mp4") == "yuv420p"
-    capsys.readouterr()
-    for bad, message in ((["--pix-fmt", "foo"], "--pix-fmt foo"), (["--tune", "bogus"], "bogus")):
-        assert run_cli([*common, "-o", tmp_path / "bad.mp4", *bad]) != 0
-        err = capsys.readouterr().err
-        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-        assert not (tmp_path / "bad.mp4").exists() and not list(tmp_path.glob(".bad.mp4*"))  # no work started

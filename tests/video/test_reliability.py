@@ -82,6 +82,9 @@ def leftovers(folder) -> list[str]:
     ("out.mp4", ["--crf", "100"], "out of range for libx264 (0-51)"),
     ("out.mp4", ["--codec", "ffv1", "--crf", "20"], "--crf has no meaning for ffv1"),
     ("out.mp4", ["--codec", "nosuchcodec"], "no such video encoder"),
+    ("out.avi", [], "segments cannot be joined into .avi"),  # H.264 remuxed from MP4 needs Annex B there
+    ("out.mp4", ["--pix-fmt", "foo"], "--pix-fmt foo: the libx264 encoder cannot write it"),
+    ("out.mp4", ["--tune", "bogus"], "cannot write libx264 video into .mp4"),
 ])
 def test_bad_outputs_are_refused_before_any_work(clip, style_file, tmp_path, capsys, no_work, name, extra, message):
     assert run_cli([clip, style_file, "-o", tmp_path / name, *FAST, *extra]) == 1
@@ -156,6 +159,30 @@ def test_a_refused_resume_names_the_command_that_starts_over(clip, style_file, t
     assert "changed: loss.alpha" in line and line.endswith("--alpha 7 --restart")
     assert run_cli([*args, "--alpha", "7", "--restart"]) == 0
     assert len(frame_times(out)) == 6
+
+
+def test_resume_without_a_work_folder_suggests_a_command_that_runs(clip, style_file, tmp_path, capsys):
+    import shlex
+
+    out = tmp_path / "out.mp4"
+    assert run_cli([clip, style_file, "-o", out, *FAST, "--max-frames", "2", "--resume"]) == 1
+    line = one_line(capsys)
+    assert "nothing to resume" in line and line.endswith("--restart"), line
+    again = shlex.split(line.split("to start over: ", 1)[1])
+    assert again[0] == "vidstyle" and "--resume" not in again  # --resume --restart is refused
+    assert run_cli(again[1:]) == 0
+    assert len(frame_times(out)) == 2
+
+
+def test_a_content_layer_too_deep_for_the_frames_is_one_line(clip, style_file, tmp_path, capsys):
+    # 48x32 at --size 32 is 32x22 (both even): pool5 needs 32 px per side.
+    out = tmp_path / "out.mp4"
+    args = [clip, style_file, "-o", out, "--weights", "random", "--iters", "1", "--warm-iters", "1", "--quiet",
+            "--device", "cpu", "--size", "32", "--max-frames", "1", "--content-layer", "pool5",
+            "--style-layers", "relu1_1"]
+    assert run_cli(args) == 1
+    line = one_line(capsys)
+    assert "too small for layer pool5 (at least 32 px per side)" in line and "--size" in line, line
 
 
 # -- priority 2: resume bit for bit ------------------------------------------------------------
@@ -438,3 +465,29 @@ def test_the_cli_knows_the_image_suffixes_without_importing_torch():
     from vidstyle.media.image_files import OPENCV_IMAGE_EXTENSIONS
 
     assert tuple(IMAGE_SUFFIXES) == tuple(OPENCV_IMAGE_EXTENSIONS)
+
+
+def test_a_decode_error_cuts_the_audio_where_the_delivered_video_ends(tmp_path, style_file, monkeypatch, capsys):
+    """Frames after a decode error are not delivered, so the audio stops there too (it ran on
+    for the whole source under a frozen last frame)."""
+    from vidstyle.media.video_files import VideoError
+
+    source = make_clip(tmp_path / "clip.mp4", images=pan_frames(12))  # 12 frames at 10 fps, with audio
+    real_checked = pipeline.checked
+
+    def failing_at_frame_5(frames, path, damaged):
+        for item in real_checked(frames, path, damaged):
+            if item.frame.index == 5:
+                raise VideoError(f"{path}: decoding failed at frame 5", frame_index=5)
+            yield item
+
+    monkeypatch.setattr(pipeline, "checked", failing_at_frame_5)
+    out = tmp_path / "out.mp4"
+    assert run_cli([source, style_file, "-o", out, *FAST]) == 1
+    assert "wrote the 5 frames" in one_line(capsys)
+    with av.open(str(out)) as container:
+        audio = container.streams.audio[0]
+        last = max(p.pts + p.duration for p in container.demux(audio) if p.pts is not None)
+        audio_end = float(last * audio.time_base)
+    video_end = frame_times(out)[-1] + 0.1
+    assert video_end == pytest.approx(0.5) and audio_end <= video_end + 0.05, (audio_end, video_end)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -29,7 +30,8 @@ from collections.abc import Iterator, Sequence
 from .. import __version__
 from ..errors import Interrupted, VidstyleError, storage_error
 from .image import add_batch_command, add_image_command, add_reconstruct_command, add_sweep_command
-from .options import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, Parser
+from .options import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+from .parser import Parser
 from .ray import add_batch_video_command
 from .video import add_eval_command, add_video_command
 from .webcam import add_webcam_command
@@ -89,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _sigterm_as_interrupt():
             argv = list(sys.argv[1:] if argv is None else argv)
             if argv and (argv[0] == "-" or not argv[0].startswith("-")) and argv[0] not in COMMANDS:
+                check_not_a_mistyped_command(argv[0])
                 argv.insert(0, "video")  # 'vidstyle INPUT STYLE' is the main job
             parser = build_parser()
             args = parser.parse_args(argv)
@@ -123,6 +126,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"vidstyle: error: out of memory ({str(error).splitlines()[0]}); try a smaller --size", file=sys.stderr)
         return EXIT_ERROR
+
+
+def check_not_a_mistyped_command(word: str) -> None:
+    """Exit with a usage error if ``word`` (taken for the video input) is no file but close to a
+    command's name: ``vidstyle imgae a.png b.png`` would otherwise be a video run of 'imgae'."""
+    import difflib
+
+    if os.path.exists(word) or any(c in word for c in "./\\%:"):
+        return
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    if close:
+        print(f"vidstyle: error: unknown command {word!r} (did you mean {close[0]!r}?) and no such input file "
+              "(see vidstyle --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ from ..settings import MAX_AUTO_SIZE, ImageSettings, StyleSettings
 from .options import (
     ESSENTIALS,
     EXIT_OK,
-    FORMATTER,
     CommandError,
     add_common_options,
     add_json_option,
@@ -39,7 +38,9 @@ from .options import (
     style_settings,
     sweep_values,
 )
+from .parser import FORMATTER
 from .report import print_json
+from .size_option import size_int
 
 
 def iteration_bar(total: int, quiet: bool, desc: str):  # noqa: ANN201
@@ -173,6 +174,7 @@ def reconstruct_command(args: argparse.Namespace) -> int:
                                             for name in ("optimizer", "iters", "lr", "tol", "check_every", "seed")})
     settings = ReconstructSettings(image=args.image, output=args.output, layers=option_value(args, "layers", d.layers),
                                    size=option_value(args, "size", d.size), optim=optim, model=model_settings(args))
+    check_image_output(settings.output, settings.image)
     image = load_image(settings.image, "image")
     check_writable(settings.output)
     runs = RunsBar(len(reconstruction_plan(settings.layers)), optim.iters, args.quiet, "reconstruct")
@@ -202,6 +204,8 @@ def sweep_command(args: argparse.Namespace) -> int:
     settings = SweepSettings(content=args.content, output=args.output, size=option_value(args, "size", None),
                              axes=check_axes(axes or DEFAULT_SWEEP), style=style_settings(args),
                              loss=loss_settings(unswept), optim=optim_settings(args), model=model_settings(args))
+    check_image_output(settings.output, settings.content, *settings.style.paths,
+                       *([settings.optim.init] if settings.optim.init not in ("content", "random") else []))
     content = load_image(settings.content, "content")
     styles = [load_image(path, "style") for path in settings.style.paths]
     masks = load_mask_images(settings.style.masks)
@@ -286,7 +290,7 @@ def add_image_command(commands) -> None:  # noqa: ANN001
     image.add_argument("content", help="content image file")
     image.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
     image.add_argument("-o", "--output", required=True, help="output image file (PNG, JPEG, ...)")
-    add_option(image, "--size", type=positive_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
+    add_option(image, "--size", type=size_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
                help="long side of the working image in pixels")
     add_option(image, "--save-every", type=nonnegative_int, default=ImageSettings().save_every, metavar="N",
                help="write the image so far every N iterations beside the output, as OUT.NNNN.EXT (e.g. "
@@ -312,7 +316,7 @@ def add_reconstruct_command(commands) -> None:  # noqa: ANN001
     p.add_argument("image", help="image file")
     p.add_argument("-o", "--output", required=True, help="output grid image (PNG, JPEG, ...)")
     add_option(p, "--layers", type=layer_list, default=d.layers, help="layers, comma-separated")
-    add_option(p, "--size", type=positive_int, default=d.size, help="long side of the working image in pixels")
+    add_option(p, "--size", type=size_int, default=d.size, help="long side of the working image in pixels")
     g = p.add_argument_group("optimisation")
     add_option(g, "--iters", type=nonnegative_int, default=d.optim.iters, help="iterations per reconstruction")
     add_option(g, "--optimizer", choices=("lbfgs", "adam"), default=d.optim.optimizer, help="optimiser of the pixels")
@@ -343,7 +347,7 @@ def add_sweep_command(commands) -> None:  # noqa: ANN001
     p.add_argument("content", help="content image file")
     p.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-blend)")
     p.add_argument("-o", "--output", required=True, help="output grid image (PNG, JPEG, ...)")
-    add_option(p, "--size", type=positive_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
+    add_option(p, "--size", type=size_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
                help="long side of the working image in pixels")
     add_stylize_options(p, "iterations per cell", cartoon=False)
     for name in ("alpha", "beta"):
@@ -371,7 +375,7 @@ def add_batch_command(commands) -> None:  # noqa: ANN001
     p.add_argument("input_dir", metavar="IN_DIR", help="folder of content images (not recursive)")
     p.add_argument("--styles", required=True, metavar="DIR", help="folder of style images")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder (created if missing)")
-    add_option(p, "--size", type=positive_int, default=f"each image's size, at most {MAX_AUTO_SIZE}",
+    add_option(p, "--size", type=size_int, default=f"each image's size, at most {MAX_AUTO_SIZE}",
                help="long side of the working images in pixels")
     add_option(p, "--batch-size", type=positive_int, default=d.batch_size,
                help="images of the same size optimised at once (with lbfgs they share its step history; "

@@ -1,4 +1,4 @@
-"""What every command shares: the parser class, option types and groups, settings builders, exit codes.
+"""What every command shares: option types and groups, settings builders, exit codes (the parser class: parser.py).
 
 Options are parsed with a default of None (:func:`add_option`) so that a ``--preset`` can fill what the
 user left out; :func:`option_value` and :func:`fill_settings` then build the settings dataclasses.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from typing import Any, NoReturn
+from typing import Any
 
 from ..errors import VidstyleError
 from ..settings import (
@@ -24,37 +24,13 @@ from ..settings import (
     VideoSettings,
 )
 from .chain_options import add_chain_options, add_encoder_quality_options
+from .size_option import size_int
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class CommandError(VidstyleError):
     """A bad combination of options found after parsing: one line, exit status 1."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors in one line (and still exits 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-class Formatter(argparse.HelpFormatter):
-    """argparse's formatter, but lines never break inside --option-names or post-process."""
-
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        import textwrap
-
-        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False)
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        import textwrap
-
-        return textwrap.fill(self._whitespace_matcher.sub(" ", text).strip(), width, initial_indent=indent,
-                             subsequent_indent=indent, break_on_hyphens=False)
-
-
-FORMATTER = Formatter
 
 
 def _default_text(value: Any) -> str:
@@ -390,7 +366,7 @@ def add_video_options(parser: argparse.ArgumentParser, *, frame_numbers: bool = 
     (``frame_numbers``: also --start-frame)."""
     d = VideoSettings()
     g = parser.add_argument_group("video")
-    add_option(g, "--size", type=positive_int, default=d.size,
+    add_option(g, "--size", type=size_int, default=d.size,
                help="long side of the processing size in pixels (never above the source's; both sides made even)")
     add_option(g, "--warm-iters", type=nonnegative_int, default=d.warm_iters,
                help="iteration budget of every frame after the first (the first uses --iters)")

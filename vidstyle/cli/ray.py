@@ -14,7 +14,6 @@ from ..settings import VideoSettings
 from .options import (
     ESSENTIALS,
     EXIT_OK,
-    FORMATTER,
     CommandError,
     add_common_options,
     add_option,
@@ -26,6 +25,7 @@ from .options import (
     positive_int,
     video_settings,
 )
+from .parser import FORMATTER
 
 
 def add_ray_options(parser: argparse.ArgumentParser, segments: bool = True) -> None:

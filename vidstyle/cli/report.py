@@ -27,12 +27,30 @@ def video_plan(settings: VideoSettings, *, frames: int | None, size: tuple[int, 
                   f"{settings.refine_iters} between")
     else:
         budget = f"first frame {cold}, then up to {warm} per frame"
+        most = warm_ceiling(settings)
+        if most > warm:
+            budget = f"first frame {cold}, then {warm} per frame, up to {most} with catch-up"
     if settings.tol > 0:
         budget += f" (a frame stops early when the loss falls by less than {settings.tol:g})"
     lines.append(f"  iters    {budget}")
     lines.append(f"  device   {device}")
     lines.append(f"  weights  {weights}")
     return lines
+
+
+def warm_ceiling(settings: VideoSettings) -> int:
+    """The most iterations a warm frame may spend: ``--warm-iters`` raised by the catch-up margin's
+    ceiling and by ``--catch-up-gain``'s budget for a frame that is all new (the same functions the
+    chain uses)."""
+    from ..video.catchup import catch_up_budget, catch_up_ceiling
+
+    cold, warm = settings.optim.iters, settings.warm_iters
+    most = warm
+    if settings.catch_up_margin > 0:
+        most = max(most, catch_up_ceiling(warm, cold, settings.catch_up_limit))
+    if settings.catch_up_gain > 0:
+        most = max(most, catch_up_budget(warm, cold, 1.0, settings.catch_up_gain))
+    return most
 
 
 def print_lines(lines: list[str]) -> None:

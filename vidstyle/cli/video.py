@@ -16,7 +16,6 @@ from .image import iteration_bar, stylize_image_file
 from .options import (
     ESSENTIALS,
     EXIT_OK,
-    FORMATTER,
     CommandError,
     add_common_options,
     add_json_option,
@@ -29,6 +28,7 @@ from .options import (
     verbosity,
     video_settings,
 )
+from .parser import FORMATTER
 from .progress import FrameBar
 from .ray import add_ray_options, video_on_ray
 from .report import print_json, print_lines, video_plan, video_report_dict
@@ -241,7 +241,9 @@ def run_with_progress(args: argparse.Namespace, settings: VideoSettings, styles:
         report = run_video(settings, styles=styles, weights=weights, progress=level >= 0, on_start=on_start,
                            on_frame=on_frame)
     except ResumeError as error:  # always name the way out
-        again = shlex.join(["vidstyle", *(getattr(args, "command_line", None) or sys.argv[1:]), "--restart"])
+        # Without --resume: "--resume --restart" is refused as a contradiction.
+        given = [word for word in (getattr(args, "command_line", None) or sys.argv[1:]) if word != "--resume"]
+        again = shlex.join(["vidstyle", *given, "--restart"])
         raise CommandError(f"{error}; to start over: {again}") from None
     except LockedError as error:
         raise CommandError(str(error)) from None

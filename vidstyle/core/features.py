@@ -27,17 +27,19 @@ class WeightsError(VidstyleError):
     """The requested VGG19 weights cannot be had (missing file, bad file, offline)."""
 
 
-def check_image_size(height: int, width: int, layers: Iterable[str], what: str = "image") -> None:
+def check_image_size(height: int, width: int, layers: Iterable[str], what: str = "image",
+                     hint: str = "use a larger --size (or --style-size), or shallower layers") -> None:
     """Raise ``ValueError`` if an image is too small to reach the deepest of ``layers``.
 
-    Every pooling layer before it halves the size; at least one pixel must be left.
+    Every pooling layer up to it, itself included, halves the size (rounding down); at least one
+    pixel must be left, so ``pool5`` needs 32 px per side, ``relu5_1`` 16 and ``relu1_1`` 1.
     """
     deepest = max((check_layer_name(name) for name in layers), key=LAYER_INDEX.__getitem__)
-    pools = sum(1 for name in LAYER_NAMES[: LAYER_INDEX[deepest]] if name.startswith("pool"))
+    pools = sum(1 for name in LAYER_NAMES[: LAYER_INDEX[deepest] + 1] if name.startswith("pool"))
     if min(height, width) < 2**pools:
         raise ValueError(
             f"the {what} is {width}x{height} px, too small for layer {deepest} (at least {2**pools} px per "
-            "side); use a larger --size (or --style-size), or shallower layers"
+            f"side); {hint}"
         )
 
 

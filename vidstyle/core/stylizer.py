@@ -7,6 +7,7 @@ Build one with :func:`vidstyle.core.factory.build_stylizer`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -117,6 +118,11 @@ class Stylizer:
         self._compiled_step = CompiledStep(self._step) if self.compile else None
         self.cuda_graphs = bool(model.cuda_graphs)
         self._graphs: dict[tuple, tuple[GraphedAdam, LossTargets]] = {}
+        if self.cuda_graphs and (self.device.type != "cuda" or self.optim.optimizer != "adam" or self.compile):
+            # Said once, here: the option asked for would otherwise do nothing without a word.
+            warnings.warn(f"--cuda-graphs needs a CUDA device and --optimizer adam without --compile "
+                          f"(here: {self.device.type}, {self.optim.optimizer}{', --compile' if self.compile else ''}); "
+                          "running without graphs", stacklevel=2)
 
     # -- targets -------------------------------------------------------------------------
 

@@ -166,6 +166,20 @@ def _test_write(path: str, codec: str, crf: int, audio_template, pix_fmt: str | 
         container.close()
 
 
+def _joins(segment: str, output: str) -> str | None:
+    """Why the test ``segment`` cannot be joined into ``output``'s container as the run joins its
+    segments (remuxed, not re-encoded), or None if it can."""
+    from .segments import assemble  # segments -> video_files -> containers: imported when used
+    from .video_files import VideoError
+
+    try:
+        assemble([segment], output)
+    except (VideoError, av.FFmpegError, ValueError, OSError) as error:
+        cause = error.__cause__ if error.__cause__ is not None else error
+        return getattr(cause, "strerror", None) or _error_text(cause)  # FFmpeg's reason, without the temporary path
+    return None
+
+
 def _error_text(error: BaseException) -> str:
     return str(error).splitlines()[0] if str(error) else error.__class__.__name__
 
@@ -208,6 +222,10 @@ def plan_output(path: str, codec: str, *, crf: int, explicit_codec: bool, audio_
         segment_suffix = next((ext for ext in SEGMENT_SUFFIXES if fits(found, ext) is None), None)
         if segment_suffix is None:
             raise OutputError(f"--codec {found}: no segment container (MP4, MOV, MKV) takes it")
+        problem = _joins(os.path.join(folder, f"test-{found}{segment_suffix}"), os.path.join(folder, f"joined{suffix}"))
+        if problem is not None:  # e.g. H.264 from MP4 segments into AVI (which wants Annex B)
+            raise OutputError(f"{path}: {found} segments cannot be joined into {suffix} without re-encoding "
+                              f"({problem}); use .mp4, .mkv or .mov")
         audio = False
         if audio_source is not None and os.path.isfile(audio_source):
             try:

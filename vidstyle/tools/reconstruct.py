@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core.factory import load_network
-from ..core.features import VGGFeatures
+from ..core.features import VGGFeatures, check_image_size
 from ..core.layers import LAYER_INDEX, network_depth
 from ..core.losses import content_loss, gram_matrix, style_loss
 from ..core.optimize import OptimResult, ProgressCallback, optimize_pixels
@@ -171,6 +171,8 @@ def run_reconstructions(
     """``vidstyle reconstruct``'s work: ``image`` at ``settings.size``, the network for
     ``settings.layers`` (or ``extractor``), then :func:`reconstruct_all`."""
     image = resize_long_side(image, settings.size)
+    check_image_size(*image.shape[-2:], settings.layers, "image at its working size",
+                     "use a larger --size or shallower --layers")  # before the network is built
     if extractor is None:
         extractor = load_network(settings.layers, settings.model, seed=settings.optim.seed, progress=progress)
     precision = resolve_precision(settings.model.precision, extractor.mean.device)

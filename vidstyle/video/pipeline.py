@@ -303,7 +303,8 @@ def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: Wor
     # A partial output is recorded as such (the folder stays), so no rerun counts it as finished.
     assemble_output(settings, info, folder.segment_paths(), end, audio=plan.audio, max_frames=frames,
                     before_move=folder.mark_complete if failure is None
-                    else lambda path: folder.mark_partial(path, failure, frames))
+                    else lambda path: folder.mark_partial(path, failure, frames),
+                    stopped_early=decode_error is not None)
     report.frames = frames
     if failure is not None:
         raise RunFailed(failure, report)
@@ -347,14 +348,15 @@ def frame_estimate(info: VideoInfo, settings: VideoSettings) -> int | None:
 
 def assemble_output(settings: VideoSettings, info: VideoInfo, segment_paths: list, end: float, *,
                     audio: bool = True, max_frames: int | None = None,
-                    before_move: Callable[[str], None] | None = None) -> None:
+                    before_move: Callable[[str], None] | None = None, stopped_early: bool = False) -> None:
     """Join ``segment_paths`` (in order, no re-encode) into ``settings.output`` with the source
     audio (unless ``audio`` is False: the container cannot hold it), moved into place atomically;
     ``end`` (seconds) is when the last frame ends, where the audio is cut if ``--duration`` or
-    ``--max-frames`` cut the video; ``max_frames`` keeps that many frames of the segments;
-    ``before_move`` sees the finished temporary file. Shared with the Ray driver."""
+    ``--max-frames`` cut the video, or the video ``stopped_early`` (a decode error: the audio
+    would otherwise run on under a frozen last frame); ``max_frames`` keeps that many frames of
+    the segments; ``before_move`` sees the finished temporary file. Shared with the Ray driver."""
     audio = audio and settings.audio and info.has_audio
-    cut = settings.duration is not None or settings.max_frames is not None
+    cut = settings.duration is not None or settings.max_frames is not None or stopped_early
     assemble(
         segment_paths, settings.output,
         audio_source=settings.input if audio else None,
