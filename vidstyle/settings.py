@@ -281,6 +281,7 @@ class WebcamSettings:
     max_frames: int | None = None  # stop after this many stylized frames
     seconds: float | None = None  # stop after this many seconds
     record: str | None = None  # write the shown frames (without the text overlay) to this video
+    overwrite: bool = False  # replace an existing record file
     snapshot_dir: str = "."  # where the s key saves PNGs
     style: StyleSettings = field(default_factory=StyleSettings)
     loss: LossSettings = field(default_factory=LossSettings)

@@ -566,3 +566,56 @@ def test_display_probe_reports_the_screen_from_tk_else_xdpyinfo(monkeypatch):
     answers["window"] = (1, "")
     runs.clear()
     assert window.probe_display().problem.startswith("cannot open a window on display :0") and runs == ["window"]
+
+
+# -- the record file, the drop count and -q --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, expected", [("r.xyz", ".xyz is not a video format"), ("old.mp4", "exists; pass --overwrite")])
+def test_a_bad_or_existing_record_file_is_refused_before_the_camera_opens(tmp_path, style_file, capfd, name, expected):
+    record = tmp_path / name
+    if name == "old.mp4":
+        record.write_bytes(b"kept")
+    # Camera 99 does not exist: the record file is refused first, in one line naming it (no bar before it).
+    loud = [arg for arg in TINY if arg != "--quiet"]
+    code = run_cli(["webcam", style_file, "--headless", "--camera", "99", "--record", str(record), *loud])
+    line = one_error_line(capfd)
+    assert code == 1 and str(record) in line and expected in line
+    assert not record.exists() or record.read_bytes() == b"kept"
+
+
+def test_a_webm_recording_gets_vp9_and_overwrite_replaces_an_existing_file(tmp_path, style_file, capfd):
+    clip = make_clip(tmp_path / "cam.mp4", frames=3, fps=10)
+    record = tmp_path / "r.webm"
+    record.write_bytes(b"old")
+    code = run_cli(["webcam", style_file, "--camera", clip, "--headless", "--every-frame", "--record", str(record),
+                    "--overwrite", *TINY])
+    assert code == 0, capfd.readouterr().err
+    with av.open(str(record)) as container:
+        assert container.streams.video[0].codec_context.name in ("vp9", "libvpx-vp9")
+    assert len(list(read_frames(record))) == 3
+
+
+def test_a_look_ahead_frame_never_due_is_not_dropped(tmp_path, style_file, capfd):
+    """--max-frames 5 with shot detection reads frames ahead of the 5th: they were never due, so the
+    summary and the progress bar (the last frame's count) agree: nothing dropped."""
+    clip = make_clip(tmp_path / "cam.mp4", frames=12, fps=10)
+    reports = []
+    settings = headless(camera=clip, every_frame=True, max_frames=5, size=32)
+    result = run_session(settings, [], names=["a"], stylizers=[FakeStylizer()], on_frame=reports.append,
+                         source=webcam.open_camera(clip))
+    assert result.processed == 5 and result.dropped == reports[-1].dropped == 0 and result.captured == 5
+    loud = [arg for arg in TINY if arg != "--quiet"]
+    assert run_cli(["webcam", style_file, "--camera", clip, "--headless", "--every-frame", "--max-frames", "5",
+                    *loud]) == 0
+    assert "5 captured, 0 dropped" in capfd.readouterr().err
+
+
+def test_dash_q_silences_the_webcam_but_not_its_errors(tmp_path, style_file, capfd):
+    clip = make_clip(tmp_path / "cam.mp4", frames=3, fps=10)
+    quiet = ["-q" if arg == "--quiet" else arg for arg in TINY]
+    assert run_cli(["webcam", style_file, "--camera", clip, "--headless", "--every-frame", "--max-frames", "2",
+                    *quiet]) == 0
+    assert capfd.readouterr().err.strip() == ""
+    assert run_cli(["webcam", style_file, "--headless", "--camera", "99", *quiet]) == 1
+    assert "99" in one_error_line(capfd)

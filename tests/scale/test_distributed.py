@@ -329,6 +329,20 @@ def test_without_ray_installed_the_message_names_the_extra(files, tmp_path, monk
         run_distributed(settings_for(clip, style, tmp_path / "x.mp4"), DistributedSettings())
 
 
+def test_batch_video_reports_a_failed_clip_on_every_rerun(files, tmp_path, capsys):
+    """A truncated clip's partial output is not a finished clip: reruns report it failed again."""
+    clip, style = files
+    source, target = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    data = make_clip(tmp_path / "d.mkv", images=pan_frames(12, W, H), audio=False).read_bytes()
+    (source / "d.mkv").write_bytes(data[: len(data) * 2 // 3])
+    for _ in range(2):
+        assert run_cli(["batch-video", source, style, "-o", target, *FAST]) == 1
+        err = capsys.readouterr().err
+        assert "failed: d.mkv:" in err and "1 of 1 clips failed" in err
+    assert 1 <= probe(target / "d.mp4").frame_count < 12  # the frames before the damage are delivered
+
+
 def test_tasks_get_every_path_absolute(tmp_path, monkeypatch):
     """Tasks run in a working directory of their own: input, output, styles and --init travel absolute."""
     from vidstyle.scale.cluster import worker_settings

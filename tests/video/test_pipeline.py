@@ -271,6 +271,26 @@ def test_truncated_input_keeps_the_frames_before_the_damage(tmp_path, style_file
     assert 1 <= kept < 12 and f"wrote the {kept} frames" in err[0]
 
 
+
+def test_a_partial_output_is_reported_in_json_and_report_and_again_on_every_rerun(tmp_path, style_file, capsys):
+    data = make_clip(tmp_path / "clip.mkv", images=pan_frames(12), audio=False).read_bytes()
+    broken = tmp_path / "broken.mkv"
+    broken.write_bytes(data[: len(data) * 2 // 3])
+    out, report = tmp_path / "o.mp4", tmp_path / "r.json"
+    assert run([broken, style_file, "-o", out, *FAST, "--json", "--report", report]) == 1
+    captured = capsys.readouterr()
+    kept = len(list(read_frames(out)))
+    printed, written = json.loads(captured.out), json.loads(report.read_text())
+    for data in (printed, written):  # scripts see the delivered frames and why the run failed
+        assert data["status"] == "partial" and data["frames"] == kept and "wrote the" in data["error"]
+    # The partial output is not a finished one: a rerun fails the same way, without redoing the frames.
+    stamp = os.stat(out).st_mtime_ns
+    assert run([broken, style_file, "-o", out, *FAST, "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["status"] == "partial" and "by an earlier run" in captured.err
+    assert os.stat(out).st_mtime_ns == stamp
+
+
 def _lossless_clip(path, images):
     """An FFV1 (lossless) clip: unlike H.264/yuv420p it can hold odd sizes."""
     with av.open(str(path), "w") as container:

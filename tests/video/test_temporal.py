@@ -105,9 +105,10 @@ def test_eval_cli_writes_json_and_plot(tmp_path, capsys):
     assert cv2.imread(str(tmp_path / "e.png")) is not None
     assert "warping error" in capsys.readouterr().err
     # Stdout JSON when --json is not given; the input against itself scores its own floor.
-    assert main(["eval", str(source), "--reference", str(source)]) == 0
-    same = json.loads(capsys.readouterr().out)
-    assert same["mean"] == pytest.approx(same["floor_mean"], abs=1e-9)
+    assert main(["eval", str(source), "--reference", str(source), "-q"]) == 0  # -q: only the result
+    captured = capsys.readouterr()
+    same = json.loads(captured.out)
+    assert same["mean"] == pytest.approx(same["floor_mean"], abs=1e-9) and captured.err == ""
 
 
 def test_eval_bad_input(tmp_path, capsys):

@@ -298,12 +298,13 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
 
-def add_verbosity_options(group: argparse._ActionsContainer) -> None:
-    """-q/--quiet and -v/--verbose: three levels of messages on stderr (see :func:`verbosity`)."""
-    group.add_argument("-q", "--quiet", action="store_true",
-                       help="only warnings and errors: no plan, progress bars or summary")
-    group.add_argument("-v", "--verbose", action="count", default=0,
-                       help="more detail: a line per video frame (cold or warm, iterations, loss, seconds)")
+def add_verbosity_options(group: argparse._ActionsContainer, verbose: bool = True,
+                          quiet: str = "only warnings and errors: no plan, progress bars or summary") -> None:
+    """-q/--quiet (``quiet``: what it silences) and -v/--verbose (unless not ``verbose``): see :func:`verbosity`."""
+    group.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    if verbose:
+        group.add_argument("-v", "--verbose", action="count", default=0,
+                           help="more detail: a line per video frame (cold or warm, iterations, loss, seconds)")
 
 
 def verbosity(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from .options import (
     add_common_options,
     add_json_option,
     add_stylize_options,
+    add_verbosity_options,
     add_video_options,
     essentials_group,
     image_settings,
@@ -104,8 +105,8 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, check_writable, load_image, load_init
     from ..media.video_files import probe, processing_size
     from ..video.long_term import check_long_term
-    from ..video.pipeline import default_output, same_file
-    from ..video.workdir import recorded_complete
+    from ..video.pipeline import RunFailed, default_output, same_file
+    from ..video.workdir import recorded_complete, recorded_partial
 
     def temporary_folder() -> Path:
         return Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="vidstyle-")))
@@ -166,7 +167,8 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     for note in plan.notes:
         warnings.warn(note, stacklevel=1)
     settings = dataclasses.replace(settings, codec=plan.codec)
-    if Path(settings.output).exists() and not settings.overwrite and not recorded_complete(settings.output):
+    if (Path(settings.output).exists() and not settings.overwrite and not recorded_complete(settings.output)
+            and not recorded_partial(settings.output)):  # a failed run's partial output: the rerun reports it
         raise CommandError(f"{settings.output} exists; pass --overwrite to replace it")
     check_long_term(settings)  # also before a Ray run, which does not go through run_video
     if getattr(args, "ray", None) is not None and settings.passes > 1:
@@ -175,7 +177,13 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
         return video_on_ray(args, settings, styles)
     if getattr(args, "segments", None) is not None or getattr(args, "lead_in", None) is not None:
         raise CommandError("--segments and --lead-in need --ray")
-    report, device = run_with_progress(args, settings, styles, info, output)
+    failed: RunFailed | None = None
+    try:
+        report, device = run_with_progress(args, settings, styles, info, output)
+    except RunFailed as error:  # a partial output was still delivered: report it, marked failed, then fail
+        if error.report is None:
+            raise
+        failed, report, device = error, error.report, describe_device(settings)
     if report.finished_earlier and verbosity(args) >= 0:
         print(f"{output} was already finished by an earlier run; removed its work folder", file=sys.stderr)
     if is_frame_pattern(output):
@@ -188,7 +196,7 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
         from ..media.frame_sources import copy_out
 
         copy_out(written, sys.stdout.buffer)
-    if verbosity(args) >= 0:
+    if verbosity(args) >= 0 and failed is None:
         cold, warm = report.cold_iterations, report.warm_iterations
         mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
         w, h = report.processing_size
@@ -199,11 +207,14 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
         if settings.scene_detect:
             print(f"shots: {len(report.shots())}" + (f", cuts at frames {', '.join(map(str, report.cuts))}"
                                                     if report.cuts else " (no cuts found)"), file=sys.stderr)
+    outcome = {"status": "ok"} if failed is None else {"status": "partial", "error": str(failed)}
     if args.report is not None:
-        write_report(report, args.report)
+        write_report(report, args.report, outcome)
     if args.json:
         print_json({**video_report_dict(report, output=output, device=device), "cuts": list(report.cuts),
-                    "shot_ranges": [[shot.first, shot.end] for shot in report.shots()]})
+                    "shot_ranges": [[shot.first, shot.end] for shot in report.shots()], **outcome})
+    if failed is not None:
+        raise failed
     return EXIT_OK
 
 
@@ -297,14 +308,16 @@ def preview_command(args: argparse.Namespace, settings: VideoSettings, styles: l
     return EXIT_OK
 
 
-def write_report(report, path: str) -> None:  # noqa: ANN001
-    """The run report as JSON: counts, iterations per frame, cuts and shots (``--report``)."""
+def write_report(report, path: str, outcome: dict | None = None) -> None:  # noqa: ANN001
+    """The run report as JSON: counts, iterations per frame, cuts and shots (``--report``), with
+    ``outcome`` (``status``: ``ok``, or ``partial`` and the ``error`` of a run that failed part-way)."""
     import dataclasses
     import json
 
     data = dataclasses.asdict(report)
     data["shots"] = [[shot.first, shot.end] for shot in report.shots()]
     data["frames_per_second"] = report.frames_per_second
+    data.update(outcome or {})
     Path(path).write_text(json.dumps(data, indent=1) + "\n")
 
 
@@ -336,8 +349,9 @@ def eval_command(args: argparse.Namespace) -> int:
         print(text)
     if args.plot is not None:
         plot_error_curve(result.per_frame, result.floor_per_frame, args.plot)
-    print(f"warping error {result.mean:.4g} (input floor {result.floor_mean:.4g}), "
-          f"mean |frame difference| {result.mean_abs_frame_diff:.4g}, {result.num_frames} frames", file=sys.stderr)
+    if not args.quiet:
+        print(f"warping error {result.mean:.4g} (input floor {result.floor_mean:.4g}), "
+              f"mean |frame difference| {result.mean_abs_frame_diff:.4g}, {result.num_frames} frames", file=sys.stderr)
     return EXIT_OK
 
 
@@ -362,7 +376,8 @@ def add_video_command(commands) -> None:  # noqa: ANN001
     add_video_options(video, frame_numbers=True)
     video.add_argument("--report", metavar="FILE", default=None,
                        help="write the run report as JSON: frames, iterations per frame (cold and warm), "
-                            "cuts and shots ([first, end) frame ranges), seconds, peak memory")
+                            "cuts and shots ([first, end) frame ranges), seconds, peak memory, status (ok, or "
+                            "partial with the error when a run fails part-way but still writes the frames before)")
     add_stylize_options(video, "iterations of the first (cold) frame", video=True)
     add_ray_options(video)
     add_common_options(video)
@@ -394,5 +409,6 @@ def add_eval_command(commands) -> None:  # noqa: ANN001
                                "it), so numbers compare with published ones; 'warm-start' is the mask the frame "
                                f"chain uses (also rejects sources over half a pixel outside the frame) [default: "
                                f"{EVAL_MASKS[0]}]")
+    add_verbosity_options(evaluate, verbose=False, quiet="only the result (the JSON): no summary line on stderr")
     evaluate.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     evaluate.set_defaults(run=eval_command)

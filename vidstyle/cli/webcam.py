@@ -18,6 +18,7 @@ from .options import (
     add_loss_options,
     add_model_options,
     add_option,
+    add_verbosity_options,
     fill_settings,
     loss_settings,
     model_settings,
@@ -60,7 +61,11 @@ def add_webcam_options(parser: argparse.ArgumentParser) -> None:
     add_option(g, "--max-frames", type=positive_int, default=d.max_frames, help="stop after this many stylized frames")
     add_option(g, "--seconds", type=positive_float, default=d.seconds, help="stop after this many seconds")
     add_option(g, "--record", metavar="OUT.mp4", default=d.record,
-               help="write the shown frames (without the text overlay) to this video with PyAV")
+               help="write the shown frames (without the text overlay) to this video with PyAV (H.264; VP9 in "
+                    ".webm), checked before the camera opens")
+    g.add_argument("--overwrite", action="store_true", default=None,
+                   help="replace an existing --record file (without it, an existing file is refused, as in the video "
+                        "command) [default: off]")
     add_option(g, "--snapshot-dir", default=d.snapshot_dir, help="folder for the snapshots of the s key")
     o = parser.add_argument_group("per-frame optimisation")
     add_option(o, "--iters", type=positive_int, default=d.optim.iters,
@@ -113,18 +118,21 @@ def webcam_settings(args: argparse.Namespace) -> Any:
     settings = fill_settings(WebcamSettings, args, style=style_settings(args), loss=loss_settings(args), optim=optim,
                      model=model_settings(args))
     return dataclasses.replace(settings, headless=bool(settings.headless), side_by_side=bool(settings.side_by_side),
-                               every_frame=bool(settings.every_frame), scene_detect=settings.scene_detect is not False)
+                               every_frame=bool(settings.every_frame), overwrite=bool(settings.overwrite),
+                               scene_detect=settings.scene_detect is not False)
 
 
 def webcam_command(args: argparse.Namespace) -> int:
     """``vidstyle webcam STYLE... [--camera 0|PATH|URL]``: live preview in a window (or headless)."""
     from tqdm import tqdm
 
-    from ..live.loop import run_session
+    from ..live.loop import check_record, run_session
     from ..media.image_files import load_image
 
     settings = webcam_settings(args)
     styles = [load_image(path, "style") for path in settings.style.paths]  # before the camera is opened
+    if settings.record is not None:
+        check_record(settings)  # also before the progress bar, so a refusal is its one line
     bar = tqdm(total=settings.max_frames, desc="webcam", unit="frame", disable=args.quiet, dynamic_ncols=True,
                leave=False)
 
@@ -183,6 +191,6 @@ def add_webcam_command(commands) -> None:  # noqa: ANN001
                    help=f"webcam: {describe_preset('webcam')}, which are this command's defaults (the image and "
                         "video commands' other presets spend 150+ iterations on a frame and are refused here) "
                         "[default: none]")
-    g.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    add_verbosity_options(g, verbose=False, quiet="no progress bar, messages or summary: only warnings and errors")
     g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     webcam.set_defaults(run=webcam_command)

@@ -384,7 +384,8 @@ class LatestFrameGrabber:
             return self.ended and self._slot is None
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread; a frame still waiting counts as dropped."""
+        """Stop the thread. A frame still waiting was never due (the loop stopped before it: --max-frames, q, a
+        held-back look-ahead frame): it is forgotten, not counted as captured nor as dropped."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
@@ -393,4 +394,4 @@ class LatestFrameGrabber:
         with self._cond:
             if self._slot is not None:
                 self._slot = None
-                self.dropped += 1
+                self.captured -= 1

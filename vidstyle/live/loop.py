@@ -43,6 +43,7 @@ from ..core.colors import preserve_method
 from ..core.factory import build_stylizer
 from ..core.features import VGGFeatures
 from ..core.tensors import to_uint8
+from ..media.containers import OutputError, plan_output
 from ..media.image_files import check_writable, load_init
 from ..media.video_files import VideoError, VideoWriter
 from ..settings import CartoonSettings, WebcamSettings
@@ -166,13 +167,17 @@ def save_snapshot(folder: str | os.PathLike, stylized: np.ndarray, original: np.
     return [str(p) for p in paths]
 
 
+#: What ``--record`` encodes with (VideoWriter's defaults; a container that cannot hold H.264 gets its own).
+RECORD_CODEC, RECORD_CRF = "libx264", 18
+
+
 class Recorder:
     """The ``--record`` file: opened (through ``stack``) at the size of the first view written,
     which fixes its layout: the stylized frame, or the camera image beside it if that was shown
     when recording began. Later toggles of the window's view do not squeeze it (see :func:`run_loop`)."""
 
-    def __init__(self, path: str, rate: Fraction, stack: contextlib.ExitStack) -> None:
-        self.path, self.rate, self._stack = path, rate, stack
+    def __init__(self, path: str, rate: Fraction, stack: contextlib.ExitStack, codec: str = "libx264") -> None:
+        self.path, self.rate, self._stack, self.codec = path, rate, stack, codec
         self._writer: VideoWriter | None = None
         self.size: tuple[int, int] | None = None  # (w, h) once opened
         self.side_by_side: bool | None = None  # the layout, once opened
@@ -181,7 +186,7 @@ class Recorder:
         if self._writer is None:
             self.size, self.side_by_side = (view.shape[1], view.shape[0]), side_by_side
             self._writer = self._stack.enter_context(
-                VideoWriter(self.path, *self.size, time_base=Fraction(1, 1000), rate=self.rate))
+                VideoWriter(self.path, *self.size, time_base=Fraction(1, 1000), rate=self.rate, codec=self.codec))
         self._writer.write(np.ascontiguousarray(view), pts)
 
 
@@ -419,6 +424,23 @@ def build_stylizers(styles: Sequence[torch.Tensor], settings: WebcamSettings, *,
     return [first, *(build_stylizer(single, [image], extractor=first.extractor) for image in styles[1:])]
 
 
+def check_record(settings: WebcamSettings) -> str:
+    """The ``--record`` file checked as the video command checks its output (writable, not the
+    camera file, not an existing file without ``overwrite``, a container and encoder that work:
+    WebM gets its own encoder, VP9); the encoder to record with. Raises :class:`WebcamError`."""
+    record, camera = settings.record, str(settings.camera)
+    check_writable(record, "recording")
+    if Path(camera).is_file() and Path(camera).resolve() == Path(record).resolve():
+        raise WebcamError(f"the recording would overwrite the camera file {camera}; choose another --record")
+    if Path(record).exists() and not settings.overwrite:
+        raise WebcamError(f"{record} exists; pass --overwrite to replace it")
+    try:
+        plan = plan_output(record, RECORD_CODEC, crf=RECORD_CRF, explicit_codec=False, audio_source=None)
+    except OutputError as error:
+        raise WebcamError(f"--record {error}") from None
+    return plan.codec  # no audio is recorded, so the plan's only note would be the encoder change
+
+
 def run_session(
     settings: WebcamSettings,
     styles: Sequence[Any],
@@ -441,11 +463,7 @@ def run_session(
     """
     names = list(names) if names else [Path(p).stem for p in settings.style.paths] or \
         [f"style{i + 1}" for i in range(len(styles))]
-    if settings.record is not None:
-        check_writable(settings.record, "recording")
-        camera = str(settings.camera)
-        if Path(camera).is_file() and Path(camera).resolve() == Path(settings.record).resolve():
-            raise WebcamError(f"the recording would overwrite the camera file {camera}; choose another --record")
+    codec = check_record(settings) if settings.record is not None else None  # before the camera opens
     if not settings.headless:
         check_writable(Path(settings.snapshot_dir) / "snapshot.png", "snapshot")
         if display is None:
@@ -480,7 +498,7 @@ def run_session(
                     recorder = None
                     if settings.record is not None:
                         rate = Fraction(source.fps or FALLBACK_FPS).limit_denominator(1001)
-                        recorder = Recorder(settings.record, rate, stack)
+                        recorder = Recorder(settings.record, rate, stack, codec)
                     grabber.start()
                     try:
                         result = run_loop(stylizers, names, grabber, settings, display=display, recorder=recorder,

@@ -1,7 +1,8 @@
 """``vidstyle batch-video``: every video of a folder, one Ray task per clip (or one after another here).
 
 Each clip runs the single-machine pipeline (:func:`vidstyle.video.pipeline.run_video`); finished
-outputs are skipped, so a rerun continues. Ray is imported only when asked for
+outputs are skipped, so a rerun continues. A failed clip's partial output (a truncated input) is not
+finished: a rerun runs it again, which reports the recorded failure again. Ray is imported only when asked for
 (:mod:`vidstyle.scale.cluster`).
 """
 
@@ -23,6 +24,7 @@ from ..media.image_files import load_image
 from ..media.video_files import is_video_file
 from ..settings import DistributedSettings, VideoSettings
 from ..video.pipeline import run_video
+from ..video.workdir import recorded_partial
 from .cluster import TaskFailure, connect, gather, one_line, require_ray, task_options, task_slots, worker_settings
 
 
@@ -45,7 +47,8 @@ class ClipEvent:
 
 def plan_batch_video(input_dir: str | os.PathLike, output_dir: str | os.PathLike, *,
                      overwrite: bool = False) -> tuple[list[tuple[Path, Path]], list[ClipEvent]]:
-    """``(input, output)`` pairs to do, and events for files skipped (finished or not videos)."""
+    """``(input, output)`` pairs to do, and events for files skipped (finished or not videos); an
+    output a failed run left (see :func:`~vidstyle.video.workdir.recorded_partial`) is to do again."""
     source, target = Path(input_dir), Path(output_dir)
     if not source.is_dir():
         raise BatchVideoError(f"input folder not found: {source}")
@@ -64,7 +67,7 @@ def plan_batch_video(input_dir: str | os.PathLike, output_dir: str | os.PathLike
         if output.name in outputs:
             raise BatchVideoError(f"{outputs[output.name]} and {path.name} would both be written to {output}")
         outputs[output.name] = path.name
-        if output.exists() and not overwrite:
+        if output.exists() and not overwrite and not recorded_partial(output):
             events.append(ClipEvent("skipped", path.name))
         else:
             todo.append((path, output))

@@ -48,7 +48,14 @@ from .workdir import WorkFolder, file_fingerprint, flatten, stale_partials, work
 
 
 class RunFailed(VidstyleError):
-    """The run stopped part-way (decode error, out of memory); finished frames are kept."""
+    """The run stopped part-way (decode error, out of memory); finished frames are kept.
+
+    ``report`` is the run's :class:`VideoReport` when it still delivered an output (the frames
+    before a truncated input's damage), else None."""
+
+    def __init__(self, message: str, report: "VideoReport | None" = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,11 @@ def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: Wor
         report.finished_earlier = True
         folder.remove()
         return report
+    partial = folder.delivered_partial(settings.output)
+    if partial is not None:  # the same input and settings fail the same way: say so, redo nothing
+        report.frames = int(partial["frames"])
+        raise RunFailed(f"{partial['error']} (by an earlier run; the input is unchanged, --restart redoes it)",
+                        report)
     dropped = folder.drop_damaged(decodable_frames)
     if dropped:
         warnings.warn(f"a damaged segment in {folder.path}: the {dropped} segment(s) from it on will be redone",
@@ -282,16 +294,21 @@ def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: Wor
         raise VideoError(f"{settings.input}: no frames to stylize (check --start/--duration)")
     frames = folder.frames_done if limit is None else min(folder.frames_done, limit)
     end = folder.segments[-1]["end"] if frames == folder.frames_done else frame_end(folder.segment_paths(), frames)
-    assemble_output(settings, info, folder.segment_paths(), end, audio=plan.audio, max_frames=frames,
-                    before_move=folder.mark_complete, stopped_early=decode_error is not None)
-    report.frames = frames
-    folder.remove()
+    failure = None
     if decode_error is not None:
         damage = f"; also {damage_note(settings.input, report.damaged_frames)}" if report.damaged_frames else ""
-        raise RunFailed(f"{decode_error}; wrote the {report.frames} frames before it to {settings.output}{damage}")
-    if report.damaged_frames:  # exit 0 only when every frame decoded cleanly
-        raise RunFailed(f"{damage_note(settings.input, report.damaged_frames)}; wrote all {report.frames} frames "
-                        f"to {settings.output}")
+        failure = f"{decode_error}; wrote the {frames} frames before it to {settings.output}{damage}"
+    elif report.damaged_frames:  # exit 0 only when every frame decoded cleanly
+        failure = f"{damage_note(settings.input, report.damaged_frames)}; wrote all {frames} frames to {settings.output}"
+    # A partial output is recorded as such (the folder stays), so no rerun counts it as finished.
+    assemble_output(settings, info, folder.segment_paths(), end, audio=plan.audio, max_frames=frames,
+                    before_move=folder.mark_complete if failure is None
+                    else lambda path: folder.mark_partial(path, failure, frames),
+                    stopped_early=decode_error is not None)
+    report.frames = frames
+    if failure is not None:
+        raise RunFailed(failure, report)
+    folder.remove()
     return report
 
 

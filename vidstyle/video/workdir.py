@@ -2,7 +2,8 @@
 
 A long run writes numbered segment files here; a rerun with the same settings continues after
 the last finished segment, and a rerun with different settings is refused. The folder is
-removed once the final output has been assembled.
+removed once the final output has been assembled; after a failed run that still delivered a partial
+output (a truncated input) it stays, recording that failure.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class WorkFolder:
         self.segments: list[dict] = []
         self.suffix = ".mp4"
         self.complete: dict | None = None  # the finished output, once assembled (see mark_complete)
+        self.partial: dict | None = None  # a failed run's delivered output and its error (see mark_partial)
         self._lock: int | None = None
         self._created = False  # made by this run's lock (removed again if the run is refused)
 
@@ -121,7 +123,9 @@ class WorkFolder:
                 return folder.clear()
             raise ResumeError(f"the work folder {path} is damaged") from None
         if version != STATE_VERSION or saved != identity:
-            if not folder.has_work():  # nothing finished to lose: a bad first try never blocks its fix
+            # Nothing finished to lose, or only a failed run's (its input or settings changed since):
+            # a bad first try never blocks its fix.
+            if not folder.has_work() or state.get("partial") is not None:
                 return folder.clear()
             if version != STATE_VERSION:
                 raise ResumeError(f"the work folder {path} was made by another version of vidstyle")
@@ -129,6 +133,7 @@ class WorkFolder:
             raise ResumeError(f"the work folder {path} holds a run with other settings (changed: {', '.join(changed)}); "
                               "rerun with the original settings to resume")
         folder.complete = state.get("complete")
+        folder.partial = state.get("partial")
         folder.segments = [s for s in segments if (path / s["file"]).exists() and (path / s["last"]).exists()]
         # Only an unbroken run of segments from the start counts.
         done, first = [], 0
@@ -154,7 +159,7 @@ class WorkFolder:
                 shutil.rmtree(item, ignore_errors=True)
             else:
                 item.unlink(missing_ok=True)
-        self.segments, self.complete = [], None
+        self.segments, self.complete, self.partial = [], None, None
         self._save()
         return self
 
@@ -255,6 +260,8 @@ class WorkFolder:
         state = {"version": STATE_VERSION, "identity": self.identity, "segments": self.segments}
         if self.complete is not None:
             state["complete"] = self.complete
+        if self.partial is not None:
+            state["partial"] = self.partial
         tmp = self.path / (STATE_FILE + ".tmp")
         try:
             tmp.write_text(json.dumps(state, indent=1))
@@ -268,6 +275,19 @@ class WorkFolder:
         rerun after a kill between the move into place and :meth:`remove` recognises it."""
         self.complete = file_identity(output)
         self._save()
+
+    def mark_partial(self, output: str | os.PathLike, error: str, frames: int) -> None:
+        """Record the assembled file (still under its temporary name) as a failed run's partial
+        result, with the error and the frames it holds: the folder is kept, so a rerun with the same
+        input and settings reports the same failure instead of counting the output as done."""
+        self.partial = {"output": file_identity(output), "error": error, "frames": frames}
+        self._save()
+
+    def delivered_partial(self, output: str | os.PathLike) -> dict | None:
+        """The partial record (``error``, ``frames``) if ``output`` is the file a failed run delivered."""
+        if self.partial is None or not Path(output).exists() or file_identity(output) != self.partial.get("output"):
+            return None
+        return self.partial
 
     def completed(self, output: str | os.PathLike) -> bool:
         """True if ``output`` is the file this folder recorded as its finished result."""
@@ -302,6 +322,16 @@ def recorded_complete(output: str | os.PathLike) -> bool:
     try:
         state = json.loads((work_folder_for(output) / STATE_FILE).read_text())
         return state.get("complete") == file_identity(output)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def recorded_partial(output: str | os.PathLike) -> bool:
+    """True if ``output`` is the partial file a failed run delivered (a truncated input): it is not
+    a finished output, so a rerun (or ``batch-video``) must not count it as done."""
+    try:
+        state = json.loads((work_folder_for(output) / STATE_FILE).read_text())
+        return (state.get("partial") or {}).get("output") == file_identity(output)
     except (OSError, ValueError, AttributeError):
         return False
 
