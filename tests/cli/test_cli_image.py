@@ -106,13 +106,14 @@ def test_a_pool_layer_counts_its_own_halving(image_files, tmp_path, capsys):
     assert "larger --size" in err[0] and not out.exists()
 
 
-@pytest.mark.parametrize("command", ["image", "video", "reconstruct", "sweep", "batch"])
+@pytest.mark.parametrize("command", ["image", "video", "reconstruct", "sweep", "batch", "webcam"])
 def test_a_size_below_two_pixels_is_refused_when_parsed(command, capsys):
     from helpers import run_cli
 
     positional = {"image": ["c.png", "s.png"], "video": ["c.mp4", "s.png"], "reconstruct": ["c.png"],
-                  "sweep": ["c.png", "s.png"], "batch": ["in", "--styles", "st"]}[command]
-    assert run_cli([command, *positional, "-o", "o.png", "--size", "1"]) == 2
+                  "sweep": ["c.png", "s.png"], "batch": ["in", "--styles", "st"], "webcam": ["s.png"]}[command]
+    output = [] if command == "webcam" else ["-o", "o.png"]
+    assert run_cli([command, *positional, *output, "--size", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "argument --size: '1' is too small: the long side must be at least 2 pixels" in err[0]
 

@@ -133,7 +133,8 @@ def batch_video_command(args: argparse.Namespace) -> int:
               f"{counts['bad']} not videos", file=sys.stderr)
     if counts["failed"]:
         raise CommandError(f"{counts['failed']} of {counts['done'] + counts['failed']} clips failed (see above); "
-                           "rerun the same command to retry them")
+                           "rerunning the same command retries the ones that failed before writing anything "
+                           "and reports the damaged inputs again (add --restart to redo those)")
     return EXIT_OK
 
 

@@ -25,6 +25,7 @@ from .options import (
     option_value,
     positive_float,
     positive_int,
+    size_int,
     style_settings,
 )
 
@@ -48,7 +49,7 @@ def add_webcam_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--every-frame", action="store_true", default=None,
                    help="with a video file as --camera: stylize every frame instead of playing it in real time "
                         "(nothing dropped; a --record gets the file's frame count and timing) [default: off]")
-    add_option(g, "--size", type=positive_int, default=d.size,
+    add_option(g, "--size", type=size_int, default=d.size,
                help="long side of the working image in pixels, as in the image and video commands (never above "
                     "the camera's; both sides made even)")
     add_option(g, "--display-size", type=positive_int, default=d.display_size,
