@@ -202,7 +202,7 @@ def test_three_segments_match_the_single_machine_run(local_ray, files, tmp_path,
     clip, style = files
     single, spread = tmp_path / "single.mp4", tmp_path / "spread.mp4"
     # The encoder and temporal settings under which the factor below was set: with the newer video
-    # defaults (crf 4 yuv444p at this size, temporal loss on) frames inside a segment lose less to
+    # defaults (crf 0 yuv444p at this size, temporal loss on) frames inside a segment lose less to
     # encoding and get steadier, seams do not, and the seam error measured 4.1x the inside mean.
     no_temporal = ["--temporal-weight", "0", "--crf", "18", "--pix-fmt", "yuv420p"]
     assert run_cli([clip, style, "-o", single, *FAST, *no_temporal]) == 0

@@ -58,3 +58,30 @@ def test_the_output_has_the_pixel_format_chosen(tmp_path, style_file):
     assert _pixel_format(tmp_path / "auto.mp4") == "yuv444p"
     assert run_cli([*common, "-o", tmp_path / "420.mp4", "--pix-fmt", "yuv420p"]) == 0
     assert _pixel_format(tmp_path / "420.mp4") == "yuv420p"
+
+
+def test_small_outputs_are_encoded_so_that_fine_texture_survives(tmp_path):
+    """The default encoder choice at small sizes (crf 0, yuv444p) gives back a noise texture
+    almost exactly (only the RGB->YUV rounding), where the large-size default (crf 18, 4:2:0)
+    smears it; mean absolute error in 8-bit steps (measured: 0.40 against 45.7)."""
+    from vidstyle.media.video_files import VideoWriter
+    from vidstyle.settings import VideoSettings, encoder_choice
+
+    settings = VideoSettings()
+    assert encoder_choice(settings, 128, 96) == (0, "yuv444p") and encoder_choice(settings, 1280, 720) == (18, "yuv420p")
+    assert encoder_choice(VideoSettings(crf=9, pix_fmt="yuv420p"), 128, 96) == (9, "yuv420p")
+    assert encoder_choice(VideoSettings(codec="libx265"), 128, 96) == (0, "yuv420p")  # 4:4:4 only for x264
+    noise = [(np.random.default_rng(i).random((32, 48, 3)) * 255).astype(np.uint8) for i in range(3)]
+
+    def round_trip(crf, pix_fmt):
+        path = tmp_path / f"{crf}_{pix_fmt}.mp4"
+        with VideoWriter(path, 48, 32, time_base=Fraction(1, 10), rate=Fraction(10), crf=crf, pix_fmt=pix_fmt,
+                         tune=settings.tune, b_frames=False) as writer:
+            for i, image in enumerate(noise):
+                writer.write(image, i)
+        decoded = [f.image for f in read_frames(path)]
+        return float(np.mean([np.abs(a.astype(float) - b) for a, b in zip(decoded, noise)]))
+
+    small, large = round_trip(*encoder_choice(settings, 48, 32)), round_trip(18, "yuv420p")
+    print("mean absolute error, small / large default:", small, large)
+    assert small < 1.5 and large > 15, (small, large)
