@@ -115,3 +115,12 @@ def test_pipe_refusals(clip, style_file, tmp_path, capsys):
     assert "--json and -o -" in capsys.readouterr().err
     assert run_cli([clip, style_file, "-o", "-", *TINY, "--preview"]) == 1
     assert "--preview" in capsys.readouterr().err
+
+
+def test_a_frame_folder_with_a_gap_says_which_frames_are_not_read(style_file, tmp_path, capsys):
+    pattern = str(tmp_path / "in" / "%04d.png")
+    write_frame_folder([frame_image(i) for i in range(5)], pattern)
+    (tmp_path / "in" / "0003.png").unlink()
+    assert run_cli([pattern, style_file, "-o", tmp_path / "o.mp4", *TINY]) == 0
+    assert "frame 3 is missing; the 2 file(s) after the gap (4-5) are not read" in capsys.readouterr().err
+    assert len(list(read_frames(tmp_path / "o.mp4"))) == 2

@@ -12,6 +12,7 @@ from vidstyle.media.frame_sources import (
     check_frame_output,
     copy_out,
     frame_folder_fingerprint,
+    frame_gap,
     frame_start_time,
     is_frame_pattern,
     is_pipe,
@@ -93,3 +94,14 @@ def test_spool_and_copy_out(tmp_path):
     assert sink.getvalue() == data
     with pytest.raises(VideoError, match="stdin is empty"):
         spool(io.BytesIO(b""), tmp_path / "empty")
+
+
+def test_a_gap_in_the_numbers_is_named(tmp_path):
+    """FFmpeg's image2 reader stops at the first missing number: the gap and what it hides are said."""
+    pattern = str(tmp_path / "f%05d.png")
+    assert write_frame_folder([frame_image(i) for i in range(5)], pattern) == 5  # f00001-f00005
+    assert frame_gap(pattern) is None
+    (tmp_path / "f00003.png").unlink()
+    (tmp_path / "other00009.png").write_bytes(b"")  # another pattern's file does not count
+    assert frame_gap(pattern) == f"{pattern}: frame 3 is missing; the 2 file(s) after the gap (4-5) are not read"
+    assert len(list(read_frames(pattern))) == 2  # what FFmpeg reads, as said

@@ -356,3 +356,15 @@ def test_tasks_get_every_path_absolute(tmp_path, monkeypatch):
     assert moved.optim.init == str(tmp_path / "start.png")
     assert worker_settings(VideoSettings(optim=OptimSettings(init="random"))).optim.init == "random"
     assert worker_settings(VideoSettings()).input == ""  # a template without an input stays one
+
+
+def test_batch_video_refuses_a_file_or_an_empty_folder_as_input(tmp_path):
+    from vidstyle.scale.clip_folder import BatchVideoError, plan_batch_video
+
+    (tmp_path / "empty").mkdir()
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")
+    with pytest.raises(BatchVideoError, match="clip.mp4 is a file; batch-video takes a folder of clips"):
+        plan_batch_video(clip, tmp_path / "out")
+    with pytest.raises(BatchVideoError, match="has no files"):
+        plan_batch_video(tmp_path / "empty", tmp_path / "out")

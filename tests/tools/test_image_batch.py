@@ -121,7 +121,9 @@ def test_batch_refuses_other_settings_in_the_same_folder(folders, capsys):
 @pytest.mark.parametrize("change, message", [
     (lambda i, s, o: (i / "nope", s, o), "input folder not found"),
     (lambda i, s, o: (i, s / "nope", o), "styles folder not found"),
-    (lambda i, s, o: (i, i / "sub", o), "no readable style images"),
+    (lambda i, s, o: (i, i / "sub", o), "the styles folder"),  # empty: "... has no files"
+    (lambda i, s, o: (i / "sub", s, o), "has no files"),
+    (lambda i, s, o: (i, s / "s1.png", o), "s1.png is a file; the styles must be a folder of images"),
     (lambda i, s, o: (i, s, i), "must not be the input folder"),
     (lambda i, s, o: (i, s, i / "a.png"), "output path is not a folder"),
 ])
@@ -153,3 +155,11 @@ def test_a_style_too_small_for_the_network_is_one_clear_line(folders, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip() and "skipped" not in line]
     assert len(err) == 1 and "Traceback" not in err[0]
     assert "style image at its working size is 12x12 px, too small for layer relu5_1" in err[0]
+
+
+def test_a_style_folder_of_unreadable_files_is_refused(folders, capsys):
+    images, styles, out = folders
+    for good in ("s1.png", "s2.png"):
+        (styles / good).unlink()
+    assert run(images, styles, out) == 1
+    assert "no readable style images" in capsys.readouterr().err

@@ -101,7 +101,7 @@ def video_command(args: argparse.Namespace) -> int:
 
 
 def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
-    from ..media.frame_sources import PIPE_CONTAINER, frame_start_time, is_frame_pattern, is_pipe, spool
+    from ..media.frame_sources import PIPE_CONTAINER, frame_gap, frame_start_time, is_frame_pattern, is_pipe, spool
     from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, check_writable, load_image, load_init
     from ..media.video_files import probe, processing_size
     from ..video.long_term import check_long_term
@@ -143,6 +143,8 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     styles = [load_image(path, "style") for path in settings.style.paths]  # before any decoding
     if not is_frame_pattern(source) and not Path(source).exists():
         raise CommandError(f"input file not found: {source}")
+    if is_frame_pattern(source) and (gap := frame_gap(source)) is not None:
+        warnings.warn(gap, stacklevel=1)  # FFmpeg's image2 reader stops there without a word
     if not is_frame_pattern(source) and Path(source).suffix.lower() in OPENCV_IMAGE_EXTENSIONS:
         ignored = ignored_for_an_image(args)
         if ignored:

@@ -72,6 +72,29 @@ def _existing_frames(pattern: str, limit: int | None = None) -> list[Path]:
     return files
 
 
+def frame_gap(pattern: str | os.PathLike) -> str | None:
+    """Where the numbered files of ``pattern`` have a gap that FFmpeg's reader stops at, as one
+    line (``frame 3 is missing: the 2 files after it, 4-5, are not read``), or None."""
+    pattern = os.fspath(pattern)
+    found = _existing_frames(pattern)
+    if not found:
+        return None
+    last = _number_of(pattern, found[-1].name)
+    folder = Path(os.path.dirname(pattern) or ".")
+    later = sorted(n for n in (_number_of(pattern, f.name) for f in folder.iterdir()) if n is not None and n > last)
+    if not later:
+        return None
+    return (f"{pattern}: frame {last + 1} is missing; the {len(later)} file(s) after the gap "
+            f"({later[0]}-{later[-1]}) are not read")
+
+
+def _number_of(pattern: str, name: str) -> int | None:
+    """The frame number in file ``name`` if it fits ``pattern``'s file name, else None."""
+    head, tail = _NUMBER.split(os.path.basename(pattern))
+    match = re.fullmatch(re.escape(head) + r"(\d+)" + re.escape(tail), name)
+    return int(match.group(1)) if match else None
+
+
 def open_frame_folder(pattern: str | os.PathLike):
     """An open PyAV container reading the numbered images of ``pattern`` as a video stream.
 

@@ -50,8 +50,12 @@ def plan_batch_video(input_dir: str | os.PathLike, output_dir: str | os.PathLike
     """``(input, output)`` pairs to do, and events for files skipped (finished or not videos); an
     output a failed run left (see :func:`~vidstyle.video.workdir.recorded_partial`) is to do again."""
     source, target = Path(input_dir), Path(output_dir)
+    if source.is_file():
+        raise BatchVideoError(f"{source} is a file; batch-video takes a folder of clips (for one clip, use 'vidstyle video')")
     if not source.is_dir():
         raise BatchVideoError(f"input folder not found: {source}")
+    if not any(path.is_file() for path in source.iterdir()):
+        raise BatchVideoError(f"the input folder {source} has no files")
     if target.exists() and not target.is_dir():
         raise BatchVideoError(f"{target} exists and is not a folder")
     if target.exists() and os.path.samefile(source, target):

@@ -81,8 +81,13 @@ def load_style_folder(folder: str | os.PathLike) -> tuple[list[str], list[torch.
 def check_folders(settings: BatchSettings) -> None:
     """Raise :class:`BatchError` unless the input and style folders exist and the output can be made."""
     for what, folder in (("input", settings.input_dir), ("styles", settings.styles_dir)):
+        if Path(folder).is_file():
+            raise BatchError(f"{folder} is a file; the {what} must be a folder of images "
+                             f"(for one image, use 'vidstyle image')")
         if not Path(folder).is_dir():
             raise BatchError(f"{what} folder not found: {folder}")
+        if not list_files(folder):
+            raise BatchError(f"the {what} folder {folder} has no files")
     out = Path(settings.output_dir)
     if out.exists() and not out.is_dir():
         raise BatchError(f"output path is not a folder: {out}")
