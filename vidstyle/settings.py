@@ -41,7 +41,7 @@ class LossSettings:
     normalize_gradients: bool = False  # each layer's gradient divided by its L1 norm (jcjohnson/neural-style)
     # Warm-started frames: the style term of the region the flow mask rejected (revealed, no stylized
     # past) on its own, relative to the whole frame's; 0: off. Images have no such region.
-    revealed_weight: float = 0.5
+    revealed_weight: float = 0.25
 
     def content_weights(self) -> tuple[tuple[str, float], ...]:
         """The content layers with their weights: ``content_layers``, else ``content_layer`` with weight 1."""
