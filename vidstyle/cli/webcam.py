@@ -132,8 +132,8 @@ def webcam_command(args: argparse.Namespace) -> int:
 
     settings = webcam_settings(args)
     styles = [load_image(path, "style") for path in settings.style.paths]  # before the camera is opened
-    if settings.record is not None:
-        check_record(settings)  # also before the progress bar, so a refusal is its one line
+    # Before the progress bar, so a refusal is its one line.
+    record_codec = check_record(settings) if settings.record is not None else None
     bar = tqdm(total=settings.max_frames, desc="webcam", unit="frame", disable=args.quiet, dynamic_ncols=True,
                leave=False)
 
@@ -150,7 +150,8 @@ def webcam_command(args: argparse.Namespace) -> int:
         if not args.debug:  # warnings on their own line, not glued to the progress bar
             warnings.showwarning = lambda message, *rest, **kw: bar.write(f"vidstyle: warning: {message}",
                                                                           file=sys.stderr)
-        result = run_session(settings, styles, on_frame=on_frame, on_event=on_event, progress=not args.quiet)
+        result = run_session(settings, styles, on_frame=on_frame, on_event=on_event, progress=not args.quiet,
+                             record_codec=record_codec)
     recording = f"; recording finished: {result.record_path} ({result.recorded} frames)" if result.record_path else ""
     if result.source_lost:
         print(f"vidstyle: error: {result.message}; stopped cleanly{recording}", file=sys.stderr)

@@ -453,17 +453,22 @@ def run_session(
     on_frame: Callable[[ShownFrame], None] | None = None,
     on_event: Callable[[str], None] | None = None,
     progress: bool = True,
+    record_codec: str | None = None,
 ) -> WebcamResult:
     """Check the outputs and the display, open the camera, build the stylizers (style targets
     for every style computed here, once), then run :func:`run_loop` and close everything.
 
     ``styles`` are loaded (1, 3, H, W) tensors, checked by the caller before this opens the
     camera. ``extractor``, ``stylizers``, ``source`` and ``display`` replace the real ones (tests,
-    benchmarks). A recording is finished whenever the loop ends without an error.
+    benchmarks). ``record_codec``: what :func:`check_record` returned, when the caller already
+    checked the ``--record`` file (it is not checked twice). A recording is finished whenever the
+    loop ends without an error.
     """
     names = list(names) if names else [Path(p).stem for p in settings.style.paths] or \
         [f"style{i + 1}" for i in range(len(styles))]
-    codec = check_record(settings) if settings.record is not None else None  # before the camera opens
+    codec = record_codec
+    if settings.record is not None and codec is None:
+        codec = check_record(settings)  # before the camera opens
     if not settings.headless:
         check_writable(Path(settings.snapshot_dir) / "snapshot.png", "snapshot")
         if display is None:

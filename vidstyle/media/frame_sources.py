@@ -74,7 +74,7 @@ def _existing_frames(pattern: str, limit: int | None = None) -> list[Path]:
 
 def frame_gap(pattern: str | os.PathLike) -> str | None:
     """Where the numbered files of ``pattern`` have a gap that FFmpeg's reader stops at, as one
-    line (``frame 3 is missing: the 2 files after it, 4-5, are not read``), or None."""
+    line (``...: frame 3 is missing; the 2 file(s) after the gap (4-5) are not read``), or None."""
     pattern = os.fspath(pattern)
     found = _existing_frames(pattern)
     if not found:
