@@ -13,6 +13,7 @@ from clips import frame_times, make_clip
 from helpers import TINY_NET_ARGS, pan_frames, run_cli
 
 from vidstyle.core.stylizer import Stylizer
+from vidstyle.media.containers import fit_crf
 from vidstyle.media.video_files import probe, read_frames
 from vidstyle.video import pipeline, workdir
 from vidstyle.video.encode import StylizedFrame
@@ -83,6 +84,8 @@ def leftovers(folder) -> list[str]:
     ("out.mp4", ["--codec", "ffv1", "--crf", "20"], "--crf has no meaning for ffv1"),
     ("out.mp4", ["--codec", "nosuchcodec"], "no such video encoder"),
     ("out.avi", [], "segments cannot be joined into .avi"),  # H.264 remuxed from MP4 needs Annex B there
+    # VP8 (Ogg's default) remuxed into Ogg comes back with its frames at the wrong times
+    ("out.ogv", [], "3 test frames at 0.000, 0.040, 0.080 s come back at"),
     ("out.mp4", ["--pix-fmt", "foo"], "--pix-fmt foo: the libx264 encoder cannot write it"),
     ("out.mp4", ["--tune", "bogus"], "cannot write libx264 video into .mp4"),
 ])
@@ -100,6 +103,15 @@ def test_webm_gets_a_fitting_codec_and_says_the_audio_is_dropped(clip, style_fil
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.name == "vp9" and not container.streams.audio
     assert len(frame_times(out)) == 6 and leftovers(tmp_path) == []
+
+
+def test_the_small_size_default_crf_fits_an_encoder_whose_range_starts_higher(clip, style_file, tmp_path):
+    """The small-size default (crf 0, chosen for x264) is below VP8's range (4-63): it is moved
+    into the range instead of failing when the first segment is opened."""
+    out = tmp_path / "out.webm"
+    assert run_cli([clip, style_file, "-o", out, *FAST, "--codec", "libvpx", "--max-frames", "2"]) == 0
+    assert probe(out).codec == "vp8" and len(frame_times(out)) == 2
+    assert (fit_crf("libvpx", 0), fit_crf("libsvtav1", 0), fit_crf("libx264", 0), fit_crf("libvpx", 70)) == (4, 1, 0, 63)
 
 
 def test_mkv_keeps_h264_and_the_audio(clip, style_file, tmp_path):

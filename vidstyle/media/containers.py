@@ -36,6 +36,8 @@ SEGMENT_SUFFIXES = (".mp4", ".mov", ".mkv")
 
 _IMAGE_MUXERS = ("image2", "apng")
 _TEST_SIZE = 64  # some encoders (SVT-AV1) refuse anything smaller
+_TEST_FRAMES = 3  # enough for the joined file's frame times to be checked
+_TEST_TIME_BASE = Fraction(1, 25)
 
 
 class OutputError(VidstyleError):
@@ -109,6 +111,17 @@ def check_quality(codec: str, crf: int | None, explicit: bool) -> None:
         raise OutputError(f"--crf {crf} is out of range for {found} ({low}-{high})")
 
 
+def fit_crf(codec: str, crf: int) -> int:
+    """A default ``crf`` (chosen for x264) moved into ``codec``'s CRF range: the small-size default 0
+    is lossless for x264 but out of range for VP8 (4-63) and SVT-AV1 (1-63), which a WebM or Ogg
+    output falls back to. An explicit ``--crf`` is checked instead (:func:`check_quality`)."""
+    found = encoder_name(codec) or codec
+    if found not in CRF_RANGES:
+        return crf
+    low, high, _ = CRF_RANGES[found]
+    return min(max(crf, low), high)
+
+
 def quality_options(codec: str, crf: int | None) -> dict[str, str]:
     """Encoder options that carry ``crf`` to ``codec`` (empty for encoders without a CRF)."""
     if codec not in CRF_RANGES or codec == "mpeg4":
@@ -145,22 +158,26 @@ def _default_encoder(suffix: str) -> str | None:
 
 def _test_write(path: str, codec: str, crf: int, audio_template, pix_fmt: str | None = None,  # noqa: ANN001
                 tune: str | None = None) -> None:
-    """Encode one small frame into ``path`` (and add ``audio_template``'s stream) with the run's
-    pixel format and x264 tune; FFmpeg errors pass."""
+    """Encode ``_TEST_FRAMES`` small frames into ``path`` (and add ``audio_template``'s stream)
+    with the run's pixel format and x264 tune; FFmpeg errors pass."""
     container = av.open(path, "w")
     try:
         options = quality_options(codec, crf)
         if tune and codec == "libx264":
             options["tune"] = tune
-        stream = container.add_stream(codec, rate=25, options=options)
+        stream = container.add_stream(codec, rate=_TEST_TIME_BASE.denominator, options=options)
         stream.width = stream.height = _TEST_SIZE
         stream.pix_fmt = writable_pixel_format(codec, pix_fmt, False) if pix_fmt else pixel_format(codec)
         stream.codec_context.max_b_frames = 0
         if audio_template is not None:
             container.add_stream_from_template(audio_template)
-        frame = av.VideoFrame.from_ndarray(np.zeros((_TEST_SIZE, _TEST_SIZE, 3), np.uint8), format="rgb24")
-        frame.pts, frame.time_base = 0, Fraction(1, 25)
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
+        for index in range(_TEST_FRAMES):
+            frame = av.VideoFrame.from_ndarray(np.full((_TEST_SIZE, _TEST_SIZE, 3), 40 * index, np.uint8),
+                                               format="rgb24")
+            frame.pts, frame.time_base = index, _TEST_TIME_BASE
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
             container.mux(packet)
     finally:
         container.close()
@@ -174,9 +191,19 @@ def _joins(segment: str, output: str) -> str | None:
 
     try:
         assemble([segment], output)
+        with av.open(output) as joined:
+            stream = joined.streams.video[0]
+            times = [float(frame.pts * stream.time_base) for frame in joined.decode(stream)]
     except (VideoError, av.FFmpegError, ValueError, OSError) as error:
         cause = error.__cause__ if error.__cause__ is not None else error
         return getattr(cause, "strerror", None) or _error_text(cause)  # FFmpeg's reason, without the temporary path
+    # The frames must come back at their times (VP8 segments remuxed into Ogg come back at
+    # 0.082, 0.083, 0.166 s for 0, 0.083, 0.167 s: the output would play wrong and read as cut off).
+    wanted = [float(index * _TEST_TIME_BASE) for index in range(_TEST_FRAMES)]
+    start = times[0] if times else 0.0
+    if len(times) != len(wanted) or any(abs(t - start - w) > _TEST_TIME_BASE / 2 for t, w in zip(times, wanted)):
+        shown = ", ".join(f"{t - start:.3f}" for t in times)
+        return f"its {_TEST_FRAMES} test frames at {', '.join(f'{w:.3f}' for w in wanted)} s come back at {shown} s"
     return None
 
 

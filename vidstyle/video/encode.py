@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..core.tensors import to_uint8_array
-from ..media.containers import writable_pixel_format
+from ..media.containers import fit_crf, writable_pixel_format
 from ..media.video_files import Frame, VideoInfo, VideoWriter, processing_size
 from ..settings import VideoSettings, encoder_choice
 from .chain import FrameLook
@@ -65,6 +65,8 @@ def video_encoder(settings: VideoSettings, info: VideoInfo, *, look: FrameLook, 
     """The encoder of a video run (the offline run's segments, or one Ray segment)."""
     size = output_size(settings, info)
     crf, pix_fmt = encoder_choice(settings, *size)
+    if settings.crf is None:
+        crf = fit_crf(settings.codec, crf)
     pix_fmt = writable_pixel_format(settings.codec, pix_fmt, explicit=settings.pix_fmt != "auto")
     return SegmentEncoder(look=look, out_size=size, info=info, codec=settings.codec,
                           crf=crf, segment_frames=segment_frames, next_path=next_path,
