@@ -101,9 +101,11 @@ def video_command(args: argparse.Namespace) -> int:
 
 
 def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> int:
+    from ..media.containers import OutputError, check_frame_size
     from ..media.frame_sources import PIPE_CONTAINER, frame_gap, frame_start_time, is_frame_pattern, is_pipe, spool
     from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, check_writable, load_image, load_init
     from ..media.video_files import probe, processing_size
+    from ..video.encode import output_size
     from ..video.long_term import check_long_term
     from ..video.pipeline import RunFailed, default_output, same_file
     from ..video.workdir import recorded_complete, recorded_partial
@@ -169,6 +171,10 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     for note in plan.notes:
         warnings.warn(note, stacklevel=1)
     settings = dataclasses.replace(settings, codec=plan.codec)
+    try:  # here, not in check_output: the size needs the probed input (and Ray runs skip run_video)
+        check_frame_size(plan.codec, *output_size(settings, info))
+    except OutputError as error:
+        raise CommandError(str(error)) from None
     if (Path(settings.output).exists() and not settings.overwrite and not recorded_complete(settings.output)
             and not recorded_partial(settings.output)):  # a failed run's partial output: the rerun reports it
         raise CommandError(f"{settings.output} exists; pass --overwrite to replace it")

@@ -23,7 +23,7 @@ from ..core.factory import Weights, build_stylizer
 from ..core.features import VGGFeatures
 from ..core.runtime import OUT_OF_MEMORY
 from ..errors import Interrupted, VidstyleError, storage_error, storage_message
-from ..media.containers import OutputPlan, plan_output
+from ..media.containers import OutputPlan, check_frame_size, plan_output
 from ..media.image_files import load_image
 from ..media.seeking import SeekChecks
 from ..media.segments import assemble, decodable_frames, frame_end
@@ -39,7 +39,7 @@ from .chain import (
     video_rule,
     video_styles,
 )
-from .encode import SegmentDone, StylizedFrame, video_encoder
+from .encode import SegmentDone, StylizedFrame, output_size, video_encoder
 from .long_term import check_long_term, forget_kept, kept_memory, lead_in, long_term_memory, with_long_term
 from .passes import check_passes, multi_pass
 from .shots import Shot, shots_from_cuts
@@ -141,6 +141,7 @@ def run_video(
     plan = plan_output(settings.output, settings.codec, crf=settings.crf, explicit_codec=True,
                        audio_source=settings.input if settings.audio and info.has_audio else None,
                        pix_fmt=None if settings.pix_fmt == "auto" else settings.pix_fmt, tune=settings.tune)
+    check_frame_size(plan.codec, *output_size(settings, info))
     width, height = processing_size(info.width, info.height, settings.size)
     rule = video_rule(settings)
     if styles is None:
