@@ -16,6 +16,7 @@ from vidstyle.video.catchup import (
     catch_up_budget,
     catch_up_ceiling,
     fill_rejected,
+    mirror_border_bands,
     needs_more,
     rejected_fraction,
     style_level,
@@ -38,6 +39,36 @@ def test_fill_rejected_adds_the_inpainted_stylization_change_to_the_content():
     assert torch.allclose(residual[..., 5:], expected, atol=2 / 127)  # inpainted in 8 bits: within 2 steps
     with pytest.raises(ValueError, match="unknown fill"):
         fill_rejected(warped, content, mask, warped_content, "noise")
+
+
+def test_mirror_border_bands_by_hand():
+    values = np.arange(24, dtype=np.float32).reshape(4, 6, 1)
+    rejected = np.zeros((4, 6), bool)
+    rejected[:, 4:] = True  # a right-hand band 2 px wide ...
+    rejected[0, 3] = True  # ... 3 px in the first row
+    rejected[3, 1] = True  # and one pixel on the bottom border
+    out, done = mirror_border_bands(values, rejected)
+    expected = values[..., 0].copy()
+    expected[0, 3:] = [2, 1, 0]  # mirrored across the band's inner edge, per row
+    expected[1:, 4:] = values[1:, 2:4, 0][:, ::-1]
+    expected[3, 1] = 13  # per column from the bottom: the pixel above
+    assert np.array_equal(out[..., 0], expected) and np.array_equal(done, rejected)
+    rejected[2, 2] = True  # a mirror source that is itself rejected: that pixel is left to inpainting
+    out, done = mirror_border_bands(values, rejected)
+    assert not done[2, 5] and done[2, 4] and out[2, 5, 0] == values[2, 5, 0] and not done[2, 2]
+
+
+def test_a_border_band_starts_from_the_mirrored_stylization_change():
+    """A pan's new columns start from the content plus the stylization's change of the columns
+    next to them, mirrored (its texture kept, where inpainting would smear the edge column)."""
+    content = torch.full((1, 3, 8, 8), 0.5)
+    warped_content = torch.full((1, 3, 8, 8), 0.3)
+    ramp = torch.linspace(-0.2, 0.2, 8).view(1, 1, 1, 8)  # the change varies along the rows
+    warped = warped_content + ramp
+    mask = torch.ones(1, 1, 8, 8)
+    mask[..., 5:] = 0
+    filled = fill_rejected(warped, content, mask, warped_content, "residual")
+    assert torch.allclose(filled[..., 5:], content[..., 5:] + ramp[..., [4, 3, 2]], atol=1e-6)
 
 
 def test_budgets_and_levels():

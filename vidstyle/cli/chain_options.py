@@ -21,7 +21,8 @@ def add_chain_options(g: argparse._ActionsContainer, add_option: Callable, posit
     add_option(g, "--fill", choices=FILLS, default=d.fill,
                help="what the regions the flow mask rejects (revealed, occluded) start from: the frame itself "
                     "(content), or the frame plus the stylization's change inpainted from the trusted "
-                    "neighbourhood (residual: starts closer to the stylization)")
+                    "neighbourhood, mirrored into bands along the frame's borders (residual: starts closer to "
+                    "the stylization)")
     add_option(g, "--catch-up-margin", type=positive_float, default=d.catch_up_margin,
                help="a warm frame whose style loss is still above (1 + this) x its shot's cold frame's gets "
                     "--warm-iters more, up to --catch-up-limit x --warm-iters in all (0: a fixed --warm-iters)")

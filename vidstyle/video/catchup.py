@@ -6,8 +6,9 @@ Two things help it catch up with the settled rest of the frame:
 
 - **the fill** (:func:`fill_rejected`): ``content`` starts those pixels from the frame itself;
   ``residual`` adds the stylization's change to the content (stylized minus content), taken
-  from the trusted neighbourhood by OpenCV's inpainting, so the region starts with the
-  neighbourhood's colours and strokes on its own structure;
+  from the trusted neighbourhood by OpenCV's inpainting (mirrored into bands along the frame's
+  borders, :func:`mirror_border_bands`), so the region starts with the neighbourhood's colours
+  and strokes on its own structure;
 - **the budget** (:func:`catch_up_budget`): a frame gets more iterations the more of it is
   new, and (:func:`needs_more`) keeps going while its style loss is above the level of the
   shot's cold frame;
@@ -32,7 +33,8 @@ def fill_rejected(warped: torch.Tensor, content: torch.Tensor, mask: torch.Tenso
 
     ``residual`` needs ``warped_content``, the previous *input* frame warped like ``warped``:
     the stylization's change ``warped - warped_content`` is inpainted (Telea) from the trusted
-    pixels into the rejected ones and added to ``content`` there.
+    pixels into the rejected ones, mirrored into rejected bands along the borders
+    (:func:`mirror_border_bands`), and added to ``content`` there.
     """
     if fill not in FILLS:
         raise ValueError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
@@ -46,8 +48,39 @@ def fill_rejected(warped: torch.Tensor, content: torch.Tensor, mask: torch.Tenso
     # cv2.inpaint takes 8-bit images: the residual in [-1, 1] as 128 + 127 x residual (0 exactly at 128).
     coded = np.clip(np.rint(residual * 127.0 + 128.0), 0, 255).astype(np.uint8)
     filled = (cv2.inpaint(coded, rejected, 3, cv2.INPAINT_TELEA).astype(np.float32) - 128.0) / 127.0
+    mirrored, done = mirror_border_bands(residual, rejected.astype(bool))
+    filled = np.where(done[..., None], mirrored, filled)
     fill_image = (content + torch.from_numpy(filled).permute(2, 0, 1)[None].to(content)).clamp(0, 1)
     return keep * warped + (1 - keep) * fill_image
+
+
+def mirror_border_bands(values: np.ndarray, rejected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (HxWxC) with each rejected band along a frame border replaced by its mirror image
+    across the band's inner edge, and the HxW bool of the pixels so replaced.
+
+    A band is, per row (left and right borders) or per column (top and bottom), the run of
+    ``rejected`` pixels from the border in; a pixel is replaced where its mirror lies inside the
+    frame and is not rejected itself. This is what enters a panning frame: the stylization's
+    residual mirrored into it keeps its texture and the size of its colour patches, where
+    inpainting smears the edge columns across it. On an 8-frame 96x64 pan (6 px/frame, the video
+    defaults) the strips 3 frames on rose from 0.93 to 1.00 of the settled part's distance from
+    the content over `samples/content.png` and from 0.66 to 0.72 over the sample clip's skyline.
+    """
+    out, done = values.copy(), np.zeros(rejected.shape, bool)
+    for turn in range(4):  # each border as the right-hand one of the grid turned by 90 degrees
+        grid, flags = np.rot90(rejected, turn), np.rot90(done, turn)
+        width = grid.shape[1]
+        flipped = grid[:, ::-1]
+        run = np.where(flipped.all(axis=1), width, np.argmax(~flipped, axis=1))[:, None]  # band width per row
+        columns = np.arange(width)[None, :]
+        mirror = 2 * (width - run) - 1 - columns
+        rows = np.arange(grid.shape[0])[:, None]
+        take = (columns >= width - run) & (mirror >= 0) & ~flags
+        take &= ~grid[rows, np.clip(mirror, 0, width - 1)]
+        target, source = np.rot90(out, turn), np.rot90(values, turn)
+        target[take] = source[np.broadcast_to(rows, take.shape)[take], mirror[take]]
+        flags[take] = True
+    return out, done
 
 
 # Below this share of the frame the revealed pixels get no style term of their own: a handful of
