@@ -86,6 +86,8 @@ def leftovers(folder) -> list[str]:
     ("out.avi", [], "segments cannot be joined into .avi"),  # H.264 remuxed from MP4 needs Annex B there
     # VP8 (Ogg's default) remuxed into Ogg comes back with its frames at the wrong times
     ("out.ogv", [], "3 test frames at 0.000, 0.040, 0.080 s come back at"),
+    # H.264 remuxed into MPEG-PS came back without a readable video stream (the run said it succeeded)
+    ("out.mpg", [], "segments cannot be joined into .mpg"),
     # x265 corrupts its heap and aborts the process on frames this narrow (48 px)
     ("out.mp4", ["--codec", "libx265"], "frames 48x32 are too narrow for it (it crashes under 64 px wide)"),
     ("out.mp4", ["--pix-fmt", "foo"], "--pix-fmt foo: the libx264 encoder cannot write it"),
@@ -123,6 +125,13 @@ def test_x265_keeps_its_info_lines_to_itself(style_file, tmp_path, capfd):
     out = tmp_path / "out.mp4"
     assert run_cli([clip, style_file, "-o", out, *FAST, "--codec", "libx265", "-q"]) == 0
     assert probe(out).codec == "hevc" and "x265 [info]" not in capfd.readouterr().err
+
+
+def test_mpeg_ts_outputs_work(clip, style_file, tmp_path):
+    """MPEG-TS is too short to probe in the container check's test file: it is taken, and works."""
+    out = tmp_path / "out.ts"
+    assert run_cli([clip, style_file, "-o", out, *FAST, "--max-frames", "3"]) == 0
+    assert probe(out).codec == "h264" and len(frame_times(out)) == 3
 
 
 def test_mkv_keeps_h264_and_the_audio(clip, style_file, tmp_path):

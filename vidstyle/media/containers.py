@@ -23,7 +23,7 @@ from ..errors import VidstyleError
 # CRF ranges of the encoders that take one ({} options they need besides "crf").
 CRF_RANGES: dict[str, tuple[int, int, dict[str, str]]] = {
     "libx264": (0, 51, {}),
-    "libx265": (0, 51, {"x265-params": "log-level=error:ctu=16"}),  # else x265 prints ~20 info lines per encoder
+    "libx265": (0, 51, {"x265-params": "log-level=error"}),  # else x265 prints ~20 info lines per encoder
     "libvpx-vp9": (0, 63, {"b": "0"}),  # constant quality needs bitrate 0
     "libvpx": (4, 63, {"b": "10M"}),  # VP8 caps the bitrate in CRF mode
     "libaom-av1": (0, 63, {"b": "0"}),
@@ -207,15 +207,23 @@ def _joins(segment: str, output: str) -> str | None:
 
     try:
         assemble([segment], output)
-        with av.open(output) as joined:
+        try:
+            joined = av.open(output)
+        except av.error.EOFError:
+            return None  # too short for the demuxer to probe (MPEG-TS wants more than 3 tiny frames)
+        with joined:
+            if not joined.streams.video:
+                return "it comes back without a video stream"
             stream = joined.streams.video[0]
-            times = [float(frame.pts * stream.time_base) for frame in joined.decode(stream)]
+            times = [frame.time for frame in joined.decode(stream)]
     except (VideoError, av.FFmpegError, ValueError, OSError) as error:
         cause = error.__cause__ if error.__cause__ is not None else error
         return getattr(cause, "strerror", None) or _error_text(cause)  # FFmpeg's reason, without the temporary path
     # The frames must come back at their times (VP8 segments remuxed into Ogg come back at
     # 0.082, 0.083, 0.166 s for 0, 0.083, 0.167 s: the output would play wrong and read as cut off).
     wanted = [float(index * _TEST_TIME_BASE) for index in range(_TEST_FRAMES)]
+    if None in times:
+        return "its test frames come back without timestamps"
     start = times[0] if times else 0.0
     if len(times) != len(wanted) or any(abs(t - start - w) > _TEST_TIME_BASE / 2 for t, w in zip(times, wanted)):
         shown = ", ".join(f"{t - start:.3f}" for t in times)
