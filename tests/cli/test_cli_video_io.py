@@ -93,6 +93,17 @@ def test_frame_folders_in_and_out(style_file, tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
 
 
+def test_a_frame_folder_never_overwrites_its_input_frames(style_file, tmp_path, capsys):
+    pattern = str(tmp_path / "in" / "%04d.png")
+    write_frame_folder([frame_image(i) for i in range(3)], pattern)
+    before = [(tmp_path / "in" / f"{i:04d}.png").read_bytes() for i in range(1, 4)]
+    for output in (pattern, str(tmp_path / "in" / ".." / "in" / "%04d.png")):  # also spelled differently
+        assert run_cli([pattern, style_file, "-o", output, *TINY, "--overwrite", "-q"]) == 1
+        assert "would overwrite the input frame" in capsys.readouterr().err
+    assert [(tmp_path / "in" / f"{i:04d}.png").read_bytes() for i in range(1, 4)] == before
+    assert run_cli([pattern, style_file, "-o", str(tmp_path / "in" / "%d.png"), *TINY, "-q"]) == 0  # 1.png, ...
+
+
 def test_stdin_to_stdout(clip, style_file, tmp_path, monkeypatch):
     stdout = io.TextIOWrapper(io.BytesIO())
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(clip.read_bytes())))

@@ -129,8 +129,10 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     if is_pipe(output):
         written = str(temporary_folder() / f"stdout{PIPE_CONTAINER}")
     elif is_frame_pattern(output) and not args.preview:
-        from ..media.frame_sources import check_frame_output
+        from ..media.frame_sources import check_frame_output, overwritten_input_frame
 
+        if is_frame_pattern(source) and (hit := overwritten_input_frame(source, output)) is not None:
+            raise CommandError(f"the output {output} would overwrite the input frame {hit}; choose another -o")
         folder = check_frame_output(output, bool(args.overwrite))
         written = str(folder / f".vidstyle-frames{PIPE_CONTAINER}")  # fixed name: a rerun resumes it
     overrides = {"input": source, "output": written}

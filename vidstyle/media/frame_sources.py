@@ -123,6 +123,18 @@ def frame_folder_fingerprint(pattern: str | os.PathLike) -> str:
     return digest.hexdigest()[:16]
 
 
+def overwritten_input_frame(source: str | os.PathLike, output: str | os.PathLike) -> Path | None:
+    """The first frame file of input pattern ``source`` that writing output pattern ``output``
+    (numbered from 1) would replace, or None. ``--overwrite`` must never destroy the input."""
+    found = _existing_frames(os.fspath(source))
+    inputs = {path.resolve() for path in found}
+    for number in range(1, len(found) + 5):  # the input may start at any number in 0..4
+        target = Path(os.fspath(output) % number).resolve()
+        if target in inputs:
+            return target
+    return None
+
+
 def check_frame_output(pattern: str | os.PathLike, overwrite: bool) -> Path:
     """Check that frames can be written to ``pattern`` (folder created if missing); returns the folder.
 
