@@ -86,6 +86,8 @@ def test_long_term_needs_flow_and_positive_offsets():
         check_long_term(VideoSettings(long_term=(1, 2), init_mode="prev"))
     with pytest.raises(LongTermError, match="positive"):
         check_long_term(VideoSettings(long_term=(0, 2)))
+    with pytest.raises(LongTermError, match="needs a --temporal-weight"):
+        check_long_term(VideoSettings(long_term=(1, 2), loss=LossSettings(temporal_weight=0.0)))
 
 
 # An occluder 20 px wide crosses a static scene at 6 px/frame: it hides the columns [22, 26) at

@@ -90,7 +90,13 @@ def size_int(text: str) -> int:
 
 def nonnegative_int(text: str) -> int:
     """An option type: a whole number >= 0."""
-    return 0 if text.strip() == "0" else positive_int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
 
 
 def layer_weights(text: str) -> tuple[tuple[str, float], ...]:

@@ -49,13 +49,17 @@ class LongTermError(VidstyleError):
 
 
 def check_long_term(settings: VideoSettings) -> None:
-    """Refuse offsets that are not positive or a long-term loss without flow to warp along."""
+    """Refuse offsets that are not positive, or a long-term loss without flow to warp along or
+    without the temporal loss it weights."""
     if not settings.long_term:
         return
     if any(j < 1 for j in settings.long_term):
         raise LongTermError(f"--long-term offsets must be positive frame counts, got {settings.long_term}")
     if settings.init_mode != "flow":
         raise LongTermError("--long-term needs --init-mode flow (it warps earlier frames along the optical flow)")
+    if not settings.loss.temporal_weight:
+        raise LongTermError("--long-term needs a --temporal-weight: it ties each frame to earlier ones through "
+                            "the temporal loss, which is off at 0")
 
 
 def closest_first_weights(masks: Sequence[np.ndarray]) -> list[np.ndarray]:
