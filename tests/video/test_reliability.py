@@ -134,6 +134,17 @@ def test_mpeg_ts_outputs_work(clip, style_file, tmp_path):
     assert probe(out).codec == "h264" and len(frame_times(out)) == 3
 
 
+def test_mpeg4_follows_crf_through_its_fixed_quantiser(clip, style_file, tmp_path):
+    """mpeg4 has no CRF: --crf maps to a fixed quantiser (crf / 6), which must change the file
+    (qscale with global_quality alone left every --crf byte-identical)."""
+    sizes = []
+    for crf in (6, 42):
+        out = tmp_path / f"q{crf}.mp4"
+        assert run_cli([clip, style_file, "-o", out, *FAST, "--codec", "mpeg4", "--crf", crf, "--max-frames", "3"]) == 0
+        sizes.append(out.stat().st_size)
+    assert sizes[1] < 0.9 * sizes[0]
+
+
 def test_mkv_keeps_h264_and_the_audio(clip, style_file, tmp_path):
     out = tmp_path / "out.mkv"
     assert run_cli([clip, style_file, "-o", out, *FAST, "--max-frames", "2"]) == 0

@@ -407,6 +407,12 @@ def _add_video_stream(container, writer: VideoWriter):
         options["rc-lookahead"] = "0"
     if writer.codec == "libx264" and writer.tune:
         options["tune"] = writer.tune
+    if writer.codec == "mpeg4":
+        # mpeg4 has no CRF: a fixed quantiser of similar quality instead (crf 18 -> q 3). Only
+        # qmin = qmax fixes it: qscale with global_quality left every --crf byte-identical.
+        crf = writer.crf if writer.crf is not None else 18  # None: not yet resolved for a size (a check)
+        quantiser = str(max(2, min(31, round(crf / 6))))
+        options.update(qmin=quantiser, qmax=quantiser)
     stream = container.add_stream(writer.codec, rate=writer.rate, options=options)
     # mpeg4 (the fallback) has no 4:4:4 profile.
     pix_fmt = "yuv420p" if writer.codec == "mpeg4" and writer.pix_fmt == "yuv444p" else writer.pix_fmt
@@ -416,11 +422,6 @@ def _add_video_stream(container, writer: VideoWriter):
     stream.codec_context.time_base = writer.time_base
     if not writer.b_frames:
         stream.codec_context.max_b_frames = 0
-    if writer.codec == "mpeg4":
-        # mpeg4 has no CRF: a fixed quantiser of similar quality instead (crf 18 -> q 3).
-        stream.codec_context.qscale = True
-        crf = writer.crf if writer.crf is not None else 18  # None: not yet resolved for a size (a check)
-        stream.codec_context.global_quality = max(2, min(31, round(crf / 6))) * 118
     return stream
 
 
