@@ -77,6 +77,12 @@ def test_preview_writes_the_first_frame_beside_the_output_and_stops(clip, style_
     assert not (tmp_path / ".film.mp4.vidstyle-work").exists()
 
 
+def test_a_preview_into_a_frame_folder_writes_preview_png_there(clip, style_file, tmp_path):
+    assert run_cli([clip, style_file, "-o", tmp_path / "frames" / "%05d.png", *TINY, "--preview", "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["preview.png"]
+    assert cv2.imread(str(tmp_path / "frames" / "preview.png")).shape == (H, W, 3)
+
+
 def test_frame_folders_in_and_out(style_file, tmp_path, capsys):
     images = [frame_image(i) for i in range(5)]
     assert write_frame_folder(images, str(tmp_path / "in" / "%04d.png")) == 5

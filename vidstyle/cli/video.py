@@ -142,7 +142,9 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     if settings.resume and settings.restart:
         raise CommandError("--resume and --restart contradict each other; pass one")
     plan = None
-    if is_frame_pattern(source) or Path(source).suffix.lower() not in IMAGE_SUFFIXES:
+    # (a preview into a frame folder writes one PNG there: no video container to check)
+    if ((is_frame_pattern(source) or Path(source).suffix.lower() not in IMAGE_SUFFIXES)
+            and not (args.preview and is_frame_pattern(output))):
         plan = check_output(args, settings)
     styles = [load_image(path, "style") for path in settings.style.paths]  # before any decoding
     if not is_frame_pattern(source) and not Path(source).exists():
