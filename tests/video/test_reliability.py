@@ -551,7 +551,13 @@ def test_an_image_input_names_the_video_options_it_ignores(tmp_path, style_file,
 
     image = tmp_path / "photo.png"
     cv2.imwrite(str(image), pan_frames(1)[0])
-    assert run_cli([image, style_file, "-o", tmp_path / "out.png", *IMAGE, "--max-frames", "3", "--start", "1"]) == 0
-    assert "photo.png is an image, stylized whole: --max-frames, --start apply to videos only and are ignored" \
-        in capsys.readouterr().err
-    assert (tmp_path / "out.png").exists()
+    assert run_cli([image, style_file, "-o", tmp_path / "out.png", *IMAGE, "--max-frames", "3", "--start", "1",
+                    "--report", tmp_path / "r.json"]) == 0
+    assert ("photo.png is an image, stylized whole: --max-frames, --start, --report apply to videos only and are "
+            "ignored") in capsys.readouterr().err
+    assert (tmp_path / "out.png").exists() and not (tmp_path / "r.json").exists()
+
+
+def test_a_preview_refuses_report(clip, style_file, tmp_path, capsys, no_work):
+    assert run_cli([clip, style_file, "-o", tmp_path / "o.mp4", *FAST, "--preview", "--report", tmp_path / "r.json"]) == 1
+    assert "--report describes a run's video and --preview makes none" in one_line(capsys)

@@ -45,6 +45,8 @@ def check_video_options(args: argparse.Namespace) -> None:
         raise CommandError("--json and -o - both write to stdout; give a file as -o")
     if is_pipe(args.output) and args.preview:
         raise CommandError("--preview writes a picture beside the output: give -o a file, not -")
+    if args.preview and getattr(args, "report", None) is not None:
+        raise CommandError("--report describes a run's video and --preview makes none: use --json for the preview")
     if getattr(args, "ray", None) is not None and (is_pipe(args.input) or is_pipe(args.output)):
         raise CommandError("--ray needs files on shared storage, not pipes")
     # An option that only shapes another one would otherwise be accepted and do nothing.
@@ -61,7 +63,8 @@ def check_video_options(args: argparse.Namespace) -> None:
 VIDEO_ONLY = {"max_frames": "--max-frames", "start": "--start", "duration": "--duration", "start_frame": "--start-frame",
               "warm_iters": "--warm-iters", "temporal_weight": "--temporal-weight", "init_mode": "--init-mode",
               "codec": "--codec", "crf": "--crf", "pix_fmt": "--pix-fmt", "passes": "--passes",
-              "long_term": "--long-term", "keyframe_every": "--keyframe-every", "preview": "--preview"}
+              "long_term": "--long-term", "keyframe_every": "--keyframe-every", "preview": "--preview",
+              "report": "--report"}
 
 
 def ignored_for_an_image(args: argparse.Namespace) -> list[str]:
