@@ -343,7 +343,11 @@ def eval_command(args: argparse.Namespace) -> int:
     from ..media.video_files import probe
     from ..video.metrics import evaluate_video, plot_error_curve
 
+    if args.plot is not None and Path(args.plot).suffix.lower() != ".png":
+        raise CommandError(f"--plot {args.plot}: the plot is a PNG; name it .png")
     for path in (args.output_video, args.reference):
+        if Path(path).is_dir():
+            raise CommandError(f"{path} is a folder; eval compares two video files")
         if not Path(path).is_file():
             raise CommandError(f"video file not found: {path}")
         info = probe(path)
