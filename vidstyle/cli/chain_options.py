@@ -54,6 +54,21 @@ def add_scene_options(g: argparse._ActionsContainer, add_option: Callable, posit
                         "[default: detection on]")
 
 
+# x264's tunings (one of the first six, optionally joined by commas with fastdecode and zerolatency).
+X264_TUNES = ("film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode", "zerolatency")
+
+
+def x264_tune(text: str) -> str:
+    """An option type: an x264 ``--tune`` (``grain``, ``film,zerolatency``, ...) or ``none``."""
+    if text in ("none", ""):
+        return text
+    unknown = [part for part in text.split(",") if part not in X264_TUNES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{text!r}: x264 knows no tune {unknown[0]!r} "
+                                         f"(tunes: {', '.join(X264_TUNES)}, or none)")
+    return text
+
+
 def add_encoder_quality_options(g: argparse._ActionsContainer, add_option: Callable) -> None:
     """``--crf``, ``--pix-fmt`` and ``--tune``, whose defaults depend on the output size."""
     d = VideoSettings()
@@ -64,4 +79,6 @@ def add_encoder_quality_options(g: argparse._ActionsContainer, add_option: Calla
     add_option(g, "--pix-fmt", default=d.pix_fmt,
                help=f"encoded pixel format; auto: yuv444p (full colour resolution) under {SMALL_OUTPUT_SIDE} px "
                     "with libx264, else yuv420p (plays everywhere; some players cannot play 4:4:4 H.264)")
-    add_option(g, "--tune", default=d.tune, help="x264 --tune ('grain' keeps fine texture; 'none': x264's default)")
+    add_option(g, "--tune", type=x264_tune, default=d.tune,
+               help=f"x264 --tune, one of {', '.join(X264_TUNES[:6])} (with ,fastdecode or ,zerolatency if wanted) "
+                    "('grain' keeps fine texture; 'none': x264's default)")

@@ -267,6 +267,10 @@ def plan_output(path: str, codec: str, *, crf: int, explicit_codec: bool, audio_
             if fallback is not None and fallback != found and fits(fallback, suffix) is None:
                 notes.append(f"{found} cannot go in {suffix}; encoding with {fallback} (choose with --codec)")
                 found, problem = fallback, None
+        if problem is not None and all(fits(found, ext) is not None for ext in SEGMENT_SUFFIXES if ext != suffix):
+            # No container takes it: the encoder itself does not open here (NVENC without an NVIDIA GPU).
+            raise OutputError(f"--codec {found}: the encoder cannot be opened on this machine ({problem}); "
+                              "choose another --codec")
         if problem is not None:
             raise OutputError(f"{path}: cannot write {found} video into {suffix} ({problem}); "
                               "choose another --codec or output extension")
