@@ -132,7 +132,9 @@ def batch_video_command(args: argparse.Namespace) -> int:
         print(f"{args.output}: {counts['done']} stylized, {counts['skipped']} already done, {counts['failed']} failed, "
               f"{counts['bad']} not videos", file=sys.stderr)
     if counts["failed"]:
-        raise CommandError(f"{counts['failed']} of {counts['done'] + counts['failed']} clips failed (see above); "
+        tried = counts["done"] + counts["failed"]  # this run's: the ones already done were not retried
+        raise CommandError(f"{counts['failed']} of the {tried} clips stylized in this run failed (see above; "
+                           f"{counts['skipped']} already done before it); "
                            "rerunning the same command retries the ones that failed before writing anything "
                            "and reports the damaged inputs again (add --restart to redo those)")
     return EXIT_OK
