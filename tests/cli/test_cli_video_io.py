@@ -127,6 +127,12 @@ def test_stdin_to_stdout(clip, style_file, tmp_path, monkeypatch):
     assert len(list(read_frames(piped))) == 4 and info.has_audio and (info.width, info.height) == (W, H)
 
 
+def test_garbage_on_stdin_is_named_stdin(style_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"not a video\n")))
+    assert run_cli(["-", style_file, "-o", tmp_path / "o.mp4", *TINY]) == 1
+    assert capsys.readouterr().err.strip() == "vidstyle: error: stdin: not a readable media file (InvalidDataError)"
+
+
 def test_pipe_refusals(clip, style_file, tmp_path, capsys):
     assert run_cli([clip, style_file, "-o", "-", *TINY, "--json"]) == 1
     assert "--json and -o -" in capsys.readouterr().err

@@ -107,7 +107,7 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     from ..media.containers import OutputError, check_frame_size
     from ..media.frame_sources import PIPE_CONTAINER, frame_gap, frame_start_time, is_frame_pattern, is_pipe, spool
     from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, check_writable, load_image, load_init
-    from ..media.video_files import probe, processing_size
+    from ..media.video_files import VideoError, probe, processing_size
     from ..video.encode import output_size
     from ..video.long_term import check_long_term
     from ..video.pipeline import RunFailed, default_output, same_file
@@ -164,7 +164,12 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
             output = str(Path(output).with_suffix(".png"))
         return stylize_image_file(image_settings(args, source, output), args.quiet, as_json=args.json)
     load_init(settings.optim.init)  # a bad --init fails before anything is decoded
-    info = probe(source)  # a readable video stream, before the network is built
+    try:
+        info = probe(source)  # a readable video stream, before the network is built
+    except VideoError as error:
+        if not is_pipe(args.input):
+            raise
+        raise CommandError(str(error).replace(source, "stdin")) from None  # not the spooled copy's name
     if max(processing_size(info.width, info.height, settings.size)) < MIN_FLOW_SIDE:
         raise CommandError(f"{args.input}: {info.width}x{info.height} at --size {settings.size} is too small to "
                            f"stylize (at least {MIN_FLOW_SIDE} pixels on one side)")
