@@ -22,12 +22,14 @@ from vidstyle.media.frame_sources import (
 from vidstyle.media.video_files import VideoError, probe, read_frames
 
 
-def test_what_counts_as_a_pattern_or_a_pipe():
+def test_what_counts_as_a_pattern_or_a_pipe(tmp_path):
     assert is_frame_pattern("frames/%05d.png") and is_frame_pattern("f_%d.ppm") and is_frame_pattern("%4d.png")
     assert not is_frame_pattern("clip.mp4") and not is_frame_pattern("100%.png")
     assert not is_frame_pattern("%05d/x.png")  # the number must be in the file name
     assert not is_frame_pattern("%d_%d.png")
     assert is_pipe("-") and not is_pipe("-.mp4") and not is_pipe(None)
+    (tmp_path / "take%2d.mp4").write_bytes(b"")  # a file with that very name is a file
+    assert not is_frame_pattern(tmp_path / "take%2d.mp4") and is_frame_pattern(tmp_path / "take%3d.mp4")
 
 
 def test_a_folder_reads_like_a_video_exactly(tmp_path):

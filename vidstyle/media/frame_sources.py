@@ -49,8 +49,10 @@ def _error(message: str) -> Exception:
 
 
 def is_frame_pattern(path: str | os.PathLike) -> bool:
-    """True for a numbered file pattern such as ``frames/%05d.png`` (exactly one ``%d`` in the name)."""
-    return len(_NUMBER.findall(os.path.basename(os.fspath(path)))) == 1
+    """True for a numbered file pattern such as ``frames/%05d.png`` (exactly one ``%d`` in the name),
+    unless a file has that very name (``take%2d.mp4`` is a video)."""
+    path = os.fspath(path)
+    return len(_NUMBER.findall(os.path.basename(path))) == 1 and not os.path.isfile(path)
 
 
 def is_pipe(path: str | os.PathLike | None) -> bool:
