@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from clips import make_clip
-from helpers import TINY_LAYERS, as_tensor, pan_frames, run_cli, stripes_image, tiny_loss
+from helpers import TINY_LAYERS, TINY_NET_ARGS, as_tensor, pan_frames, run_cli, stripes_image, tiny_loss
 
 from vidstyle.core.features import VGGFeatures, random_state_dict
 from vidstyle.core.layers import LAYER_INDEX
@@ -110,6 +110,19 @@ def test_bad_long_term_and_passes_options_are_one_line(tmp_path, capsys):
     assert "--long-term needs --init-mode flow" in err and "Traceback" not in err
     assert run_cli([*base, "--passes", "2", "--temporal-weight", "0"]) == 1
     assert "--passes needs a --temporal-weight" in capsys.readouterr().err
+    assert run_cli([*base, "--long-term", "1,2", "--temporal-weight", "0"]) == 1
+    assert "--long-term needs a --temporal-weight" in capsys.readouterr().err
+
+
+def test_verbose_multi_pass_prints_each_pass_frame_and_no_per_frame_nonsense(tmp_path, capsys):
+    style = tmp_path / "style.png"
+    cv2.imwrite(str(style), stripes_image(32, 32))
+    source = make_clip(tmp_path / "pan.mp4", images=pan_frames(3), audio=False, crf="10")
+    assert run_cli([source, style, "-o", tmp_path / "o.mp4", "--weights", "random", "--device", "cpu", "--iters", "2",
+                    "--warm-iters", "1", "--optimizer", "adam", "--passes", "2", "-v", *TINY_NET_ARGS]) == 0
+    err = capsys.readouterr().err
+    assert all(f"pass {n}, frame {i}: " in err for n in (1, 2) for i in range(3))
+    assert "loss nan" not in err  # the frames bar's per-frame lines (no loss, a whole run's seconds) are off
 
 
 def test_a_later_pass_does_not_tie_frames_across_a_cut(extractor, tmp_path):
@@ -155,3 +168,23 @@ def test_multi_pass_passes_the_cut_flags_on(extractor, tmp_path):
                            WorkFolder.open(tmp_path / "work", {})))
     assert [item.cut for item, _, _ in done] == [False, True, False]
     assert [cold for _, _, cold in done] == [True, True, False]
+
+
+def test_multi_pass_reports_every_frame_of_every_pass_as_it_goes(extractor, tmp_path):
+    """All passes run before the first frame is yielded: on_step is the run's progress (the CLI's
+    pass bar), pass 1 forward, pass 2 backward, then on a rerun the finished frames as loaded."""
+    from vidstyle.media.video_files import Frame
+    from vidstyle.video.chain import ChainRule, DecodedFrame
+    from vidstyle.video.passes import multi_pass
+    from vidstyle.video.workdir import WorkFolder
+
+    items = [DecodedFrame(Frame(i, i, i / 10, image)) for i, image in enumerate(pan_frames(3))]
+    stylizer = Stylizer(extractor, [as_tensor(stripes_image(32, 32))], loss=LossSettings(temporal_weight=1.0),
+                        model=ModelSettings(device="cpu"))
+    settings = VideoSettings(passes=2, flow_preset="ultrafast")
+    steps = []
+    chain = multi_pass(items, stylizer, ChainRule("flow", 2, 1, 0.0), settings, WorkFolder.open(tmp_path / "w", {}),
+                       on_step=lambda *step: steps.append(step))
+    next(chain)
+    assert [(number, position) for number, position, _ in steps] == [(1, 0), (1, 1), (1, 2), (2, 2), (2, 1), (2, 0)]
+    assert [n for _, _, n in steps] == [2, 1, 1, 1, 1, 1]

@@ -167,3 +167,34 @@ class FrameBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class PassBar:
+    """The bar of a multi-pass run (``--passes N``): every pass runs before any frame is encoded,
+    so it counts the frames of all passes (N x the clip's frames); ``verbose`` writes a line per
+    frame of each pass. Frames an interrupted run finished are counted as they are loaded."""
+
+    def __init__(self, passes: int, *, quiet: bool, verbose: bool = False) -> None:
+        self.passes, self.quiet, self.verbose = passes, quiet, verbose
+        self.bar = None
+
+    def start(self, frames: int | None) -> None:
+        """The run knows its frame count (estimate, or None)."""
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=frames * self.passes if frames else None, desc=f"{self.passes} passes",
+                        unit="frame", disable=self.quiet, dynamic_ncols=True, file=sys.stderr)
+
+    def step(self, number: int, position: int, iterations: int) -> None:
+        """Frame ``position`` of pass ``number`` finished (0 iterations: done by an earlier run)."""
+        if self.bar is None:
+            return
+        if self.verbose:
+            how = f"{iterations} iterations" if iterations else "done before"
+            self.bar.write(f"pass {number}, frame {position}: {how}", file=sys.stderr)
+        self.bar.set_postfix({"pass": f"{number}/{self.passes}", "iters": iterations}, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -30,7 +30,7 @@ from .options import (
     video_settings,
 )
 from .parser import FORMATTER
-from .progress import FrameBar
+from .progress import FrameBar, PassBar
 from .ray import add_ray_options, video_on_ray
 from .report import print_json, print_lines, video_plan, video_report_dict
 
@@ -269,14 +269,20 @@ def run_with_progress(args: argparse.Namespace, settings: VideoSettings, styles:
     if settings.keyframe_every:
         k = settings.keyframe_every
         warm_budget = (settings.optim.iters + (k - 1) * settings.refine_iters) / k
+    # With --passes the frames are encoded only after every pass: the pass bar shows the work, the
+    # frames bar (quiet) would sit at 0 and then jump, with a whole run's seconds on its first frame.
+    passes = PassBar(settings.passes, quiet=level < 0, verbose=level > 0) if settings.passes > 1 else None
     bar = FrameBar(cold_budget=settings.optim.iters, warm_budget=warm_budget,
-                   independent=settings.init_mode == "independent", quiet=level < 0, verbose=level > 0,
+                   independent=settings.init_mode == "independent", quiet=level < 0 or passes is not None,
+                   verbose=level > 0 and passes is None,
                    min_cut_gap=settings.scene_min_frames if settings.scene_detect else 0)
 
     def on_start(total: int | None, done: int) -> None:
         if done and level >= 0:
             print(f"resuming after {done} finished frames", file=sys.stderr)
         bar.start(total, done)
+        if passes is not None:
+            passes.start(total)
 
     def on_frame(frame) -> None:  # noqa: ANN001
         bar.frame(frame.index, frame.iterations, frame.loss, frame.cold, frame.seconds)
@@ -285,7 +291,7 @@ def run_with_progress(args: argparse.Namespace, settings: VideoSettings, styles:
 
     try:
         report = run_video(settings, styles=styles, weights=weights, progress=level >= 0, on_start=on_start,
-                           on_frame=on_frame)
+                           on_frame=on_frame, on_pass_step=passes.step if passes is not None else None)
     except ResumeError as error:  # always name the way out
         # Without --resume: "--resume --restart" is refused as a contradiction.
         given = [word for word in (getattr(args, "command_line", None) or sys.argv[1:]) if word != "--resume"]
@@ -295,6 +301,8 @@ def run_with_progress(args: argparse.Namespace, settings: VideoSettings, styles:
         raise CommandError(str(error)) from None
     finally:
         bar.close()
+        if passes is not None:
+            passes.close()
     return report, device
 
 

@@ -23,7 +23,7 @@ memory for the later passes: width x height x 3 bytes per frame.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,13 +105,18 @@ def neighbour_motions(frames: Sequence[Frame], order: Sequence[int], flow_preset
         yield None if k == 0 else motion_between(estimator, frames[order[k - 1]].image, frames[index].image)
 
 
+# on_step(pass number, frame position, iterations run for it now): a multi-pass run's progress.
+PassProgress = Callable[[int, int, int], None]
+
+
 def first_pass(items: Iterable[ChainInput], stylizer: Stylizer, rule: ChainRule, store: PassStore,
-               memory: ChainMemory | None, redo: bool) -> tuple[list[Frame], set[int], dict[int, int], dict[int, bool]]:
+               memory: ChainMemory | None, redo: bool,
+               on_step: PassProgress | None = None) -> tuple[list[Frame], set[int], dict[int, int], dict[int, bool]]:
     """The forward chain over ``items`` (all frames of the clip), each result kept in ``store``;
     frames already there are loaded, not redone (``redo`` False: later passes are done, only the
     frames are needed). Returns the frames, the positions that start a new shot (if the decoder
     marks cuts), and the iterations and cold flags of the frames done here, by position in the
-    clip (the key of every stored result)."""
+    clip (the key of every stored result). ``on_step(1, position, iterations)`` after each frame."""
     frames: list[Frame] = []
     cuts: set[int] = set()
     iterations: dict[int, int] = {}
@@ -128,6 +133,8 @@ def first_pass(items: Iterable[ChainInput], stylizer: Stylizer, rule: ChainRule,
             result, cold = stylize_frame(stylizer, item, previous, rule, memory)
             store.save(1, position, result.image)
             done, iterations[position], colds[position] = result.image, result.iterations, cold
+        if on_step is not None:
+            on_step(1, position, iterations.get(position, 0))
         previous = done
         if memory is not None:
             memory.remember(item, done)
@@ -135,17 +142,19 @@ def first_pass(items: Iterable[ChainInput], stylizer: Stylizer, rule: ChainRule,
 
 
 def later_pass(number: int, frames: Sequence[Frame], stylizer: Stylizer, rule: ChainRule, store: PassStore,
-               delta: float, flow_preset: str, iterations: dict[int, int], cuts: set[int] = frozenset()) -> None:
+               delta: float, flow_preset: str, iterations: dict[int, int], cuts: set[int] = frozenset(),
+               on_step: PassProgress | None = None) -> None:
     """Pass ``number`` > 1 over ``frames`` (keyed by position): each frame from :func:`blended_start` with the temporal
     loss against its neighbour's warp, its result kept in ``store`` (frames already there are
     loaded); adds the iterations it runs to ``iterations``. A frame whose neighbour lies across a
-    cut (``cuts``: positions that start a shot) starts from its last pass, without the temporal term."""
+    cut (``cuts``: positions that start a shot) starts from its last pass, without the temporal term.
+    ``on_step(number, position, iterations)`` after each frame (0 iterations: loaded)."""
     order = pass_order(len(frames), number)
     flow_rule = dataclasses.replace(rule, init_mode="flow")  # later passes always follow the flow
     current: torch.Tensor | None = None
     with BackgroundIterator(neighbour_motions(frames, order, flow_preset), name="pass-flow") as motions:
         for k, (index, motion) in enumerate(zip(order, motions)):
-            done = store.load(number, index, stylizer.device)
+            done, spent = store.load(number, index, stylizer.device), 0
             if done is None:
                 last = store.load(number - 1, index, stylizer.device)
                 if last is None:
@@ -160,27 +169,32 @@ def later_pass(number: int, frames: Sequence[Frame], stylizer: Stylizer, rule: C
                 result = stylizer.stylize(plan.content, init, rule.warm_budget(index), tol=rule.tol, temporal=temporal,
                                           masks=plan.masks)
                 store.save(number, index, result.image)
-                done = result.image
-                iterations[index] = iterations.get(index, 0) + result.iterations
+                done, spent = result.image, result.iterations
+                iterations[index] = iterations.get(index, 0) + spent
+            if on_step is not None:
+                on_step(number, index, spent)
             current = done
 
 
 def multi_pass(items: Iterable[ChainInput], stylizer: Stylizer, rule: ChainRule, settings: VideoSettings,
-               folder: WorkFolder, memory: ChainMemory | None = None,
-               skip: int = 0) -> Iterator[tuple[ChainInput, StylizeResult, bool]]:
+               folder: WorkFolder, memory: ChainMemory | None = None, skip: int = 0,
+               on_step: PassProgress | None = None) -> Iterator[tuple[ChainInput, StylizeResult, bool]]:
     """``settings.passes`` passes over ``items`` (every frame of the clip, in order); yields
     ``(item, result, cold)`` of the last pass for the frames from ``skip`` on, in order, as
     :func:`~vidstyle.video.chain.stylize_frames` does. ``result.iterations`` sums the passes
-    run here; ``result.losses`` is empty (the frame was optimised several times)."""
+    run here; ``result.losses`` is empty (the frame was optimised several times). All passes run
+    before the first frame is yielded: ``on_step(pass, position, iterations)`` follows them."""
     store = PassStore(folder)
     passes = settings.passes
     count = store.frame_count()
     finished = max((p for p in range(1, passes + 1) if count is not None and store.complete(p, count)), default=0)
-    frames, cuts, iterations, colds = first_pass(items, stylizer, rule, store, memory, redo=finished == 0)
+    frames, cuts, iterations, colds = first_pass(items, stylizer, rule, store, memory, redo=finished == 0,
+                                                 on_step=on_step)
     store.set_frame_count(len(frames))
     finished = max(finished, 1)
     for number in range(finished + 1, passes + 1):
-        later_pass(number, frames, stylizer, rule, store, settings.pass_blend, settings.flow_preset, iterations, cuts)
+        later_pass(number, frames, stylizer, rule, store, settings.pass_blend, settings.flow_preset, iterations, cuts,
+                   on_step)
         store.drop(number - 1, len(frames))  # only the last complete pass is needed from now on
     for position in range(skip, len(frames)):
         image = store.load(passes, position, stylizer.device)

@@ -41,7 +41,7 @@ from .chain import (
 )
 from .encode import SegmentDone, StylizedFrame, output_size, video_encoder
 from .long_term import check_long_term, forget_kept, kept_memory, lead_in, long_term_memory, with_long_term
-from .passes import check_passes, multi_pass
+from .passes import PassProgress, check_passes, multi_pass
 from .shots import Shot, shots_from_cuts
 from .threads import BackgroundConsumer, BackgroundIterator
 from .workdir import WorkFolder, file_fingerprint, flatten, stale_partials, work_folder_for
@@ -124,14 +124,16 @@ def run_video(
     progress: bool = True,
     on_start: Callable[[int | None, int], None] | None = None,
     on_frame: Callable[[FrameReport], None] | None = None,
+    on_pass_step: PassProgress | None = None,
 ) -> VideoReport:
     """Stylize ``settings.input`` into ``settings.output``, resuming finished segments.
 
     ``styles`` (loaded images) default to ``settings.style.paths``; the network is ``extractor``
     (shared, or a tiny one in tests) or loaded from ``weights``/``settings.model.weights``.
     ``on_start(total_frames_estimate, frames_already_done)`` and ``on_frame(report)`` let the
-    caller draw progress. The output name, encoder and audio are checked (a tiny test file)
-    before the network is built. Raises :class:`~vidstyle.errors.Interrupted` on Ctrl-C and
+    caller draw progress; with ``--passes``, every pass runs before the first frame is reported,
+    and ``on_pass_step(pass, position, iterations)`` follows them. The output name, encoder and
+    audio are checked (a tiny test file) before the network is built. Raises :class:`~vidstyle.errors.Interrupted` on Ctrl-C and
     :class:`RunFailed` on a decode error, out of memory or a full disk, in every case after the
     finished frames have been saved.
     """
@@ -162,7 +164,7 @@ def run_video(
                 suffix=plan.segment_suffix)
     report = VideoReport(settings.output, processing_size=(width, height), weights_label=stylizer.weights_label)
     try:
-        return _run(settings, info, plan, folder, stylizer, rule, report, on_start, on_frame, seeks)
+        return _run(settings, info, plan, folder, stylizer, rule, report, on_start, on_frame, seeks, on_pass_step)
     except (OSError, VideoError) as error:
         problem = storage_error(error)
         if problem is None:
@@ -176,7 +178,8 @@ def run_video(
 
 
 def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: WorkFolder, stylizer, rule,  # noqa: ANN001
-         report: VideoReport, on_start, on_frame, seeks: SeekChecks) -> VideoReport:  # noqa: ANN001
+         report: VideoReport, on_start, on_frame, seeks: SeekChecks,  # noqa: ANN001
+         on_pass_step: PassProgress | None = None) -> VideoReport:
     """:func:`run_video` once the work folder is open and locked."""
     for stale in stale_partials(settings.output):  # a killed assembly's temporary output
         stale.unlink(missing_ok=True)
@@ -246,7 +249,8 @@ def _run(settings: VideoSettings, info: VideoInfo, plan: OutputPlan, folder: Wor
             with BackgroundIterator(with_long_term(decoded, settings, 0 if settings.passes > 1 else skip),
                                     maxsize=settings.queue_size, name="decoder") as frames:
                 clock = time.perf_counter()
-                chain = (multi_pass(frames, stylizer, rule, settings, folder, memory, skip) if settings.passes > 1
+                chain = (multi_pass(frames, stylizer, rule, settings, folder, memory, skip, on_pass_step)
+                         if settings.passes > 1
                          else stylize_frames(frames, stylizer, rule, previous, memory, reference))
                 for item, result, cold in chain:
                     frame = item.frame
