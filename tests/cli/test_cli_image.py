@@ -118,13 +118,15 @@ def test_a_size_below_two_pixels_is_refused_when_parsed(command, capsys):
     assert len(err) == 1 and "argument --size: '1' is too small: the long side must be at least 2 pixels" in err[0]
 
 
-def test_a_negative_iteration_count_names_the_bound_it_breaks(capsys):
+def test_counts_and_scales_name_the_bound_they_break(capsys):
     """--iters 0 is allowed (the output is the start image), so -1 must say ">= 0", not ">= 1"."""
     from helpers import run_cli
 
     assert run_cli(["image", "c.png", "s.png", "-o", "o.png", "--iters", "-1"]) == 2
     err = capsys.readouterr().err
     assert "argument --iters: '-1' must be >= 0" in err
+    assert run_cli(["image", "c.png", "s.png", "-o", "o.png", "--style-scale", "0"]) == 2
+    assert "argument --style-scale: '0' must be above 0" in capsys.readouterr().err
 
 
 def test_running_out_of_host_memory_is_one_line(image_files, tmp_path, capsys, monkeypatch):

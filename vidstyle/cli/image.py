@@ -35,6 +35,7 @@ from .options import (
     option_value,
     positive_float,
     positive_int,
+    scale_factor,
     size_int,
     style_settings,
     sweep_values,
@@ -383,7 +384,7 @@ def add_batch_command(commands) -> None:  # noqa: ANN001
     g = p.add_argument_group("style")
     add_option(g, "--style-size", type=positive_int, default=d.style.size,
                help="long side of the style images in pixels")
-    add_option(g, "--style-scale", type=positive_float, default=d.style.scale,
+    add_option(g, "--style-scale", type=scale_factor, default=d.style.scale,
                help="style size relative to the content's")
     add_loss_options(p)
     add_optim_options(p)

@@ -62,6 +62,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def scale_factor(text: str) -> float:
+    """An option type: a finite number > 0 (a size ratio; 0 would be no image at all)."""
+    value = positive_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
 def decay_value(text: str) -> float:
     """An option type: 0 (off) or a decay in (0, 1)."""
     value = positive_float(text)
@@ -261,7 +269,7 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("style")
     add_option(g, "--style-size", type=positive_int, default=d.size,
                help="long side of the style image in pixels (default: the content's working size times --style-scale)")
-    add_option(g, "--style-scale", type=positive_float, default=d.scale, help="style size relative to the content's")
+    add_option(g, "--style-scale", type=scale_factor, default=d.scale, help="style size relative to the content's")
     add_option(g, "--style-blend", type=float_list, default=d.blend,
                help="blend weights W1,W2,... for several style images")
     g.add_argument("--style-mask", action="append", metavar="MASK", default=None,
