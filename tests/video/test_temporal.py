@@ -120,6 +120,16 @@ def test_eval_bad_input(tmp_path, capsys):
     assert "the plot is a PNG; name it .png" in capsys.readouterr().err
 
 
+def test_eval_warns_when_the_reference_has_another_shape(tmp_path, capsys):
+    source = pan_clip(tmp_path / "in.mp4", frames=3)
+    tall = make_clip(tmp_path / "tall.mp4", images=[np.ascontiguousarray(f.image.transpose(1, 0, 2))
+                                                     for f in read_frames(source)], audio=False, crf="10")
+    assert main(["eval", str(source), "--reference", str(source), "-q"]) == 0
+    assert "not the same shape" not in capsys.readouterr().err
+    assert main(["eval", str(source), "--reference", str(tall), "-q"]) == 0
+    assert "not the same shape; is it the output's input?" in capsys.readouterr().err
+
+
 def test_eval_of_a_part_compares_the_same_part_of_the_input(tmp_path, capsys):
     scene = structured_image(32, 48 + 12, seed=3)
     offsets = [0, 0, 0, 0, 3, 6, 9, 12]  # still for 4 frames, then a 3 px/frame pan

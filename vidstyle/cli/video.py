@@ -358,15 +358,21 @@ def eval_command(args: argparse.Namespace) -> int:
 
     if args.plot is not None and Path(args.plot).suffix.lower() != ".png":
         raise CommandError(f"--plot {args.plot}: the plot is a PNG; name it .png")
+    shapes = []
     for path in (args.output_video, args.reference):
         if Path(path).is_dir():
             raise CommandError(f"{path} is a folder; eval compares two video files")
         if not Path(path).is_file():
             raise CommandError(f"video file not found: {path}")
         info = probe(path)
+        shapes.append((info.width, info.height))  # as displayed (after rotation)
         if max(info.width, info.height) < MIN_FLOW_SIDE:  # OpenCV's DIS flow needs 12 px on a side
             raise CommandError(f"{path}: {info.width}x{info.height} is too small to measure (optical flow needs "
                                f"at least {MIN_FLOW_SIDE} pixels on one side)")
+    (width, height), (ref_width, ref_height) = shapes
+    if abs(width * ref_height - ref_width * height) > 0.02 * ref_width * height:  # aspect ratios 2% apart
+        warnings.warn(f"the output is {width}x{height} and the reference {ref_width}x{ref_height}: not the same "
+                      "shape; is it the output's input? (the reference is resized to the output's size)", stacklevel=1)
     for path in (args.json, args.plot):
         if path is not None:
             from ..media.image_files import check_writable
