@@ -29,3 +29,11 @@ def test_default_crfs_fit_the_encoder_and_narrow_x265_frames_are_refused():
     check_frame_size("libx264", 16, 16)
     with pytest.raises(OutputError, match="too narrow"):
         check_frame_size("libx265", 48, 128)
+
+
+def test_av1_segments_are_refused_with_the_reason(tmp_path):
+    """PyAV copies a stream by its decoder's name (libdav1d for AV1), which no encoder has: the run
+    cannot join its segments, and says so instead of advising the extension it already has."""
+    with pytest.raises(OutputError, match=r"PyAV copies the stream by its decoder's name, \w+, which names no encoder"
+                                          r"\); choose another --codec"):
+        plan_output(str(tmp_path / "o.mp4"), "libsvtav1", crf=None, explicit_codec=True, audio_source=None)

@@ -216,6 +216,8 @@ def _joins(segment: str, output: str) -> str | None:
                 return "it comes back without a video stream"
             stream = joined.streams.video[0]
             times = [frame.time for frame in joined.decode(stream)]
+    except av.codec.codec.UnknownCodecError as error:  # AV1: PyAV copies a stream by its decoder's name
+        return f"PyAV copies the stream by its decoder's name, {error}, which names no encoder"
     except (VideoError, av.FFmpegError, ValueError, OSError) as error:
         cause = error.__cause__ if error.__cause__ is not None else error
         return getattr(cause, "strerror", None) or _error_text(cause)  # FFmpeg's reason, without the temporary path
@@ -279,8 +281,10 @@ def plan_output(path: str, codec: str, *, crf: int, explicit_codec: bool, audio_
             raise OutputError(f"--codec {found}: no segment container (MP4, MOV, MKV) takes it")
         problem = _joins(os.path.join(folder, f"test-{found}{segment_suffix}"), os.path.join(folder, f"joined{suffix}"))
         if problem is not None:  # e.g. H.264 from MP4 segments into AVI (which wants Annex B)
+            other = [ext for ext in (".mp4", ".mkv", ".mov") if ext != suffix]
+            hint = "choose another --codec" if suffix in SEGMENT_SUFFIXES else f"use {', '.join(other)}"
             raise OutputError(f"{path}: {found} segments cannot be joined into {suffix} without re-encoding "
-                              f"({problem}); use .mp4, .mkv or .mov")
+                              f"({problem}); {hint}")
         audio = False
         if audio_source is not None and os.path.isfile(audio_source):
             try:
