@@ -6,9 +6,9 @@ Two things help it catch up with the settled rest of the frame:
 
 - **the fill** (:func:`fill_rejected`): ``content`` starts those pixels from the frame itself;
   ``residual`` adds the stylization's change to the content (stylized minus content), taken
-  from the trusted neighbourhood by OpenCV's inpainting (mirrored into bands along the frame's
-  borders, :func:`mirror_border_bands`), so the region starts with the neighbourhood's colours
-  and strokes on its own structure;
+  from the trusted neighbourhood by OpenCV's inpainting (mirrored into what entered the frame at
+  its borders, :func:`mirror_border_bands`), so the region starts with the neighbourhood's
+  colours and strokes on its own structure;
 - **the budget** (:func:`catch_up_budget`): a frame gets more iterations the more of it is
   new, and (:func:`needs_more`) keeps going while its style loss is above the level of the
   shot's cold frame;
@@ -28,13 +28,16 @@ from .flow import entered_frame
 
 
 def fill_rejected(warped: torch.Tensor, content: torch.Tensor, mask: torch.Tensor, warped_content: torch.Tensor | None,
-                  fill: str) -> torch.Tensor:
+                  fill: str, entered: np.ndarray | None = None) -> torch.Tensor:
     """The warm start: ``warped`` (1, 3, H, W) where ``mask`` (1, 1, H, W) is 1, the fill elsewhere.
 
     ``residual`` needs ``warped_content``, the previous *input* frame warped like ``warped``:
     the stylization's change ``warped - warped_content`` is inpainted (Telea) from the trusted
-    pixels into the rejected ones, mirrored into rejected bands along the borders
-    (:func:`mirror_border_bands`), and added to ``content`` there.
+    pixels into the rejected ones and added to ``content`` there; ``entered`` (HxW bool, the
+    pixels whose flow comes from outside the previous frame: :func:`~vidstyle.video.flow.entered_frame`)
+    marks the content that came in at the borders, which gets the change mirrored instead
+    (:func:`mirror_border_bands`). Only there: mirroring every rejected band along the borders
+    (film grain the flow cannot follow) raised a 1940 film clip's warping error by 85% at 96 px.
     """
     if fill not in FILLS:
         raise ValueError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
@@ -48,8 +51,9 @@ def fill_rejected(warped: torch.Tensor, content: torch.Tensor, mask: torch.Tenso
     # cv2.inpaint takes 8-bit images: the residual in [-1, 1] as 128 + 127 x residual (0 exactly at 128).
     coded = np.clip(np.rint(residual * 127.0 + 128.0), 0, 255).astype(np.uint8)
     filled = (cv2.inpaint(coded, rejected, 3, cv2.INPAINT_TELEA).astype(np.float32) - 128.0) / 127.0
-    mirrored, done = mirror_border_bands(residual, rejected.astype(bool))
-    filled = np.where(done[..., None], mirrored, filled)
+    if entered is not None:
+        mirrored, done = mirror_border_bands(residual, rejected.astype(bool) & entered)
+        filled = np.where(done[..., None], mirrored, filled)
     fill_image = (content + torch.from_numpy(filled).permute(2, 0, 1)[None].to(content)).clamp(0, 1)
     return keep * warped + (1 - keep) * fill_image
 

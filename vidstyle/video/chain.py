@@ -48,7 +48,7 @@ from .catchup import (
     revealed_region,
     style_level,
 )
-from .flow import FlowEstimator, Motion, motion_between, warp
+from .flow import FlowEstimator, Motion, entered_frame, motion_between, warp
 from .shots import ShotDetector, mark_cuts
 
 
@@ -301,7 +301,8 @@ def warm_start(previous: torch.Tensor, content: torch.Tensor, motion: Motion | N
         warped = warp(previous, motion.flow_back)
         mask = torch.from_numpy(motion.mask)[None, None].to(previous.device)
         warped_content = warp(previous_content, motion.flow_back) if previous_content is not None else None
-        return fill_rejected(warped, content, mask, warped_content, fill), warped, mask
+        entered = entered_frame(motion.flow_back) if fill == "residual" else None
+        return fill_rejected(warped, content, mask, warped_content, fill, entered), warped, mask
     return previous, previous, torch.ones_like(previous[:, :1])
 
 
