@@ -140,9 +140,10 @@ def test_revealed_strip_catches_up_within_three_frames(extractor):
     cold / 30 warm): by its 3rd frame, the strip revealed 2 frames before the last is stylized
     at least 0.9x as much as the frame's original columns (distance from the content per band,
     relative to a cold start of the same frame), at no more than 1.5x the iterations of a fixed
-    warm budget. Measured: 1.20 with the revealed region's own style term at its default 0.25
-    (1.25 at 0.5, whose strip overshot to 1.74 in its first frame); without it
-    (--revealed-weight 0) 0.68, 0.57, 0.67 in the strip's first three frames, which fails."""
+    warm budget. Measured: 1.10 with the revealed region's own style term at its default 0.25 and
+    the mirror fill of what entered the frame (1.20 with the inpainting fill before it; 1.25 at
+    weight 0.5, whose strip overshot to 1.74 in its first frame); with neither (inpainting,
+    --revealed-weight 0) 0.68, 0.57, 0.67 in the strip's first three frames, which fails."""
     step = 6
     ratios, iterations = pan_run(extractor, LossSettings().revealed_weight, step=step)
     original = ratios[:len(ratios) - (len(iterations) - 1)]  # the columns of the first frame
