@@ -78,15 +78,21 @@ def decay_value(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """An option type: a whole number >= 1."""
+def whole_number(text: str, least: int) -> int:
+    """``text`` as a whole number of at least ``least``, or argparse's one-line error."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= {least}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An option type: a whole number >= 1."""
+    return whole_number(text, 1)
+
 
 def size_int(text: str) -> int:
     """An option type: a ``--size``, a long side of at least 2 pixels (videos need both sides even, >= 2)."""
@@ -98,13 +104,7 @@ def size_int(text: str) -> int:
 
 def nonnegative_int(text: str) -> int:
     """An option type: a whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
+    return whole_number(text, 0)
 
 
 def layer_weights(text: str) -> tuple[tuple[str, float], ...]:

@@ -95,7 +95,7 @@ REVEALED_MIN_WIDTH = 3
 
 
 def revealed_region(mask: torch.Tensor, flow_back: np.ndarray | None, min_share: float = REVEALED_MIN_SHARE,
-                    min_width: int = REVEALED_MIN_WIDTH) -> torch.Tensor | None:
+                    min_width: int = REVEALED_MIN_WIDTH, entered: np.ndarray | None = None) -> torch.Tensor | None:
     """The pixels that entered the frame: rejected by ``mask`` (1, 1, H, W; below 0.5) and
     sourced from outside the previous frame by ``flow_back`` (HxWx2), as a 0/1 region of the
     mask's shape, opened with a ``min_width`` square; None when it covers less than ``min_share``
@@ -106,10 +106,14 @@ def revealed_region(mask: torch.Tensor, flow_back: np.ndarray | None, min_share:
     neighbourhood all round, which the residual fill carries in, and giving it a style term of
     its own restylized it every frame: on a 1940 film clip at 96 px that raised the warping
     error by 35-95% (weights 0.1-1), while a pan's new columns at the frame's edge stayed at half
-    the stylization of the rest without it (see README, Catching up)."""
+    the stylization of the rest without it (see README, Catching up). ``entered``: the
+    :func:`~vidstyle.video.flow.entered_frame` of ``flow_back`` if already computed
+    (:attr:`~vidstyle.video.flow.Motion.entered`)."""
     if flow_back is None:
         return None
-    region = (mask[0, 0] < 0.5).cpu().numpy() & entered_frame(flow_back)
+    if entered is None:
+        entered = entered_frame(flow_back)
+    region = (mask[0, 0] < 0.5).cpu().numpy() & entered
     region = region.astype(np.uint8)
     if min_width > 1:
         region = cv2.morphologyEx(region, cv2.MORPH_OPEN, np.ones((min_width, min_width), np.uint8))

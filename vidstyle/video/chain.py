@@ -48,7 +48,7 @@ from .catchup import (
     revealed_region,
     style_level,
 )
-from .flow import FlowEstimator, Motion, entered_frame, motion_between, warp
+from .flow import FlowEstimator, Motion, motion_between, warp
 from .shots import ShotDetector, mark_cuts
 
 
@@ -301,7 +301,7 @@ def warm_start(previous: torch.Tensor, content: torch.Tensor, motion: Motion | N
         warped = warp(previous, motion.flow_back)
         mask = torch.from_numpy(motion.mask)[None, None].to(previous.device)
         warped_content = warp(previous_content, motion.flow_back) if previous_content is not None else None
-        entered = entered_frame(motion.flow_back) if fill == "residual" else None
+        entered = motion.entered if fill == "residual" else None
         return fill_rejected(warped, content, mask, warped_content, fill, entered), warped, mask
     return previous, previous, torch.ones_like(previous[:, :1])
 
@@ -345,8 +345,9 @@ def prepare_frame(stylizer: Stylizer, item: ChainInput, previous: torch.Tensor |
     # Content that entered the frame (and no earlier frame stylized, after long-term memory's
     # revision) gets a style term of its own.
     motion = getattr(item, "motion", None)
-    revealed = (revealed_region(plan.temporal[1], motion.flow_back if motion is not None else None)
-                if plan.temporal is not None else None)
+    revealed = None
+    if plan.temporal is not None and motion is not None:
+        revealed = revealed_region(plan.temporal[1], motion.flow_back, entered=motion.entered)
     # (a duck-typed stylizer without a loss module, e.g. a test's fake, has no temporal term to scale)
     if rule.temporal_relative and plan.temporal is not None and getattr(getattr(stylizer, "loss", None),
                                                                         "temporal_weight", 0.0):

@@ -19,6 +19,7 @@ values (see :mod:`vidstyle.video.chain`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -325,6 +326,11 @@ class Motion:
 
     flow_back: np.ndarray
     mask: np.ndarray
+
+    @functools.cached_property
+    def entered(self) -> np.ndarray:
+        """:func:`entered_frame` of ``flow_back``, computed once (the fill and the revealed region both use it)."""
+        return entered_frame(self.flow_back)
 
 
 def motion_between(estimator: FlowEstimator, previous_rgb: np.ndarray, current_rgb: np.ndarray) -> Motion:
