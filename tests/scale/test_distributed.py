@@ -19,6 +19,7 @@ from helpers import TINY_NET_ARGS, pan_frames, stripes_image, tiny_loss
 from vidstyle.cli import main
 from vidstyle.errors import Interrupted
 from vidstyle.media.seeking import SeekChecks, SeekWarning
+from vidstyle.media.segments import container_comment
 from vidstyle.media.video_files import probe, read_frames
 from vidstyle.scale.cluster import RayMissing
 from vidstyle.scale.distributed import FAIL_ENV, run_distributed
@@ -33,7 +34,7 @@ from vidstyle.scale.frame_ranges import (
 )
 from vidstyle.settings import DistributedSettings, ModelSettings, OptimSettings, StyleSettings, VideoSettings
 from vidstyle.video.metrics import warping_error
-from vidstyle.video.pipeline import run_video
+from vidstyle.video.pipeline import STAMP_PREFIX, run_video
 from vidstyle.video.workdir import work_folder_for
 
 W, H, N = 32, 24, 12
@@ -345,6 +346,32 @@ def test_batch_video_reports_a_failed_clip_on_every_rerun(files, tmp_path, capsy
         assert "failed: d.mkv:" in err
         assert f"1 of the {tried} clips stylized in this run failed (see above; {done_before} already done" in err
     assert 1 <= probe(target / "d.mp4").frame_count < 12  # the frames before the damage are delivered
+
+
+def test_batch_video_keeps_and_reports_an_output_made_with_other_settings(files, tmp_path, capsys):
+    """A finished output carries its settings' stamp; a rerun with other settings neither counts it
+    as done nor replaces it (exit 1, named), and --overwrite redoes it. The same settings skip it."""
+    clip, style = files
+    source, target = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    (source / "a.mp4").write_bytes(Path(clip).read_bytes())
+    assert run_cli(["batch-video", source, style, "-o", target, *FAST]) == 0
+    first = (target / "a.mp4").read_bytes()
+    assert container_comment(target / "a.mp4").startswith(STAMP_PREFIX)
+    loud = [a for a in FAST if a != "--quiet"]  # the summary line
+    capsys.readouterr()
+    assert run_cli(["batch-video", source, style, "-o", target, *loud]) == 0  # same settings: done
+    assert "0 stylized, 1 already done, 0 failed" in capsys.readouterr().err
+    assert (target / "a.mp4").read_bytes() == first
+    assert run_cli(["batch-video", source, style, "-o", target, *loud, "--alpha", "7"]) == 1
+    err = capsys.readouterr().err
+    assert "skipped: a.mp4: made with other settings; --overwrite redoes it" in err
+    assert "0 already done, 1 made with other settings (kept)" in err
+    assert "pass --overwrite to redo them" in err
+    assert (target / "a.mp4").read_bytes() == first
+    assert run_cli(["batch-video", source, style, "-o", target, *FAST, "--alpha", "7", "--overwrite"]) == 0
+    assert (target / "a.mp4").read_bytes() != first
+    assert run_cli(["batch-video", source, style, "-o", target, *FAST, "--alpha", "7"]) == 0  # now it is done
 
 
 def test_tasks_get_every_path_absolute(tmp_path, monkeypatch):

@@ -121,22 +121,26 @@ def batch_video_command(args: argparse.Namespace) -> int:
                 bar.reset(total=event.count)
             elif event.kind in ("done", "failed"):
                 bar.update(1)
-            if event.kind in ("bad", "failed"):
+            if event.kind in ("bad", "failed", "stale"):
                 problems.append(event)
 
         run_batch_video(template, args.input_dir, args.output, dist, styles=styles, progress=not args.quiet, on_event=on_event)
     for event in problems:  # after the bar, so the lines stay whole
-        what = "skipped" if event.kind == "bad" else "failed"
+        what = "failed" if event.kind == "failed" else "skipped"
         warnings.warn(f"{what}: {event.name}: {event.message}", stacklevel=1)
     if not args.quiet:
-        print(f"{args.output}: {counts['done']} stylized, {counts['skipped']} already done, {counts['failed']} failed, "
-              f"{counts['bad']} not videos", file=sys.stderr)
+        stale = f", {counts['stale']} made with other settings (kept)" if counts["stale"] else ""
+        print(f"{args.output}: {counts['done']} stylized, {counts['skipped']} already done{stale}, "
+              f"{counts['failed']} failed, {counts['bad']} not videos", file=sys.stderr)
     if counts["failed"]:
         tried = counts["done"] + counts["failed"]  # this run's: the ones already done were not retried
         raise CommandError(f"{counts['failed']} of the {tried} clips stylized in this run failed (see above; "
                            f"{counts['skipped']} already done before it); "
                            "rerunning the same command retries the ones that failed before writing anything "
                            "and reports the damaged inputs again (add --restart to redo those)")
+    if counts["stale"]:
+        raise CommandError(f"{counts['stale']} existing outputs were made with other settings and were kept "
+                           "(see above); pass --overwrite to redo them with these settings")
     return EXIT_OK
 
 
@@ -146,7 +150,8 @@ def add_batch_video_command(commands) -> None:  # noqa: ANN001
         usage="vidstyle batch-video IN_DIR STYLE [STYLE ...] -o OUT_DIR [--ray [ADDRESS]] [options]",
         description="Stylize every video of IN_DIR into OUT_DIR/STEM.mp4 with the same settings. With --ray each "
                     "clip is a Ray task (one GPU each where the cluster has GPUs); without, the clips run one after "
-                    "another here. Existing outputs are skipped (rerun to continue), files that are not videos are "
+                    "another here. Existing outputs are skipped (rerun to continue; one made with other settings is kept, "
+                    "reported and the exit code is 1: --overwrite redoes it), files that are not videos are "
                     "skipped with a warning, and a clip that fails does not stop the others.",
         formatter_class=FORMATTER)
     p.add_argument("input_dir", metavar="IN_DIR", help="folder of videos (not recursive)")

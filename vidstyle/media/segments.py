@@ -19,7 +19,7 @@ Decisions that make the join a plain remux:
 import heapq
 import itertools
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 
 import av
@@ -93,6 +93,7 @@ def assemble(
     origin: float = 0.0,
     max_frames: int | None = None,
     before_move: Callable[[str], None] | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> int:
     """Join segments, in order, into ``output_path`` without re-encoding; return the frame count.
 
@@ -106,6 +107,7 @@ def assemble(
     ``max_frames`` keeps only that many video frames (segments have no B-frames, so any cut is
     clean). ``before_move(temporary_path)`` is called once the file is complete, just before it
     is moved into place (the run records it there, so a kill after the move is recognised).
+    ``metadata``: container tags to write (e.g. ``{"comment": ...}``).
 
     Raises :class:`VideoError` if a segment is unreadable, was encoded with other settings
     than the first, or overlaps the previous one.
@@ -119,6 +121,7 @@ def assemble(
     output = source = video = None
     try:
         output = av.open(temp, "w")
+        output.metadata.update(metadata or {})
         with open_input(paths[0]) as first:
             template = require_video_stream(first, paths[0])
             reference = _settings(template)
@@ -195,3 +198,14 @@ def _segment_packets(paths, reference, out_stream, origin):
                 packet.pts = packet.dts if packet.pts is None else packet.pts - shift
                 packet.stream = out_stream
                 yield time, packet
+
+
+def container_comment(path: str | os.PathLike) -> str | None:
+    """A video file's ``comment`` tag (any case; :func:`assemble` writes its ``metadata``), or None:
+    no tag, or a file FFmpeg cannot open."""
+    try:
+        with av.open(os.fspath(path)) as container:
+            tags = {key.lower(): value for key, value in container.metadata.items()}
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return None
+    return tags.get("comment")

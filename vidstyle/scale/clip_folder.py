@@ -1,7 +1,8 @@
 """``vidstyle batch-video``: every video of a folder, one Ray task per clip (or one after another here).
 
 Each clip runs the single-machine pipeline (:func:`vidstyle.video.pipeline.run_video`); finished
-outputs are skipped, so a rerun continues. A failed clip's partial output (a truncated input) is not
+outputs are skipped, so a rerun continues (an output made with other settings is reported, not
+redone without ``--overwrite``). A failed clip's partial output (a truncated input) is not
 finished: a rerun runs it again, which reports the recorded failure again. Ray is imported only when asked for
 (:mod:`vidstyle.scale.cluster`).
 """
@@ -21,9 +22,10 @@ from ..core.factory import Weights, load_network, network_layers, resolve_weight
 from ..core.features import VGGFeatures
 from ..errors import Interrupted, VidstyleError
 from ..media.image_files import load_image
+from ..media.segments import container_comment
 from ..media.video_files import is_video_file
 from ..settings import DistributedSettings, VideoSettings
-from ..video.pipeline import run_video
+from ..video.pipeline import STAMP_PREFIX, run_video, settings_stamp
 from ..video.workdir import recorded_partial
 from .cluster import TaskFailure, connect, gather, one_line, require_ray, task_options, task_slots, worker_settings
 
@@ -34,8 +36,9 @@ class BatchVideoError(VidstyleError):
 
 @dataclass(frozen=True)
 class ClipEvent:
-    """``plan`` (``count`` clips to do), ``skipped`` (output exists), ``bad`` (not a video),
-    ``done`` or ``failed`` (``message`` says why)."""
+    """``plan`` (``count`` clips to do), ``skipped`` (output exists), ``stale`` (an output made with
+    other settings exists: kept, not redone), ``bad`` (not a video), ``done`` or ``failed``
+    (``message`` says why)."""
 
     kind: str
     name: str = ""
@@ -46,9 +49,15 @@ class ClipEvent:
 
 
 def plan_batch_video(input_dir: str | os.PathLike, output_dir: str | os.PathLike, *,
-                     overwrite: bool = False) -> tuple[list[tuple[Path, Path]], list[ClipEvent]]:
+                     overwrite: bool = False,
+                     stamp: Callable[[Path, Path], str] | None = None) -> tuple[list[tuple[Path, Path]], list[ClipEvent]]:
     """``(input, output)`` pairs to do, and events for files skipped (finished or not videos); an
-    output a failed run left (see :func:`~vidstyle.video.workdir.recorded_partial`) is to do again."""
+    output a failed run left (see :func:`~vidstyle.video.workdir.recorded_partial`) is to do again.
+
+    ``stamp(input, output)``: the :func:`~vidstyle.video.pipeline.settings_stamp` this run would
+    write; an existing output whose own stamp differs was made with other settings and is
+    reported ``stale`` (kept: only ``overwrite`` replaces it). An output without a stamp (made by
+    another tool or an older version) counts as finished."""
     source, target = Path(input_dir), Path(output_dir)
     if source.is_file():
         raise BatchVideoError(f"{source} is a file; batch-video takes a folder of clips (for one clip, use 'vidstyle video')")
@@ -72,7 +81,11 @@ def plan_batch_video(input_dir: str | os.PathLike, output_dir: str | os.PathLike
             raise BatchVideoError(f"{outputs[output.name]} and {path.name} would both be written to {output}")
         outputs[output.name] = path.name
         if output.exists() and not overwrite and not recorded_partial(output):
-            events.append(ClipEvent("skipped", path.name))
+            recorded = container_comment(output) or ""
+            if stamp is not None and recorded.startswith(STAMP_PREFIX) and recorded != stamp(path, output):
+                events.append(ClipEvent("stale", path.name, "made with other settings; --overwrite redoes it"))
+            else:
+                events.append(ClipEvent("skipped", path.name))
         else:
             todo.append((path, output))
     return todo, events
@@ -120,7 +133,9 @@ def run_batch_video(
     ``failed`` while the others go on. Returns every event (also passed to ``on_event``).
     """
     ray = require_ray() if dist is not None else None
-    todo, events = plan_batch_video(input_dir, output_dir, overwrite=template.overwrite)
+    todo, events = plan_batch_video(
+        input_dir, output_dir, overwrite=template.overwrite,
+        stamp=lambda source, output: settings_stamp(dataclasses.replace(template, input=str(source), output=str(output))))
     emit = on_event or (lambda event: None)
     for event in events:
         emit(event)

@@ -8,6 +8,8 @@ uninterrupted one (the last stylized frame of each segment is kept exactly).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import resource
 import time
@@ -106,6 +108,19 @@ def run_identity(settings: VideoSettings, weights_label: str) -> dict[str, objec
         identity["optim.init"] = file_fingerprint(settings.optim.init)
     identity["weights"] = weights_label
     return identity
+
+
+# The comment tag of a finished output starts with this; the rest is :func:`settings_stamp`'s hash.
+STAMP_PREFIX = "vidstyle settings "
+
+
+def settings_stamp(settings: VideoSettings) -> str:
+    """What made an output, as one short line written into its ``comment`` tag: a hash of
+    :func:`run_identity` (the input and style files by content, the weights by their setting).
+    ``batch-video`` compares it to tell an output made with other settings from a finished one."""
+    identity = run_identity(settings, settings.model.weights)
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return STAMP_PREFIX + digest
 
 
 def peak_memory(device: torch.device) -> int:
@@ -359,7 +374,8 @@ def assemble_output(settings: VideoSettings, info: VideoInfo, segment_paths: lis
     ``end`` (seconds) is when the last frame ends, where the audio is cut if ``--duration`` or
     ``--max-frames`` cut the video, or the video ``stopped_early`` (a decode error: the audio
     would otherwise run on under a frozen last frame); ``max_frames`` keeps that many frames of
-    the segments; ``before_move`` sees the finished temporary file. Shared with the Ray driver."""
+    the segments; ``before_move`` sees the finished temporary file; the file's comment tag holds
+    :func:`settings_stamp`. Shared with the Ray driver."""
     audio = audio and settings.audio and info.has_audio
     cut = settings.duration is not None or settings.max_frames is not None or stopped_early
     assemble(
@@ -370,6 +386,7 @@ def assemble_output(settings: VideoSettings, info: VideoInfo, segment_paths: lis
         origin=settings.start or 0.0,
         max_frames=max_frames,
         before_move=before_move,
+        metadata={"comment": settings_stamp(settings)},
     )
 
 
