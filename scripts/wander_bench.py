@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                 iterations = report.cold_iterations + report.warm_iterations
                 row = {"clip": Path(clip).name, "mode": mode, "frames": len(outputs), "forward": len(frames),
                        "size": list(size), "visits": visit_differences(outputs),
-                       "style_over_cold": warm_over_cold(style_losses(stylizer, outputs, inputs)),
+                       "style_over_cold": warm_over_cold(style := style_losses(stylizer, outputs, inputs)),
+                       "style_series": [value / style[0] for value in style],
                        "warping_error": evaluate_video(str(out), path).mean,
                        "content_distance": content_distance(outputs, inputs),
                        "mean_iterations": sum(iterations) / len(iterations), "cuts": report.cuts,
