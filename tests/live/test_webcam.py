@@ -329,6 +329,17 @@ def test_camera_lost_mid_run_exits_nonzero_with_a_finished_recording(tmp_path, s
     assert out.exists() and len(list(read_frames(out))) >= 1
 
 
+def test_seconds_zero_is_refused_and_no_recording_is_claimed_without_frames(tmp_path, style_file, capfd,
+                                                                            monkeypatch):
+    code = run_cli(["webcam", style_file, "--headless", "--seconds", "0", *TINY])
+    assert code == 1 and "--seconds 0 would stop before the first frame" in one_error_line(capfd)
+    monkeypatch.setattr(webcam, "open_camera", lambda spec: SyntheticSource(64, 48, fps=100, frames=0))
+    out = tmp_path / "rec.mp4"
+    run_cli(["webcam", style_file, "--headless", "--record", str(out), *TINY])
+    line = one_error_line(capfd)
+    assert not out.exists() and "recording finished" not in line and "no recording written" in line
+
+
 @pytest.mark.parametrize("camera, message", [
     ("99", "cannot open camera 99 (no such device, or it is in use); choose another with --camera"),
     ("{tmp}/missing.mp4", "camera source not found: {tmp}/missing.mp4"),

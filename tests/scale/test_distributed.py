@@ -372,6 +372,7 @@ def test_batch_video_keeps_and_reports_an_output_made_with_other_settings(files,
     assert run_cli(["batch-video", source, style, "-o", target, *FAST, "--alpha", "7", "--overwrite"]) == 0
     assert (target / "a.mp4").read_bytes() != first
     assert run_cli(["batch-video", source, style, "-o", target, *FAST, "--alpha", "7"]) == 0  # now it is done
+    assert run_cli(["batch-video", source, style, "-o", target, *FAST, "--alpha", "7", "--max-frames", "2"]) == 1
 
 
 def test_tasks_get_every_path_absolute(tmp_path, monkeypatch):

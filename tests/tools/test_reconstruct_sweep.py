@@ -111,6 +111,15 @@ def test_sweep_cli_default_axis_is_alpha(image_files, tmp_path, captured):
     assert not grid.row_labels
 
 
+def test_sweep_help_states_what_is_swept_by_default(capsys):
+    """--help used to say alpha's default was 100 although the sweep runs 10,100,1000,10000."""
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "[default: 10,100,1000,10000 when --beta is not given, else 100.0]" in text
+    assert "comma-separated values to sweep [default: 1.0, not swept]" in text
+
+
 def test_sweep_grid_axes():
     grid = sweep_grid(LossSettings(beta=3.0), [("alpha", (1.0, 2.0, 3.0)), ("beta", (0.0, 9.0))])
     assert [[(c.alpha, c.beta) for c in row] for row in grid] == [

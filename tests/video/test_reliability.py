@@ -371,6 +371,28 @@ def test_a_second_run_into_the_same_output_names_the_first(clip, style_file, tmp
         holder.unlock()
 
 
+def test_a_report_or_eval_json_never_replaces_the_runs_own_files(clip, style_file, tmp_path, capsys, no_work):
+    """--report and eval --json/--plot naming the input, the output or a style image are refused up
+    front (they used to replace it with JSON, exit 0)."""
+    style = tmp_path / "style.png"
+    style.write_bytes(Path(style_file).read_bytes())
+    source = tmp_path / "in.mp4"
+    source.write_bytes(Path(clip).read_bytes())
+    out = tmp_path / "o.mp4"
+    for victim in (style, source, out):
+        before = victim.read_bytes() if victim.exists() else None
+        assert run_cli([source, style, "-o", out, *FAST, "--report", victim]) == 1
+        assert one_line(capsys) == f"vidstyle: error: --report {victim} would overwrite {victim}; choose another file"
+        assert (victim.read_bytes() if victim.exists() else None) == before
+    out.write_bytes(source.read_bytes())  # an "output" to evaluate
+    for victim in (out, source):
+        assert run_cli(["eval", out, "--reference", source, "--json", victim]) == 1
+        assert one_line(capsys) == f"vidstyle: error: --json {victim} would overwrite {victim}; choose another file"
+        assert victim.read_bytes() == source.read_bytes()
+    assert run_cli(["eval", out, "--reference", source, "--json", tmp_path / "e.png", "--plot", tmp_path / "e.png"]) == 1
+    assert "--plot" in one_line(capsys) and not (tmp_path / "e.png").exists()
+
+
 def test_eval_on_a_tiny_video_is_one_line(tmp_path, capsys):
     tiny = make_clip(tmp_path / "tiny.mp4", images=[np.full((2, 2, 3), 9 * i, np.uint8) for i in range(3)],
                      audio=False)

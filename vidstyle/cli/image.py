@@ -351,10 +351,13 @@ def add_sweep_command(commands) -> None:  # noqa: ANN001
     add_option(p, "--size", type=size_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
                help="long side of the working image in pixels")
     add_stylize_options(p, "iterations per cell", cartoon=False)
+    swept = ",".join(f"{v:g}" for v in DEFAULT_SWEEP[0][1])
     for name in ("alpha", "beta"):
         action = p._option_string_actions[f"--{name}"]
         action.type, action.metavar = sweep_values, "V1,V2,..."
-        action.help = action.help.replace("[default:", "; comma-separated values to sweep [default:")
+        fixed = action.help[action.help.index("[default:") + len("[default:"):].rstrip("]").strip()
+        default = (f"{swept} when --beta is not given, else {fixed}" if name == "alpha" else f"{fixed}, not swept")
+        action.help = action.help[:action.help.index("[default:")].rstrip() + f"; comma-separated values to sweep [default: {default}]"
     add_common_options(p)
     essentials_group(p, ("--output", "--alpha", "--beta", "--preset", "--size", "--device", "--iters"))
     p.set_defaults(run=sweep_command)

@@ -88,6 +88,26 @@ def video_report_dict(report: Any, *, output: str, device: str) -> dict[str, Any
     return result
 
 
+def refuse_overwriting(path: str, option: str, *files: str | None) -> None:
+    """Refuse a side file (``--report``, ``eval --json``/``--plot``) that names one of the run's own
+    ``files`` (inputs, output): it would be replaced by JSON or a plot. Frame patterns are skipped
+    (their frames are checked where they are read or written)."""
+    import os
+    from pathlib import Path
+
+    from .options import CommandError
+
+    for other in files:
+        if not other or "%" in os.path.basename(other):
+            continue
+        try:
+            same = os.path.samefile(path, other)
+        except OSError:
+            same = Path(path).resolve() == Path(other).resolve()
+        if same:
+            raise CommandError(f"{option} {path} would overwrite {other}; choose another file")
+
+
 def print_json(data: dict[str, Any]) -> None:
     """The run report on stdout, one JSON document."""
     print(json.dumps(data, indent=2))

@@ -32,7 +32,7 @@ from .options import (
 from .parser import FORMATTER
 from .progress import FrameBar, PassBar
 from .ray import add_ray_options, video_on_ray
-from .report import print_json, print_lines, video_plan, video_report_dict
+from .report import print_json, print_lines, refuse_overwriting, video_plan, video_report_dict
 
 
 def check_video_options(args: argparse.Namespace) -> None:
@@ -179,6 +179,9 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
         raise CommandError(f"the output would overwrite the input {source}; choose another -o")
     check_writable(settings.output)
     if args.report is not None:
+        init = [] if settings.optim.init in ("content", "random") else [settings.optim.init]
+        refuse_overwriting(args.report, "--report", source, settings.output, *settings.style.paths,
+                           *settings.style.masks, *init)
         check_writable(args.report)
     for note in plan.notes:
         warnings.warn(note, stacklevel=1)
@@ -373,11 +376,14 @@ def eval_command(args: argparse.Namespace) -> int:
     if abs(width * ref_height - ref_width * height) > 0.02 * ref_width * height:  # aspect ratios 2% apart
         warnings.warn(f"the output is {width}x{height} and the reference {ref_width}x{ref_height}: not the same "
                       "shape; is it the output's input? (the reference is resized to the output's size)", stacklevel=1)
-    for path in (args.json, args.plot):
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
         if path is not None:
             from ..media.image_files import check_writable
 
+            refuse_overwriting(path, option, args.output_video, args.reference)
             check_writable(path)
+    if args.json is not None and args.plot is not None:
+        refuse_overwriting(args.plot, "--plot", args.json)
     result = evaluate_video(args.output_video, args.reference, args.flow_preset, reference_start=args.start,
                             mask=args.mask)
     text = json.dumps(result.to_dict(), indent=2)

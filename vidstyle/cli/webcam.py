@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 from ..settings import PRESETS, OptimSettings, describe_preset
@@ -118,6 +119,8 @@ def webcam_settings(args: argparse.Namespace) -> Any:
                                 check_every=option_value(args, "check_every", d.optim.check_every))
     settings = fill_settings(WebcamSettings, args, style=style_settings(args), loss=loss_settings(args), optim=optim,
                      model=model_settings(args))
+    if settings.seconds == 0:
+        raise CommandError("--seconds 0 would stop before the first frame; give a time above 0 (or leave it out)")
     return dataclasses.replace(settings, headless=bool(settings.headless), side_by_side=bool(settings.side_by_side),
                                every_frame=bool(settings.every_frame), overwrite=bool(settings.overwrite),
                                scene_detect=settings.scene_detect is not False)
@@ -152,7 +155,11 @@ def webcam_command(args: argparse.Namespace) -> int:
                                                                           file=sys.stderr)
         result = run_session(settings, styles, on_frame=on_frame, on_event=on_event, progress=not args.quiet,
                              record_codec=record_codec)
-    recording = f"; recording finished: {result.record_path} ({result.recorded} frames)" if result.record_path else ""
+    recording = ""
+    if result.record_path and Path(result.record_path).exists():
+        recording = f"; recording finished: {result.record_path} ({result.recorded} frames)"
+    elif result.record_path:
+        recording = f"; no recording written ({result.record_path}): no frame was stylized"
     if result.source_lost:
         print(f"vidstyle: error: {result.message}; stopped cleanly{recording}", file=sys.stderr)
         return EXIT_ERROR

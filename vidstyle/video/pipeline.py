@@ -119,6 +119,7 @@ def settings_stamp(settings: VideoSettings) -> str:
     :func:`run_identity` (the input and style files by content, the weights by their setting).
     ``batch-video`` compares it to tell an output made with other settings from a finished one."""
     identity = run_identity(settings, settings.model.weights)
+    identity["max_frames"] = settings.max_frames  # free for a resume, but an output of 2 frames is not one of all
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return STAMP_PREFIX + digest
 
