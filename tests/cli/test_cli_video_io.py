@@ -147,3 +147,15 @@ def test_a_frame_folder_with_a_gap_says_which_frames_are_not_read(style_file, tm
     assert run_cli([pattern, style_file, "-o", tmp_path / "o.mp4", *TINY]) == 0
     assert "frame 3 is missing; the 2 file(s) after the gap (4-5) are not read" in capsys.readouterr().err
     assert len(list(read_frames(tmp_path / "o.mp4"))) == 2
+
+
+def test_overwriting_a_longer_frame_folder_names_the_frames_left_over(style_file, tmp_path, capsys):
+    source = str(tmp_path / "in" / "%04d.png")
+    write_frame_folder([frame_image(i) for i in range(4)], source)
+    out = str(tmp_path / "out" / "%04d.png")
+    assert run_cli([source, style_file, "-o", out, *TINY]) == 0
+    capsys.readouterr()
+    assert run_cli([source, style_file, "-o", out, *TINY, "--max-frames", "1", "--overwrite"]) == 0
+    assert f"{out}: 3 frame file(s) of an earlier run remain after frame 1 (2-4)" in capsys.readouterr().err
+    assert run_cli([source, style_file, "-o", out, *TINY, "--max-frames", "2", "--overwrite"]) == 0
+    assert f"{out}: 2 frame file(s) of an earlier run remain after frame 2 (3-4)" in capsys.readouterr().err

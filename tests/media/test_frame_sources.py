@@ -107,3 +107,5 @@ def test_a_gap_in_the_numbers_is_named(tmp_path):
     (tmp_path / "other00009.png").write_bytes(b"")  # another pattern's file does not count
     assert frame_gap(pattern) == f"{pattern}: frame 3 is missing; the 2 file(s) after the gap (4-5) are not read"
     assert len(list(read_frames(pattern))) == 2  # what FFmpeg reads, as said
+    (tmp_path / "f00003.png").write_bytes(b"")  # an empty frame: FFmpeg stops there without a word too
+    assert frame_gap(pattern) == f"{pattern}: f00003.png is empty (0 bytes); it and the 2 file(s) after it are not read"

@@ -210,11 +210,14 @@ def _video_command(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> i
     if report.finished_earlier and verbosity(args) >= 0:
         print(f"{output} was already finished by an earlier run; removed its work folder", file=sys.stderr)
     if is_frame_pattern(output):
-        from ..media.frame_sources import write_frame_folder
+        from ..media.frame_sources import numbers_after, write_frame_folder
         from ..media.video_files import read_frames
 
-        write_frame_folder((frame.image for frame in read_frames(written)), output)
+        count = write_frame_folder((frame.image for frame in read_frames(written)), output)
         Path(written).unlink()
+        if stale := numbers_after(output, count):  # --overwrite of a longer earlier run
+            warnings.warn(f"{output}: {len(stale)} frame file(s) of an earlier run remain after frame {count} "
+                          f"({stale[0]}-{stale[-1]}); remove them, or the sequence mixes two runs", stacklevel=1)
     elif is_pipe(output):
         from ..media.frame_sources import copy_out
 

@@ -76,18 +76,31 @@ def _existing_frames(pattern: str, limit: int | None = None) -> list[Path]:
 
 def frame_gap(pattern: str | os.PathLike) -> str | None:
     """Where the numbered files of ``pattern`` have a gap that FFmpeg's reader stops at, as one
-    line (``...: frame 3 is missing; the 2 file(s) after the gap (4-5) are not read``), or None."""
+    line (``...: frame 3 is missing; the 2 file(s) after the gap (4-5) are not read``; an empty
+    file is such a gap too), or None."""
     pattern = os.fspath(pattern)
     found = _existing_frames(pattern)
     if not found:
         return None
+    empty = next((i for i, path in enumerate(found) if path.stat().st_size == 0), None)
+    if empty is not None:  # FFmpeg's reader takes an empty file for the end of the sequence
+        after = len(found) - empty - 1
+        return (f"{pattern}: {found[empty].name} is empty (0 bytes); it and the {after} file(s) after it are "
+                "not read")
     last = _number_of(pattern, found[-1].name)
-    folder = Path(os.path.dirname(pattern) or ".")
-    later = sorted(n for n in (_number_of(pattern, f.name) for f in folder.iterdir()) if n is not None and n > last)
+    later = numbers_after(pattern, last)
     if not later:
         return None
     return (f"{pattern}: frame {last + 1} is missing; the {len(later)} file(s) after the gap "
             f"({later[0]}-{later[-1]}) are not read")
+
+
+def numbers_after(pattern: str | os.PathLike, last: int) -> list[int]:
+    """The frame numbers above ``last`` of files in ``pattern``'s folder that fit it (sorted): what an
+    earlier, longer run left beyond the frames just written."""
+    pattern = os.fspath(pattern)
+    folder = Path(os.path.dirname(pattern) or ".")
+    return sorted(n for n in (_number_of(pattern, f.name) for f in folder.iterdir()) if n is not None and n > last)
 
 
 def _number_of(pattern: str, name: str) -> int | None:
