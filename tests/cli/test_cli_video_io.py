@@ -159,3 +159,16 @@ def test_overwriting_a_longer_frame_folder_names_the_frames_left_over(style_file
     assert f"{out}: 3 frame file(s) of an earlier run remain after frame 1 (2-4)" in capsys.readouterr().err
     assert run_cli([source, style_file, "-o", out, *TINY, "--max-frames", "2", "--overwrite"]) == 0
     assert f"{out}: 2 frame file(s) of an earlier run remain after frame 2 (3-4)" in capsys.readouterr().err
+
+
+def test_eval_reads_frame_folders(style_file, tmp_path, capsys):
+    """eval used to say "video file not found" for a frame folder that video itself writes."""
+    source = str(tmp_path / "in" / "%04d.png")
+    write_frame_folder([frame_image(i) for i in range(4)], source)
+    out = str(tmp_path / "out" / "%04d.png")
+    assert run_cli([source, style_file, "-o", out, *TINY]) == 0
+    capsys.readouterr()
+    assert run_cli(["eval", out, "--reference", source, "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_frames"] == 4
+    assert run_cli(["eval", out, "--reference", str(tmp_path / "none" / "%04d.png")]) == 1
+    assert "no such folder" in capsys.readouterr().err

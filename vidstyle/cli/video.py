@@ -365,10 +365,13 @@ def eval_command(args: argparse.Namespace) -> int:
     if args.plot is not None and Path(args.plot).suffix.lower() != ".png":
         raise CommandError(f"--plot {args.plot}: the plot is a PNG; name it .png")
     shapes = []
+    from ..media.frame_sources import is_frame_pattern
+
     for path in (args.output_video, args.reference):
         if Path(path).is_dir():
-            raise CommandError(f"{path} is a folder; eval compares two video files")
-        if not Path(path).is_file():
+            raise CommandError(f"{path} is a folder; eval compares two videos (files, or frame folders as "
+                               "folder/%05d.png)")
+        if not Path(path).is_file() and not is_frame_pattern(path):
             raise CommandError(f"video file not found: {path}")
         info = probe(path)
         shapes.append((info.width, info.height))  # as displayed (after rotation)
@@ -441,8 +444,10 @@ def add_eval_command(commands) -> None:  # noqa: ANN001
                     "after warping one onto the other, averaged over frames (RGB in [0, 1]; lower is more stable). "
                     "Also reports the same number for the input itself (the floor) and the mean absolute "
                     "frame difference.", formatter_class=FORMATTER)
-    evaluate.add_argument("output_video", metavar="OUTPUT", help="the stylized video")
-    evaluate.add_argument("--reference", required=True, metavar="INPUT", help="the video it was made from")
+    evaluate.add_argument("output_video", metavar="OUTPUT",
+                          help="the stylized video (a file, or a frame folder as folder/%%05d.png)")
+    evaluate.add_argument("--reference", required=True, metavar="INPUT",
+                          help="the video it was made from (a file or a frame folder)")
     evaluate.add_argument("--json", metavar="FILE", help="write the JSON here instead of to stdout")
     evaluate.add_argument("--plot", metavar="FILE", help="write a PNG plot of the per-frame error curve")
     evaluate.add_argument("--start", type=positive_float, default=None, metavar="SECONDS",
