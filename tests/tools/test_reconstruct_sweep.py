@@ -111,6 +111,14 @@ def test_sweep_cli_default_axis_is_alpha(image_files, tmp_path, captured):
     assert not grid.row_labels
 
 
+def test_sweep_says_it_does_not_apply_the_cartoon_look(image_files, tmp_path, captured, capsys):
+    content, style = image_files
+    assert main(["sweep", str(content), str(style), "-o", str(tmp_path / "s.png"), "--size", "24", "--alpha", "1",
+                 "--iters", "1", "--optimizer", "adam", *FAST, "--preset", "cartoon"]) == 0
+    assert "--preset cartoon: 'sweep' uses its loss and iteration settings but not its cartoon look" in (
+        capsys.readouterr().err)
+
+
 def test_sweep_help_states_what_is_swept_by_default(capsys):
     """--help used to say alpha's default was 100 although the sweep runs 10,100,1000,10000."""
     with pytest.raises(SystemExit):

@@ -190,6 +190,17 @@ def reconstruct_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def warn_unapplied_look(args: argparse.Namespace, command: str) -> None:
+    """A preset whose cartoon look ``command`` does not apply (sweep, batch) says so: it used to be
+    dropped without a word."""
+    from ..settings import PRESETS
+
+    preset = getattr(args, "preset", None)
+    if preset and PRESETS[preset].get("cartoon"):
+        warnings.warn(f"--preset {preset}: '{command}' uses its loss and iteration settings but not its cartoon "
+                      f"look (flat palette, outlines); 'vidstyle image --preset {preset}' applies it", stacklevel=1)
+
+
 def sweep_command(args: argparse.Namespace) -> int:
     """``vidstyle sweep CONTENT STYLE... --alpha A1,A2,... [--beta B1,...] -o GRID``."""
     from pathlib import Path
@@ -200,6 +211,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     from ..tools.grids import save_grid
     from ..tools.sweep import check_axes, run_sweep, sweep_grid, sweep_picture
 
+    warn_unapplied_look(args, "sweep")
     axes = tuple((name, getattr(args, name)) for name in SWEEPABLE if getattr(args, name) is not None)
     unswept = argparse.Namespace(**{**vars(args), **{name: None for name in SWEEPABLE}})
     settings = SweepSettings(content=args.content, output=args.output, size=option_value(args, "size", None),
@@ -238,6 +250,8 @@ def batch_command(args: argparse.Namespace) -> int:
     from ..media.image_files import load_init
     from ..settings import BatchSettings
     from ..tools.image_batch import check_folders, check_manifest, folder_bank, load_style_folder, stylize_folder
+
+    warn_unapplied_look(args, "batch")
 
     d = BatchSettings()
     settings = BatchSettings(
