@@ -400,6 +400,21 @@ def test_eval_on_a_tiny_video_is_one_line(tmp_path, capsys):
     assert "too small" in one_line(capsys)
 
 
+def test_an_image_onto_a_folder_that_refuses_files_fails_before_the_work(image_files, tmp_path, capsys, monkeypatch):
+    """os.access says yes to root on a read-only mount: the check now tries a real file, so the
+    refusal comes before the stylization (it came after it, naming an internal temporary file)."""
+    import tempfile
+
+    content, style = image_files
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    assert run_cli(["image", content, style, "-o", tmp_path / "o.png", "--weights", "random", "--iters", "2"]) == 1
+    assert one_line(capsys) == f"vidstyle: error: output folder is not writable: {tmp_path} (Read-only file system)"
+
+
 def test_batch_onto_a_read_only_folder_is_one_line(image_files, tmp_path, capsys, monkeypatch):
     content, style = image_files
     styles = tmp_path / "styles"

@@ -4,6 +4,7 @@ whatever OpenCV reads and writes on the other."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -68,6 +69,10 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
         raise ImageError(f"{what} folder does not exist: {folder}")
     if not os.access(folder, os.W_OK):
         raise ImageError(f"{what} folder is not writable: {folder}")
+    try:  # os.access says yes to root everywhere (read-only mounts, /proc): try a real file
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise ImageError(f"{what} folder is not writable: {folder} ({err.strerror})") from None
     if path.is_dir():
         raise ImageError(f"{what} path is a folder: {path}")
     return path
@@ -81,5 +86,9 @@ def save_image(tensor: torch.Tensor, path: str | os.PathLike) -> None:
     if not ok:
         raise ImageError(f"cannot encode an image as {suffix!r}: {path}")
     tmp = path.with_name(f".{path.name}.tmp")
-    encoded.tofile(tmp)
-    os.replace(tmp, path)  # never leave a half-written image at the final path
+    try:
+        encoded.tofile(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ImageError(f"cannot write {path} ({err.strerror})") from None  # never leave a half-written image at the final path
