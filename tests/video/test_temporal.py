@@ -115,7 +115,7 @@ def test_eval_bad_input(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "none.mp4"), "--reference", str(tmp_path / "x.mp4")]) == 1
     assert "video file not found" in capsys.readouterr().err
     assert main(["eval", str(tmp_path), "--reference", str(tmp_path / "x.mp4")]) == 1
-    assert "is a folder; eval compares two video files" in capsys.readouterr().err
+    assert "is a folder; eval compares two videos (files, or frame folders as folder/%05d.png)" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "a.mp4"), "--reference", str(tmp_path / "x.mp4"), "--plot", "p.xyz"]) == 1
     assert "the plot is a PNG; name it .png" in capsys.readouterr().err
 
