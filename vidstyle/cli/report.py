@@ -93,18 +93,12 @@ def refuse_overwriting(path: str, option: str, *files: str | None) -> None:
     ``files`` (inputs, output): it would be replaced by JSON or a plot. Frame patterns are skipped
     (their frames are checked where they are read or written)."""
     import os
-    from pathlib import Path
 
+    from ..video.pipeline import same_file
     from .options import CommandError
 
     for other in files:
-        if not other or "%" in os.path.basename(other):
-            continue
-        try:
-            same = os.path.samefile(path, other)
-        except OSError:
-            same = Path(path).resolve() == Path(other).resolve()
-        if same:
+        if other and "%" not in os.path.basename(other) and same_file(path, other):
             raise CommandError(f"{option} {path} would overwrite {other}; choose another file")
 
 

@@ -359,14 +359,13 @@ def eval_command(args: argparse.Namespace) -> int:
     """``vidstyle eval OUTPUT --reference INPUT``: temporal warping error (Lai et al. 2018) as JSON."""
     import json
 
+    from ..media.frame_sources import is_frame_pattern
     from ..media.video_files import probe
     from ..video.metrics import evaluate_video, plot_error_curve
 
     if args.plot is not None and Path(args.plot).suffix.lower() != ".png":
         raise CommandError(f"--plot {args.plot}: the plot is a PNG; name it .png")
     shapes = []
-    from ..media.frame_sources import is_frame_pattern
-
     for path in (args.output_video, args.reference):
         if Path(path).is_dir():
             raise CommandError(f"{path} is a folder; eval compares two videos (files, or frame folders as "

@@ -88,7 +88,7 @@ def save_image(tensor: torch.Tensor, path: str | os.PathLike) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         encoded.tofile(tmp)
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # never leave a half-written image at the final path
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise ImageError(f"cannot write {path} ({err.strerror})") from None  # never leave a half-written image at the final path
+        raise ImageError(f"cannot write {path} ({err.strerror})") from None
