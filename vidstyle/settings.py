@@ -356,6 +356,7 @@ class SweepSettings:
     loss: LossSettings = field(default_factory=LossSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    cartoon: CartoonSettings = field(default_factory=CartoonSettings)  # the look of every cell
 
 
 @dataclass(frozen=True)
@@ -376,6 +377,7 @@ class BatchSettings:
     loss: LossSettings = field(default_factory=LossSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    cartoon: CartoonSettings = field(default_factory=CartoonSettings)  # the look of every image
 
 
 @dataclass(frozen=True)

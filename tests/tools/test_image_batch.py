@@ -163,3 +163,16 @@ def test_a_style_folder_of_unreadable_files_is_refused(folders, capsys):
         (styles / good).unlink()
     assert run(images, styles, out) == 1
     assert "no readable style images" in capsys.readouterr().err
+
+
+def test_batch_applies_the_cartoon_look_of_its_preset(folders, tmp_path):
+    """--preset cartoon's look (flat palette, outlines) was dropped by batch; --no-cartoon turns it off."""
+    images, styles, _ = folders
+    looks = {}
+    for name, extra in (("look", []), ("plain", ["--no-cartoon"])):
+        out = tmp_path / name
+        assert run(images, styles, out, "--preset", "cartoon", "--size", "28", *extra) == 0
+        looks[name] = cv2.imread(str(out / "a.png")).astype(int)
+    assert np.abs(looks["look"] - looks["plain"]).mean() > 5
+    colours = {name: len(np.unique(image.reshape(-1, 3), axis=0)) for name, image in looks.items()}
+    assert colours["look"] < colours["plain"]

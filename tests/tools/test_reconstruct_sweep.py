@@ -111,12 +111,20 @@ def test_sweep_cli_default_axis_is_alpha(image_files, tmp_path, captured):
     assert not grid.row_labels
 
 
-def test_sweep_says_it_does_not_apply_the_cartoon_look(image_files, tmp_path, captured, capsys):
+def test_sweep_applies_the_cartoon_look_of_its_preset(image_files, tmp_path, captured):
+    """--preset cartoon's look (flat palette, outlines) was dropped: its tiles equaled --no-cartoon's."""
     content, style = image_files
-    assert main(["sweep", str(content), str(style), "-o", str(tmp_path / "s.png"), "--size", "24", "--alpha", "1",
-                 "--iters", "1", "--optimizer", "adam", *FAST, "--preset", "cartoon"]) == 0
-    assert "--preset cartoon: 'sweep' uses its loss and iteration settings but not its cartoon look" in (
-        capsys.readouterr().err)
+    for extra in (["--preset", "cartoon"], ["--preset", "cartoon", "--no-cartoon"]):
+        assert main(["sweep", str(content), str(style), "-o", str(tmp_path / "s.png"), "--size", "24", "--alpha",
+                     "1", "--iters", "1", "--optimizer", "adam", *FAST, *extra]) == 0
+    def tile(grid):
+        y0, x0, y1, x1 = grid.cells[0].tile
+        return grid.image[y0:y1, x0:x1].astype(int)
+
+    with_look, without = (tile(grid) for grid in captured)
+    assert np.abs(with_look - without).mean() > 5  # the same optimisation, finished differently
+    # a flat palette: the look leaves fewer distinct colours than the optimised image has
+    assert len(np.unique(with_look.reshape(-1, 3), axis=0)) < len(np.unique(without.reshape(-1, 3), axis=0))
 
 
 def test_sweep_help_states_what_is_swept_by_default(capsys):

@@ -16,6 +16,7 @@ from .options import (
     ESSENTIALS,
     EXIT_OK,
     CommandError,
+    add_cartoon_options,
     add_common_options,
     add_json_option,
     add_loss_options,
@@ -24,6 +25,7 @@ from .options import (
     add_option,
     add_stylize_options,
     add_verbosity_options,
+    cartoon_settings,
     essentials_group,
     fill_settings,
     image_settings,
@@ -190,17 +192,6 @@ def reconstruct_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def warn_unapplied_look(args: argparse.Namespace, command: str) -> None:
-    """A preset whose cartoon look ``command`` does not apply (sweep, batch) says so: it used to be
-    dropped without a word."""
-    from ..settings import PRESETS
-
-    preset = getattr(args, "preset", None)
-    if preset and PRESETS[preset].get("cartoon"):
-        warnings.warn(f"--preset {preset}: '{command}' uses its loss and iteration settings but not its cartoon "
-                      f"look (flat palette, outlines); 'vidstyle image --preset {preset}' applies it", stacklevel=1)
-
-
 def sweep_command(args: argparse.Namespace) -> int:
     """``vidstyle sweep CONTENT STYLE... --alpha A1,A2,... [--beta B1,...] -o GRID``."""
     from pathlib import Path
@@ -211,12 +202,12 @@ def sweep_command(args: argparse.Namespace) -> int:
     from ..tools.grids import save_grid
     from ..tools.sweep import check_axes, run_sweep, sweep_grid, sweep_picture
 
-    warn_unapplied_look(args, "sweep")
     axes = tuple((name, getattr(args, name)) for name in SWEEPABLE if getattr(args, name) is not None)
     unswept = argparse.Namespace(**{**vars(args), **{name: None for name in SWEEPABLE}})
     settings = SweepSettings(content=args.content, output=args.output, size=option_value(args, "size", None),
                              axes=check_axes(axes or DEFAULT_SWEEP), style=style_settings(args),
-                             loss=loss_settings(unswept), optim=optim_settings(args), model=model_settings(args))
+                             loss=loss_settings(unswept), optim=optim_settings(args), model=model_settings(args),
+                             cartoon=cartoon_settings(args))
     check_image_output(settings.output, settings.content, *settings.style.paths,
                        *([settings.optim.init] if settings.optim.init not in ("content", "random") else []))
     content = load_image(settings.content, "content")
@@ -251,14 +242,13 @@ def batch_command(args: argparse.Namespace) -> int:
     from ..settings import BatchSettings
     from ..tools.image_batch import check_folders, check_manifest, folder_bank, load_style_folder, stylize_folder
 
-    warn_unapplied_look(args, "batch")
-
     d = BatchSettings()
     settings = BatchSettings(
         input_dir=args.input_dir, styles_dir=args.styles, output_dir=args.output,
         size=option_value(args, "size", None), batch_size=option_value(args, "batch_size", d.batch_size),
         style=fill_settings(StyleSettings, args, {"size": "style_size", "scale": "style_scale"}),
         loss=loss_settings(args), optim=optim_settings(args), model=model_settings(args),
+        cartoon=cartoon_settings(args),
     )
     check_folders(settings)
     names, styles, problems = load_style_folder(settings.styles_dir)
@@ -364,7 +354,7 @@ def add_sweep_command(commands) -> None:  # noqa: ANN001
     p.add_argument("-o", "--output", required=True, help="output grid image (PNG, JPEG, ...)")
     add_option(p, "--size", type=size_int, default=f"the content's size, at most {MAX_AUTO_SIZE}",
                help="long side of the working image in pixels")
-    add_stylize_options(p, "iterations per cell", cartoon=False)
+    add_stylize_options(p, "iterations per cell")
     swept = ",".join(f"{v:g}" for v in DEFAULT_SWEEP[0][1])
     for name in ("alpha", "beta"):
         action = p._option_string_actions[f"--{name}"]
@@ -403,6 +393,7 @@ def add_batch_command(commands) -> None:  # noqa: ANN001
                help="long side of the style images in pixels")
     add_option(g, "--style-scale", type=scale_factor, default=d.style.scale,
                help="style size relative to the content's")
+    add_cartoon_options(p)
     add_loss_options(p)
     add_optim_options(p)
     add_model_options(p)

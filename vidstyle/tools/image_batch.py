@@ -24,9 +24,10 @@ from pathlib import Path
 
 import torch
 
+from ..core.cartoon import cartoonize
 from ..core.factory import build_stylizer
 from ..core.features import VGGFeatures
-from ..core.tensors import resize_long_side, scaled_size, working_long_side
+from ..core.tensors import resize_long_side, scaled_size, to_tensor, to_uint8, working_long_side
 from ..errors import VidstyleError
 from ..media.image_files import OPENCV_IMAGE_EXTENSIONS, ImageError, load_image, load_init, read_image, save_image
 from ..settings import BatchSettings, settings_hash
@@ -185,7 +186,9 @@ def stylize_folder(settings: BatchSettings, bank: StyleBank, style_names: list[s
                 continue
             indices = [style_of(p.name) for p in chunk]
             result = bank.stylize(torch.cat(images), indices, init=init)
-            for path, image, index in zip(chunk, result.image, indices):
+            for path, content, image, index in zip(chunk, images, result.image, indices):
+                if settings.cartoon.enabled:  # as `vidstyle image` finishes a picture
+                    image = to_tensor(cartoonize(to_uint8(content), to_uint8(image[None]), settings.cartoon))[0]
                 save_image(image[None], out / output_name(path.name))
                 manifest["images"][path.name] = style_names[index]
             _write_manifest(out, manifest)

@@ -81,7 +81,7 @@ def run_sweep(
 ) -> SweepResult:
     """Stylize ``content`` once per cell of the sweep, from the same start and seed, each cell as
     ``vidstyle image`` would (:func:`~vidstyle.core.stylize_image.stylize_image`: working size,
-    colours) on one shared network. ``init`` overrides ``settings.optim.init`` (an image file comes
+    colours, cartoon look) on one shared network. ``init`` overrides ``settings.optim.init`` (an image file comes
     in as a tensor). ``on_cell(row, col)`` is called before each cell (for progress display).
     ``masks``: the style masks (1, R, H, W) of ``--style-mask``, or None.
     """
@@ -96,7 +96,7 @@ def run_sweep(
             if on_cell is not None:
                 on_cell(r, c)
             cell = ImageSettings(size=settings.size, style=settings.style, loss=loss, optim=settings.optim,
-                                 model=settings.model)
+                                 model=settings.model, cartoon=settings.cartoon)
             done = stylize_image(content, styles, cell, init=init, extractor=extractor, callback=callback,
                                  masks=masks)
             images[-1].append(done.image)
