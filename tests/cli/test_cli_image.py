@@ -19,6 +19,11 @@ def test_image_end_to_end_writes_png_of_the_right_size(image_files, tmp_path, ca
     out2 = tmp_path / "small.png"
     assert main(["image", str(content), str(style), "-o", str(out2), *FAST, "--size", "28", "--optimizer", "adam"]) == 0
     assert cv2.imread(str(out2)).shape == (20, 28, 3)
+    assert "enlarges" not in capsys.readouterr().err
+    big = tmp_path / "big.png"  # 56 px content at --size 128: warned before the work, still done
+    assert main(["image", str(content), str(style), "-o", str(big), *FAST, "--size", "128", "--optimizer", "adam"]) == 0
+    assert "--size 128 enlarges the 56x40 content 2.3x" in capsys.readouterr().err
+    assert cv2.imread(str(big)).shape[1] == 128
 
 
 def test_auto_weights_offline_warns_once_and_still_runs(image_files, tmp_path, capsys):

@@ -125,6 +125,11 @@ def stylize_image_file(settings: ImageSettings, quiet: bool, *, as_json: bool = 
     check_image_output(settings.output, settings.content, *settings.style.paths,
                        *([settings.optim.init] if settings.optim.init not in ("content", "random") else []))
     content = load_image(settings.content, "content")
+    source_side = max(content.shape[-2:])
+    if settings.size is not None and settings.size > 2 * source_side:  # memory grows with the square
+        warnings.warn(f"--size {settings.size} enlarges the {content.shape[-1]}x{content.shape[-2]} content "
+                      f"{settings.size / source_side:.1f}x (memory and time grow with the square of the size)",
+                      stacklevel=1)
     styles = [load_image(path, "style") for path in settings.style.paths]
     masks = load_mask_images(settings.style.masks)
     check_writable(settings.output)
