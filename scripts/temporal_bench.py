@@ -135,7 +135,7 @@ def mode_settings(mode: str, clip: str, output: str, args: argparse.Namespace, f
 
 def content_distance(outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray]) -> float:
     """Mean over frames of the mean squared difference between output and input, RGB in [0, 1]."""
-    return float(np.mean([np.mean((_unit(o) - _unit(i)) ** 2) for o, i in zip(outputs, inputs, strict=True)]))
+    return float(np.mean([np.mean((unit_frame(o) - unit_frame(i)) ** 2) for o, i in zip(outputs, inputs, strict=True)]))
 
 
 def motion_following(outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray]) -> float:
@@ -146,8 +146,8 @@ def motion_following(outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray]
         raise ValueError(f"{len(outputs)} output frames for {len(inputs)} input frames")
     values = []
     for t in range(1, len(outputs)):
-        d_out = (_unit(outputs[t]) - _unit(outputs[t - 1])).ravel()
-        d_in = (_unit(inputs[t]) - _unit(inputs[t - 1])).ravel()
+        d_out = (unit_frame(outputs[t]) - unit_frame(outputs[t - 1])).ravel()
+        d_in = (unit_frame(inputs[t]) - unit_frame(inputs[t - 1])).ravel()
         if d_out.std() > 0 and d_in.std() > 0:
             values.append(float(np.corrcoef(d_out, d_in)[0, 1]))
     return float(np.mean(values)) if values else math.nan
@@ -158,7 +158,8 @@ def ratio(value: float, reference: float) -> float:
     return value / reference if reference else math.nan
 
 
-def _unit(frame: np.ndarray) -> np.ndarray:
+def unit_frame(frame: np.ndarray) -> np.ndarray:
+    """A frame as float64 in [0, 1] (uint8 divided by 255, floats as they are)."""
     return np.asarray(frame, dtype=np.float64) / (255.0 if frame.dtype == np.uint8 else 1.0)
 
 
@@ -192,7 +193,7 @@ def bands(width: int, step: int) -> list[tuple[int, int]]:
 
 def band_distance(output: np.ndarray, content: np.ndarray, step: int) -> np.ndarray:
     """Per band (:func:`bands`): the mean squared difference between output and content."""
-    per_column = ((_unit(output) - _unit(content)) ** 2).mean(axis=(0, 2))
+    per_column = ((unit_frame(output) - unit_frame(content)) ** 2).mean(axis=(0, 2))
     return np.array([per_column[a:b].mean() for a, b in bands(per_column.shape[0], step)])
 
 
@@ -490,38 +491,56 @@ def header(clip: str, rows: list[dict], extra: dict, args: argparse.Namespace) -
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_run_arguments(parser: argparse.ArgumentParser, *, modes: str, frames: int, frames_help: str,
+                      warm_iters: int, temporal_weight: float) -> None:
+    """The options every temporal benchmark shares: clips, style, modes, size, budgets, network."""
     parser.add_argument("clips", nargs="+")
     parser.add_argument("--style", default="samples/style.png")
-    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
-    parser.add_argument("--frames", type=int, default=12, help="frames of each clip, of the pan and around the cut")
+    parser.add_argument("--modes", default=modes, help=f"comma-separated, of {', '.join(MODES)}")
+    parser.add_argument("--frames", type=int, default=frames, help=frames_help)
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--iters", type=int, default=60, help="cold iterations (every frame in independent mode)")
-    parser.add_argument("--warm-iters", type=int, default=20)
-    parser.add_argument("--temporal-weight", type=float, default=VIDEO_TEMPORAL_WEIGHT,
+    parser.add_argument("--warm-iters", type=int, default=warm_iters)
+    parser.add_argument("--temporal-weight", type=float, default=temporal_weight,
                         help="the temporal loss's weight in the modes that have one (relative, as videos' default)")
+    parser.add_argument("--weights", default="random")
+    parser.add_argument("--device", default="cpu")
+
+
+def parsed_modes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """``--modes`` as a list, unknown names refused."""
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        parser.error(f"unknown modes {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    return modes
+
+
+def bench_network(args: argparse.Namespace) -> tuple[VGGFeatures, list[torch.Tensor]]:
+    """The network (``--weights``, seeded as the CLI seeds it) and the style image of a benchmark run."""
+    model = ModelSettings(weights=args.weights, device=args.device)
+    extractor = load_network(network_layers(LossSettings()), model, seed=OptimSettings().seed)
+    return extractor, [load_image(args.style, "style")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(parser, modes=",".join(MODES), frames=12, frames_help="frames of each clip, of the pan and "
+                      "around the cut", warm_iters=20, temporal_weight=VIDEO_TEMPORAL_WEIGHT)
     parser.add_argument("--no-cut", dest="cut", action="store_false", help="do not measure catching up after a cut")
     parser.add_argument("--no-pan", dest="pan", action="store_false", help="do not measure revealed regions")
     parser.add_argument("--pan-step", type=int, default=6, help="px per frame of the synthetic pan")
     parser.add_argument("--band-layers", default="relu1_1,relu2_1,relu3_1",
                         help="style layers of the band Gram measure (deep layers are coarser than a band)")
-    parser.add_argument("--weights", default="random")
-    parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    modes = [m for m in args.modes.split(",") if m]
-    unknown = sorted(set(modes) - set(MODES))
-    if unknown:
-        parser.error(f"unknown modes {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    modes = parsed_modes(parser, args)
     args.band_layers = [name for name in args.band_layers.split(",") if name]
     if set(args.band_layers) - set(dict(LossSettings().style_layers)):
         parser.error(f"--band-layers must be style layers: {', '.join(dict(LossSettings().style_layers))}")
     if args.frames < 5:
         parser.error("--frames must be at least 5 (the pan's strips are followed for 4 frames)")
 
-    model = ModelSettings(weights=args.weights, device=args.device)
-    extractor = load_network(network_layers(LossSettings()), model, seed=OptimSettings().seed)
-    styles = [load_image(args.style, "style")]
+    extractor, styles = bench_network(args)
     tables = []
     with tempfile.TemporaryDirectory() as folder:
         for index, clip in enumerate(args.clips):

@@ -34,21 +34,21 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from temporal_bench import (  # noqa: E402  (a sibling script, not a package)
-    MODES,
-    _unit,
+    add_run_arguments,
+    bench_network,
     content_distance,
     machine,
     mode_settings,
+    parsed_modes,
     run,
     style_losses,
+    unit_frame,
     write_clip,
 )
 
-from vidstyle.core.factory import load_network, network_layers  # noqa: E402
 from vidstyle.core.stylizer import Stylizer  # noqa: E402
-from vidstyle.media.image_files import load_image  # noqa: E402
 from vidstyle.media.video_files import probe, processing_size, read_frames  # noqa: E402
-from vidstyle.settings import LossSettings, ModelSettings, OptimSettings, VideoSettings  # noqa: E402
+from vidstyle.settings import VideoSettings  # noqa: E402
 from vidstyle.video.metrics import evaluate_video  # noqa: E402
 
 GAPS = ((2, 20), (21, 60), (61, 120), (121, 250))  # the ranges the issue quoted its drift in
@@ -73,7 +73,7 @@ def visit_differences(outputs: Sequence[np.ndarray], gaps: Sequence[tuple[int, i
     pairs = visit_pairs(len(outputs))
     result = {}
     for lo, hi in gaps:
-        values = [float(((_unit(outputs[a]) - _unit(outputs[b])) ** 2).mean()) for a, b, gap in pairs
+        values = [float(((unit_frame(outputs[a]) - unit_frame(outputs[b])) ** 2).mean()) for a, b, gap in pairs
                   if lo <= gap <= hi]
         result[f"{lo}-{hi}"] = float(np.mean(values)) if values else float("nan")
     return result
@@ -102,28 +102,14 @@ def table(rows: list[dict], gaps: Sequence[tuple[int, int]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("clips", nargs="+")
-    parser.add_argument("--style", default="samples/style.png")
-    parser.add_argument("--modes", default="flow,defaults", help=f"comma-separated, of {', '.join(MODES)}")
-    parser.add_argument("--frames", type=int, default=100, help="frames played forward (then back)")
-    parser.add_argument("--size", type=int, default=96)
-    parser.add_argument("--iters", type=int, default=60, help="cold iterations")
-    parser.add_argument("--warm-iters", type=int, default=15)
-    parser.add_argument("--temporal-weight", type=float, default=VideoSettings().loss.temporal_weight,
-                        help="the temporal loss's weight in the modes that have one (relative, as videos' default)")
-    parser.add_argument("--weights", default="random")
-    parser.add_argument("--device", default="cpu")
+    add_run_arguments(parser, modes="flow,defaults", frames=100, frames_help="frames played forward (then back)",
+                      warm_iters=15, temporal_weight=VideoSettings().loss.temporal_weight)
     args = parser.parse_args(argv)
-    modes = [m for m in args.modes.split(",") if m]
-    unknown = sorted(set(modes) - set(MODES))
-    if unknown:
-        parser.error(f"unknown modes {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    modes = parsed_modes(parser, args)
     if args.frames < 2:
         parser.error("--frames must be at least 2")
 
-    model = ModelSettings(weights=args.weights, device=args.device)
-    extractor = load_network(network_layers(LossSettings()), model, seed=OptimSettings().seed)
-    styles = [load_image(args.style, "style")]
+    extractor, styles = bench_network(args)
     tables = []
     with tempfile.TemporaryDirectory() as folder:
         for clip in args.clips:

@@ -149,12 +149,18 @@ def test_a_frame_folder_with_a_gap_says_which_frames_are_not_read(style_file, tm
     assert len(list(read_frames(tmp_path / "o.mp4"))) == 2
 
 
-def test_overwriting_a_longer_frame_folder_names_the_frames_left_over(style_file, tmp_path, capsys):
+def stylized_frame_folder(style_file, tmp_path, capsys):
+    """4 input frames in ``in/`` stylized into ``out/``: (input pattern, output pattern), stderr read."""
     source = str(tmp_path / "in" / "%04d.png")
     write_frame_folder([frame_image(i) for i in range(4)], source)
     out = str(tmp_path / "out" / "%04d.png")
     assert run_cli([source, style_file, "-o", out, *TINY]) == 0
     capsys.readouterr()
+    return source, out
+
+
+def test_overwriting_a_longer_frame_folder_names_the_frames_left_over(style_file, tmp_path, capsys):
+    source, out = stylized_frame_folder(style_file, tmp_path, capsys)
     assert run_cli([source, style_file, "-o", out, *TINY, "--max-frames", "1", "--overwrite"]) == 0
     assert f"{out}: 3 frame file(s) of an earlier run remain after frame 1 (2-4)" in capsys.readouterr().err
     assert run_cli([source, style_file, "-o", out, *TINY, "--max-frames", "2", "--overwrite"]) == 0
@@ -163,11 +169,7 @@ def test_overwriting_a_longer_frame_folder_names_the_frames_left_over(style_file
 
 def test_eval_reads_frame_folders(style_file, tmp_path, capsys):
     """eval used to say "video file not found" for a frame folder that video itself writes."""
-    source = str(tmp_path / "in" / "%04d.png")
-    write_frame_folder([frame_image(i) for i in range(4)], source)
-    out = str(tmp_path / "out" / "%04d.png")
-    assert run_cli([source, style_file, "-o", out, *TINY]) == 0
-    capsys.readouterr()
+    source, out = stylized_frame_folder(style_file, tmp_path, capsys)
     assert run_cli(["eval", out, "--reference", source, "-q"]) == 0
     assert json.loads(capsys.readouterr().out)["num_frames"] == 4
     assert run_cli(["eval", out, "--reference", str(tmp_path / "none" / "%04d.png")]) == 1

@@ -61,8 +61,10 @@ def load_init(init: str) -> str | torch.Tensor:
     return init if init in INIT_KEYWORDS else load_image(init, "init")
 
 
-def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
-    """Raise ``ImageError`` unless ``path``'s folder exists and is writable."""
+def check_writable(path: str | os.PathLike, what: str = "output", *, try_file: bool = True) -> Path:
+    """Raise ``ImageError`` unless ``path``'s folder exists and is writable (``try_file``: by
+    creating a file there, for checks made before the work; a writer that reports its own
+    failure passes False)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -70,7 +72,8 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
     if not os.access(folder, os.W_OK):
         raise ImageError(f"{what} folder is not writable: {folder}")
     try:  # os.access says yes to root everywhere (read-only mounts, /proc): try a real file
-        tempfile.TemporaryFile(dir=folder).close()
+        if try_file:
+            tempfile.TemporaryFile(dir=folder).close()
     except OSError as err:
         raise ImageError(f"{what} folder is not writable: {folder} ({err.strerror})") from None
     if path.is_dir():
@@ -80,7 +83,7 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
 
 def save_image(tensor: torch.Tensor, path: str | os.PathLike) -> None:
     """Write a (1, 3, H, W) tensor in [0, 1] to ``path`` (format from the extension)."""
-    path = check_writable(path)
+    path = check_writable(path, try_file=False)  # the write below names its own failure
     suffix = path.suffix.lower() or ".png"
     ok, encoded = cv2.imencode(suffix, cv2.cvtColor(to_uint8(tensor), cv2.COLOR_RGB2BGR))
     if not ok:
